@@ -1,0 +1,15 @@
+"""The writer side: imports TensorFlow and Keras. The plugin never imports it."""
+
+from tb_lr_plugin.writer.callback import LearningRateLogger
+from tb_lr_plugin.writer.custom_loop import LearningRateWriter
+from tb_lr_plugin.writer.event_sink import LogDirError
+from tb_lr_plugin.writer.preview import write_schedule
+from tb_lr_plugin.writer.schedule_sampling import ScheduleSamplingError
+
+__all__ = [
+    "LearningRateLogger",
+    "LearningRateWriter",
+    "LogDirError",
+    "ScheduleSamplingError",
+    "write_schedule",
+]

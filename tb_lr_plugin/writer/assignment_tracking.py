@@ -1,0 +1,97 @@
+"""Who changed the learning rate: watching assignments to the rate variable.
+
+`ReduceLROnPlateau`, `LearningRateScheduler` and user code all change a float
+learning rate by assigning its variable (`optimizer.learning_rate = x` ends in
+`variable.assign(x)`). Wrapping that one method tells the recorder when a
+change was made and by whom, so a deviation from the configured curve comes
+with its source. The caller is found by walking up the Python stack to the
+nearest `keras.callbacks.Callback`; assignments are rare, so this costs
+nothing per step. Assignments inside compiled functions are not seen here;
+their effect still shows in the applied rate, with source "unknown".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_lr_plugin import event_format
+
+# How far up the stack a callback may be from the `assign` call.
+_MAX_FRAMES = 16
+_LISTENERS = "_tb_lr_plugin_listeners"
+
+
+@dataclasses.dataclass(frozen=True)
+class Assignment:
+    """One eager assignment of a learning-rate variable.
+
+    Attributes:
+        previous: The rate before the assignment.
+        value: The rate assigned.
+        source: `ReduceLROnPlateau`, `LearningRateScheduler`, `callback <Name>`
+            or `manual assign`.
+        callback: The callback that assigned, when one did.
+    """
+
+    previous: float
+    value: float
+    source: str
+    callback: keras.callbacks.Callback | None
+
+
+Listener = Callable[[Assignment], None]
+
+
+def watch(variable: keras.Variable, listener: Listener) -> None:
+    """Calls `listener` after every eager `variable.assign(...)`."""
+    listeners = getattr(variable, _LISTENERS, None)
+    if listeners is None:
+        listeners = []
+        original_assign = variable.assign
+
+        def assign(value, *args, **kwargs):
+            if not tf.executing_eagerly():
+                return original_assign(value, *args, **kwargs)
+            previous = float(np.asarray(variable))
+            result = original_assign(value, *args, **kwargs)
+            source, callback = _assigning_callback(sys._getframe(1))
+            change = Assignment(previous, float(np.asarray(variable)), source, callback)
+            for each in list(listeners):
+                each(change)
+            return result
+
+        assign.__wrapped__ = original_assign
+        variable.assign = assign
+        setattr(variable, _LISTENERS, listeners)
+    listeners.append(listener)
+
+
+def unwatch(variable: keras.Variable, listener: Listener) -> None:
+    """Stops calling `listener`; the last one out restores `assign`."""
+    listeners = getattr(variable, _LISTENERS, None)
+    if listeners and listener in listeners:
+        listeners.remove(listener)
+    if listeners == []:
+        delattr(variable, "assign")  # The class's own method shows through again.
+        delattr(variable, _LISTENERS)
+
+
+def _assigning_callback(frame) -> tuple[str, keras.callbacks.Callback | None]:
+    for _ in range(_MAX_FRAMES):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.ReduceLROnPlateau):
+            return event_format.SOURCE_REDUCE_LR_ON_PLATEAU, owner
+        if isinstance(owner, keras.callbacks.LearningRateScheduler):
+            return event_format.SOURCE_LEARNING_RATE_SCHEDULER, owner
+        if isinstance(owner, keras.callbacks.Callback):
+            return f"callback {type(owner).__name__}", owner
+        frame = frame.f_back
+    return event_format.SOURCE_MANUAL, None

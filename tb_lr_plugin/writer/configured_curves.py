@@ -1,0 +1,149 @@
+"""The configured learning-rate curve: what the user asked the rate to be.
+
+Three things configure a rate in Keras 3, and each gives a curve over steps:
+a `LearningRateSchedule` (a function of the step), a
+`keras.callbacks.LearningRateScheduler` (a function of the epoch, applied at
+each epoch's start), or a plain float (flat). Each curve also describes itself
+as JSON for the schedule panel.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from tb_lr_plugin.writer import schedule_sampling
+
+
+class ConfiguredCurve(Protocol):
+    """A configured rate, evaluable at any step range."""
+
+    def sample(self, start: int, stop: int) -> np.ndarray:
+        """The configured rate at every step of `[start, stop)`, float32."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON: `{"kind", "source", "config"}`."""
+
+
+class ScheduleCurve:
+    """A `LearningRateSchedule`, evaluated with the real object.
+
+    Example:
+        >>> curve = ScheduleCurve(keras.optimizers.schedules.CosineDecay(0.1, 100))
+        >>> curve.describe()["kind"]
+        'CosineDecay'
+    """
+
+    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule):
+        self.schedule = schedule
+
+    def sample(self, start: int, stop: int) -> np.ndarray:
+        return schedule_sampling.sample_schedule(self.schedule, start, stop)
+
+    def describe(self) -> dict[str, Any]:
+        try:
+            config = self.schedule.get_config()
+        except Exception as error:  # A user schedule may not implement it.
+            warnings.warn(f"tb_lr_plugin: the schedule's get_config() raised {error!r}")
+            config = {"error": f"get_config() raised {error!r}"}
+        return {
+            "kind": type(self.schedule).__name__,
+            "source": "LearningRateSchedule",
+            "config": json_safe(config),
+        }
+
+
+class EpochCurve:
+    """A `LearningRateScheduler` epoch function, chained over the planned epochs.
+
+    Example:
+        >>> curve = EpochCurve(lambda epoch, lr: lr * 0.5, 1.0, first_epoch=0,
+        ...                    epochs=3, first_step=0, steps_per_epoch=2)
+        >>> curve.sample(0, 6).tolist()
+        [0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
+    """
+
+    def __init__(self, function, initial_rate, *, first_epoch, epochs, first_step, steps_per_epoch):
+        self.function = function
+        self.first_step = first_step
+        self.steps_per_epoch = steps_per_epoch
+        self.rates = np.float32(
+            schedule_sampling.chain_epoch_function(function, initial_rate, first_epoch, epochs)
+        )
+        self.config = {
+            "function": getattr(function, "__qualname__", repr(function)),
+            "initial_learning_rate": float(initial_rate),
+            "first_epoch": first_epoch,
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+        }
+
+    def sample(self, start: int, stop: int) -> np.ndarray:
+        epoch_index = (np.arange(start, stop) - self.first_step) // self.steps_per_epoch
+        # Before the first epoch and after the last, the nearest epoch's rate.
+        return self.rates[np.clip(epoch_index, 0, len(self.rates) - 1)]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "LearningRateScheduler",
+            "source": "LearningRateScheduler",
+            "config": json_safe(self.config),
+        }
+
+
+class ConstantCurve:
+    """A float learning rate with nothing scheduled: a flat line.
+
+    Example:
+        >>> ConstantCurve(0.01).sample(0, 2).tolist()
+        [0.009999999776482582, 0.009999999776482582]
+    """
+
+    def __init__(self, rate: float):
+        self.rate = float(rate)
+
+    def sample(self, start: int, stop: int) -> np.ndarray:
+        return np.full(max(0, stop - start), self.rate, np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "constant", "source": "float", "config": {"learning_rate": self.rate}}
+
+
+def curve_of(optimizer: keras.optimizers.Optimizer) -> ConfiguredCurve | None:
+    """The curve an optimizer's own `learning_rate` configures, if it has one.
+
+    Example:
+        >>> curve_of(keras.optimizers.SGD(0.1)).describe()["kind"]
+        'constant'
+    """
+    rate = getattr(optimizer, "_learning_rate", None)
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return ScheduleCurve(rate)
+    if isinstance(rate, keras.Variable):
+        return ConstantCurve(float(np.asarray(rate)))
+    return None
+
+
+def json_safe(value: Any) -> Any:
+    """`value` made JSON-serialisable: what is not becomes its `repr`.
+
+    Example:
+        >>> json_safe({"a": 1, "f": len})
+        {'a': 1, 'f': '<built-in function len>'}
+    """
+    try:
+        json.dumps(value, allow_nan=True)
+        return value
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return repr(value)

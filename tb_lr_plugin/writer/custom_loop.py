@@ -1,0 +1,96 @@
+"""`LearningRateWriter`: the same records for custom training loops."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from tb_lr_plugin.writer import recorder
+from tb_lr_plugin.writer.callback import never_raises, run_directory
+
+
+class LearningRateWriter:
+    """Logs the learning rate each update applied, from a custom training loop.
+
+    Call `log()` after every `optimizer.apply_gradients(...)` (it costs a
+    list append; the rate itself is captured inside the update). A manual
+    `optimizer.learning_rate.assign(x)` between steps shows as applied from
+    the next update on, and is recorded with source "manual assign".
+
+    Args:
+        log_dir: The directory TensorBoard is pointed at.
+        optimizer: The optimizer whose updates are logged.
+        schedule: The configured curve to compare against, when it is not the
+            optimizer's own (a loop that assigns a rate computed by hand).
+        total_steps: The planned number of updates; `None` extends the curve
+            as training goes.
+        run_name: The run subdirectory; `""` writes into `log_dir` itself.
+        flush_secs: The longest time logged steps wait before a flush.
+
+    Raises:
+        LogDirError: when the run directory cannot be created or written.
+
+    Example:
+
+    ```python
+    with tb_lr_plugin.LearningRateWriter("logs", optimizer, total_steps=1000) as writer:
+        for step in range(1000):
+            train_step(x, y)  # applies gradients with `optimizer`
+            writer.log()
+    ```
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        optimizer: keras.optimizers.Optimizer,
+        *,
+        schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
+        total_steps: int | None = None,
+        run_name: str = "train",
+        flush_secs: float = recorder.DEFAULT_FLUSH_SECS,
+    ):
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise TypeError(
+                f"LearningRateWriter needs a keras.optimizers.Optimizer, got {type(optimizer)!r}"
+            )
+        self.run_dir = run_directory(log_dir, run_name)
+        self._failed_hooks: set[str] = set()
+        self._recorder = recorder.Recorder(
+            self.run_dir, optimizer, schedule=schedule, flush_secs=flush_secs
+        )
+        self._next_step = self._recorder.step
+        self._epoch = None
+        self._recorder.plan(total_steps)
+
+    @never_raises
+    def log(self, *, epoch: int | None = None) -> None:
+        """Notes that one more update has run.
+
+        Args:
+            epoch: The epoch the update belongs to, to mark epoch boundaries.
+        """
+        if epoch is not None and epoch != self._epoch:
+            self._epoch = epoch
+            self._recorder.mark_epoch(epoch, self._next_step)
+        self._next_step += 1
+        self._recorder.mark(self._next_step)
+
+    @never_raises
+    def flush(self) -> None:
+        """Writes and flushes everything logged so far."""
+        self._recorder.drain()
+
+    @never_raises
+    def close(self) -> None:
+        """Flushes and closes the event file. Safe to call twice."""
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+
+    def __enter__(self) -> LearningRateWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -1,0 +1,95 @@
+"""Writing this plugin's records into one run's event file."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tb_lr_plugin import event_format
+
+
+class LogDirError(OSError):
+    """Raised when a log directory cannot be created or written."""
+
+
+def check_writable(run_dir: str) -> None:
+    """Creates `run_dir` and proves it writable, through TensorFlow's file system.
+
+    Going through `tf.io.gfile` keeps remote schemes (`gs://`, `s3://`,
+    `ram://`) working like local paths.
+
+    Raises:
+        LogDirError: with the path and the reason, before any training starts.
+    """
+    probe = tf.io.gfile.join(run_dir, f".tb_lr_plugin_probe_{uuid.uuid4().hex}")
+    try:
+        tf.io.gfile.makedirs(run_dir)
+        with tf.io.gfile.GFile(probe, "wb") as file:
+            file.write(b"")
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError) as error:
+        message = getattr(error, "message", None) or str(error)
+        raise LogDirError(f"tb_lr_plugin cannot write to log directory {run_dir!r}: {message}") from None
+
+
+class EventSink:
+    """Appends chunks and JSON records of this plugin to a run's event file.
+
+    Example:
+        >>> sink = EventSink("/tmp/logs/train")  # doctest: +SKIP
+        >>> sink.write_points("learning_rate", [0, 1], np.float32([0.1, 0.1]))  # doctest: +SKIP
+        >>> sink.close()  # doctest: +SKIP
+    """
+
+    def __init__(self, run_dir: str):
+        check_writable(run_dir)
+        # Flushing is the recorder's decision (every few seconds), so the
+        # writer's own timer and queue are set out of its way.
+        self._writer = tf.summary.create_file_writer(
+            run_dir, max_queue=1000, flush_millis=3_600_000, filename_suffix=".lr"
+        )
+        self._metadata: dict[tuple[str, str], Any] = {}
+
+    def write_points(
+        self,
+        tag: str,
+        steps: np.ndarray,
+        values: np.ndarray,
+        wall_times: np.ndarray | None = None,
+        *,
+        kind: str = event_format.KIND_SERIES,
+        sampling: str = event_format.SAMPLED_EVERY_STEP,
+    ) -> None:
+        """Writes points as one chunk, whose event step is its first step."""
+        if len(steps) == 0:
+            return
+        payload = event_format.encode_chunk(steps, values, wall_times)
+        metadata = self._metadata_for(kind, sampling=sampling)
+        self._write(tag, payload, int(steps[0]), metadata)
+
+    def write_json(self, tag: str, step: int, document: dict[str, Any], *, kind: str) -> None:
+        """Writes one JSON record at `step`."""
+        self._write(tag, event_format.encode_json(document), int(step), self._metadata_for(kind))
+
+    def flush(self) -> None:
+        """Makes everything written so far readable by TensorBoard."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the event file."""
+        self._writer.close()
+
+    def _metadata_for(self, kind: str, **extra: Any):
+        key = (kind, repr(sorted(extra.items())))
+        if key not in self._metadata:
+            self._metadata[key] = event_format.create_metadata(kind, **extra).SerializeToString()
+        return self._metadata[key]
+
+    def _write(self, tag: str, payload: bytes, step: int, metadata: bytes) -> None:
+        with self._writer.as_default():
+            tf.summary.write(
+                tag, tf.constant(payload, tf.string), step=tf.constant(step, tf.int64), metadata=metadata
+            )

@@ -1,0 +1,352 @@
+"""The engine behind `LearningRateLogger` and `LearningRateWriter`.
+
+A `Recorder` owns one run's event file. It is told, cheaply, where the step
+count is (`mark`) and when epochs begin (`mark_epoch`); every few thousand
+steps or `flush_secs` seconds it drains the optimizers' step taps and writes:
+
+* `learning_rate[/<optimizer>]`: the applied rate at every step;
+* `optimizer[/<optimizer>]/<name>`: hyperparameters, at the steps they change;
+* `epoch`: the epoch index, at the steps it changes;
+* `schedule[/<optimizer>]` and `schedule_config[/<optimizer>]`: the configured
+  curve over the planned steps (extended as training outgrows it);
+* `assignment[/<optimizer>]`: each eager assignment of the rate and its source.
+
+Wall times are those of the host when the step's execution finished,
+interpolated within an execution of several steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from typing import Any
+
+import keras
+import numpy as np
+
+from tb_lr_plugin import event_format
+from tb_lr_plugin.writer import (
+    assignment_tracking,
+    configured_curves,
+    event_sink,
+    hyperparameters,
+    schedule_sampling,
+    step_tap,
+)
+
+DEFAULT_FLUSH_SECS = 10.0
+# Curve points per event, and how far ahead of training an open-ended curve runs.
+_CURVE_CHUNK = 65536
+_OPEN_ENDED_HORIZON = 4096
+
+
+@dataclasses.dataclass
+class _Track:
+    """The state kept for one tapped optimizer."""
+
+    tapped: hyperparameters.TappedOptimizer
+    tap: step_tap.StepTap
+    curve: configured_curves.ConfiguredCurve | None
+    iterations_at_drain: int
+    curve_end: int = 0
+    last_variable_values: np.ndarray | None = None
+    last_config: dict[str, float] = dataclasses.field(default_factory=dict)
+    warned_non_finite: bool = False
+
+    @property
+    def suffix(self) -> str:
+        return self.tapped.series_suffix
+
+
+class Recorder:
+    """Records one optimizer's learning rate and hyperparameters into a run.
+
+    Args:
+        run_dir: The run's directory (created if missing).
+        optimizer: The model's optimizer; wrappers are unwrapped.
+        schedule: A schedule that overrides the optimizer's own as the
+            configured curve (for loops that assign the rate by hand).
+        flush_secs: The longest time written data waits before a flush.
+
+    Example:
+        >>> recorder = Recorder("/tmp/logs/train", optimizer)  # doctest: +SKIP
+        >>> recorder.plan(total_steps=1000)  # doctest: +SKIP
+        >>> # ... after each update: recorder.mark(step + 1)
+        >>> recorder.close()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        run_dir: str,
+        optimizer: keras.optimizers.Optimizer,
+        *,
+        schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
+        flush_secs: float = DEFAULT_FLUSH_SECS,
+    ):
+        self._sink = event_sink.EventSink(run_dir)
+        self._optimizer = optimizer
+        self._flush_secs = flush_secs
+        self._tracks = []
+        for tapped in hyperparameters.tapped_optimizers(optimizer):
+            curve = configured_curves.ScheduleCurve(schedule) if schedule else None
+            self._tracks.append(
+                _Track(
+                    tapped=tapped,
+                    tap=step_tap.tap_for(tapped),
+                    curve=curve or configured_curves.curve_of(tapped.optimizer),
+                    iterations_at_drain=_iterations(tapped.optimizer),
+                )
+            )
+        self._drain_every = min(track.tap.capacity for track in self._tracks) // 2
+        self._drained_step = self.step
+        self._next_flush = time.monotonic() + flush_secs
+        self._anchor_steps = [self._drained_step]
+        self._anchor_times = [time.time()]
+        self._epoch_steps: list[int] = []
+        self._epochs: list[int] = []
+        self._epoch = None
+        self._open_ended = True
+        self._pending_scheduler = None
+        self._watched = []
+        for track in self._tracks:
+            variable = getattr(track.tapped.optimizer, "_learning_rate", None)
+            if isinstance(variable, keras.Variable):
+                listener = self._assignment_listener(track)
+                assignment_tracking.watch(variable, listener)
+                self._watched.append((variable, listener))
+        self._write_config_hyperparameters(self._drained_step)
+
+    @property
+    def step(self) -> int:
+        """The step the next update will have: the optimizer's iterations."""
+        return _iterations(self._optimizer)
+
+    def plan(
+        self,
+        total_steps: int | None,
+        *,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        """Writes the configured curves over `[0, total_steps)`.
+
+        With `total_steps=None` the curves are written a few thousand steps
+        ahead and extended as training goes. Call after the epoch has been
+        marked, so a `LearningRateScheduler` can be chained from it.
+        """
+        if self._pending_scheduler is not None and epochs and steps_per_epoch:
+            track, callback, previous_rate, step = self._pending_scheduler
+            track.curve = configured_curves.EpochCurve(
+                callback.schedule,
+                previous_rate,
+                first_epoch=self._epoch or 0,
+                epochs=epochs,
+                first_step=step,
+                steps_per_epoch=steps_per_epoch,
+            )
+        self._pending_scheduler = None
+        self._open_ended = total_steps is None
+        for track in self._tracks:
+            track.curve_end = 0
+            self._write_curve(track, total_steps or self.step + _OPEN_ENDED_HORIZON, describe=True)
+
+    def mark(self, step: int) -> None:
+        """Notes that every update before `step` has run. Cheap: call per batch."""
+        self._anchor_steps.append(step)
+        self._anchor_times.append(time.time())
+        if step - self._drained_step >= self._drain_every or time.monotonic() >= self._next_flush:
+            self.drain()
+
+    def mark_epoch(self, epoch: int, step: int | None = None) -> None:
+        """Notes that epoch `epoch` begins at `step` (default: the next step)."""
+        self._epoch = epoch
+        self._epoch_steps.append(self.step if step is None else step)
+        self._epochs.append(epoch)
+
+    def drain(self) -> None:
+        """Reads every tap and writes what it held, then flushes the file."""
+        now = time.time()
+        step_now = self.step
+        anchor_steps = np.array(self._anchor_steps + [step_now], np.float64)
+        anchor_times = np.array(self._anchor_times + [now], np.float64)
+        order = np.argsort(anchor_steps, kind="stable")
+        anchor_steps, anchor_times = anchor_steps[order], anchor_times[order]
+        last_step = self._drained_step - 1
+        for track in self._tracks:
+            steps, rows = track.tap.drain()
+            self._check_lost(track, len(steps))
+            if len(steps):
+                # Step s has finished when the count reaches s + 1.
+                wall_times = np.interp(steps + 1.0, anchor_steps, anchor_times)
+                self._write_rows(track, steps, rows, wall_times)
+                last_step = max(last_step, int(steps[-1]))
+        self._write_config_hyperparameters(step_now)
+        if self._epochs:
+            self._sink.write_points(
+                event_format.EPOCH,
+                np.array(self._epoch_steps),
+                np.array(self._epochs, np.float64),
+                sampling=event_format.SAMPLED_ON_CHANGE,
+            )
+            self._epoch_steps, self._epochs = [], []
+        if self._open_ended:
+            for track in self._tracks:
+                if last_step + _OPEN_ENDED_HORIZON // 2 >= track.curve_end:
+                    self._write_curve(track, 2 * (last_step + _OPEN_ENDED_HORIZON))
+        self._sink.flush()
+        self._drained_step = step_now
+        self._anchor_steps, self._anchor_times = [step_now], [now]
+        self._next_flush = time.monotonic() + self._flush_secs
+
+    def close(self) -> None:
+        """Drains, flushes and closes the event file; stops watching assignments."""
+        try:
+            self.drain()
+        finally:
+            for variable, listener in self._watched:
+                assignment_tracking.unwatch(variable, listener)
+            self._watched = []
+            self._sink.close()
+
+    def _check_lost(self, track: _Track, drained: int) -> None:
+        iterations = _iterations(track.tapped.optimizer)
+        advanced = iterations - track.iterations_at_drain
+        track.iterations_at_drain = iterations
+        if advanced > track.tap.capacity and drained < advanced:
+            warnings.warn(
+                f"tb_lr_plugin: {advanced - drained} steps ran between two reads of the "
+                f"step tap (capacity {track.tap.capacity}) and were not recorded; call "
+                "LearningRateWriter.log() after every update"
+            )
+
+    def _write_rows(self, track, steps, rows, wall_times) -> None:
+        columns = track.tap.columns
+        start = 0
+        if track.tap.has_learning_rate:
+            rates = rows[:, 0]
+            if not track.warned_non_finite and not np.all(np.isfinite(rates)):
+                track.warned_non_finite = True
+                first = int(steps[np.flatnonzero(~np.isfinite(rates))[0]])
+                warnings.warn(f"tb_lr_plugin: the learning rate is not finite from step {first}")
+            # One chunk per contiguous run of steps.
+            breaks = np.flatnonzero(np.diff(steps) != 1) + 1
+            for run in np.split(np.arange(len(steps)), breaks):
+                self._sink.write_points(
+                    event_format.LEARNING_RATE + track.suffix,
+                    steps[run],
+                    rates[run],
+                    wall_times[run],
+                )
+            start = 1
+        variable_rows = rows[:, start:]
+        if variable_rows.shape[1] == 0:
+            return
+        previous = (
+            np.vstack([track.last_variable_values, variable_rows[:-1]])
+            if track.last_variable_values is not None
+            else None
+        )
+        for column, name in enumerate(columns[start:]):
+            values = variable_rows[:, column]
+            if previous is None:
+                changed = np.r_[True, ~_same(values[1:], values[:-1])]
+            else:
+                changed = ~_same(values, previous[:, column])
+            if np.any(changed):
+                self._sink.write_points(
+                    f"{event_format.OPTIMIZER_PREFIX.rstrip('/')}{track.suffix}/{name}",
+                    steps[changed],
+                    values[changed],
+                    wall_times[changed],
+                    sampling=event_format.SAMPLED_ON_CHANGE,
+                )
+        track.last_variable_values = variable_rows[-1:].copy()
+
+    def _write_config_hyperparameters(self, step: int) -> None:
+        for track in self._tracks:
+            current = hyperparameters.config_hyperparameters(track.tapped)
+            for name, value in current.items():
+                if track.last_config.get(name) != value and name not in track.tap.columns:
+                    self._sink.write_points(
+                        f"{event_format.OPTIMIZER_PREFIX.rstrip('/')}{track.suffix}/{name}",
+                        np.array([step]),
+                        np.array([value], np.float64),
+                        np.array([time.time()]),
+                        sampling=event_format.SAMPLED_ON_CHANGE,
+                    )
+            track.last_config = current
+
+    def _write_curve(self, track: _Track, stop: int, *, describe: bool = False) -> None:
+        if track.curve is None:
+            return
+        try:
+            if describe:
+                self._sink.write_json(
+                    event_format.SCHEDULE_CONFIG_TAG + track.suffix,
+                    track.curve_end,
+                    {**track.curve.describe(), "total_steps": None if self._open_ended else stop},
+                    kind=event_format.KIND_SCHEDULE_CONFIG,
+                )
+            write_curve(self._sink, track.curve, track.curve_end, stop, suffix=track.suffix)
+            track.curve_end = stop
+        except schedule_sampling.ScheduleSamplingError as error:
+            warnings.warn(f"tb_lr_plugin: no configured curve is drawn: {error}")
+            track.curve = None
+
+    def _assignment_listener(self, track: _Track):
+        def on_assignment(change: assignment_tracking.Assignment) -> None:
+            step = _iterations(track.tapped.optimizer)
+            if (
+                change.source == event_format.SOURCE_LEARNING_RATE_SCHEDULER
+                and not isinstance(track.curve, configured_curves.EpochCurve)
+                and self._pending_scheduler is None
+            ):
+                self._pending_scheduler = (track, change.callback, change.previous, step)
+            self._sink.write_json(
+                event_format.ASSIGNMENT_TAG + track.suffix,
+                step,
+                {
+                    "step": step,
+                    "previous": change.previous,
+                    "value": change.value,
+                    "source": change.source,
+                    "wall_time": time.time(),
+                },
+                kind=event_format.KIND_ASSIGNMENT,
+            )
+
+        return on_assignment
+
+
+def write_curve(
+    sink: event_sink.EventSink,
+    curve: configured_curves.ConfiguredCurve,
+    start: int,
+    stop: int,
+    *,
+    suffix: str = "",
+) -> None:
+    """Writes `curve` over `[start, stop)` as schedule chunks.
+
+    Raises:
+        schedule_sampling.ScheduleSamplingError: when the curve cannot be evaluated.
+    """
+    values = curve.sample(start, stop)
+    for offset in range(0, len(values), _CURVE_CHUNK):
+        chunk = values[offset : offset + _CURVE_CHUNK]
+        sink.write_points(
+            event_format.SCHEDULE_TAG + suffix,
+            np.arange(start + offset, start + offset + len(chunk)),
+            chunk,
+            kind=event_format.KIND_SCHEDULE,
+        )
+
+
+def _iterations(optimizer) -> int:
+    return int(np.asarray(optimizer.iterations))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a == b) | (np.isnan(a) & np.isnan(b))
+

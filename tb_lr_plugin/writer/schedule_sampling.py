@@ -1,0 +1,142 @@
+"""Evaluating a configured schedule at every step, with the real schedule object.
+
+A `LearningRateSchedule` is a function of the step; the curve the plugin draws
+is that function at every integer step of the planned run, so discontinuities
+(staircases, piecewise boundaries, restarts) are exact. A million scalar calls
+would take minutes, so the schedule is called once on a vector of steps; when
+that is not possible (a schedule with `ops.cond` on the step, as CosineDecay
+with warm-up has), `tf.vectorized_map` and then a compiled `tf.map_fn` are
+tried. Every strategy is checked against scalar calls at probe steps before
+its result is trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tb_lr_plugin import event_format
+
+_log = logging.getLogger(__name__)
+
+# Probe steps per strategy check: ends, evenly spaced interior steps.
+_PROBES = 9
+
+
+class ScheduleSamplingError(RuntimeError):
+    """Raised when a schedule cannot be evaluated over a range of steps."""
+
+
+def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np.ndarray:
+    """Returns `schedule(s)` as float32 for every step `s` in `[start, stop)`.
+
+    Args:
+        schedule: A `keras.optimizers.schedules.LearningRateSchedule`, or any
+            callable of the step.
+        start: First step (inclusive).
+        stop: Last step (exclusive).
+
+    Raises:
+        ScheduleSamplingError: when no strategy gives values that agree with
+            calling the schedule on single steps (for example when the
+            schedule raises).
+
+    Example:
+        >>> import keras
+        >>> curve = sample_schedule(keras.optimizers.schedules.ExponentialDecay(
+        ...     0.1, decay_steps=10, decay_rate=0.5, staircase=True), 0, 30)
+        >>> float(curve[9]), float(curve[10])
+        (0.10000000149011612, 0.05000000074505806)
+    """
+    if stop <= start:
+        return np.zeros(0, np.float32)
+    steps = tf.range(start, stop, dtype=tf.int64)
+    probe_steps = np.unique(np.linspace(start, stop - 1, _PROBES).astype(np.int64))
+    try:
+        expected = np.array([_scalar(schedule, int(s)) for s in probe_steps], np.float32)
+    except Exception as error:
+        raise ScheduleSamplingError(f"the schedule raised at a single step: {error!r}") from error
+    failures = []
+    for strategy in (_called_on_vector, _vectorized_map, _compiled_map):
+        try:
+            values = strategy(schedule, steps)
+        except Exception as error:  # A strategy the schedule does not support.
+            failures.append(f"{strategy.__name__}: {type(error).__name__}")
+            continue
+        if values.shape == (stop - start,) and np.all(
+            event_format.rates_agree(values[probe_steps - start], expected, peak=np.nanmax(np.abs(expected)))
+        ):
+            return values
+        failures.append(f"{strategy.__name__}: disagrees with single-step calls")
+    raise ScheduleSamplingError("cannot evaluate the schedule over steps: " + "; ".join(failures))
+
+
+def _scalar(schedule: Callable[[Any], Any], step: int) -> float:
+    return float(np.asarray(schedule(tf.constant(step, tf.int64))))
+
+
+def _as_float32(values: Any) -> np.ndarray:
+    return np.asarray(tf.cast(values, tf.float32)).reshape(-1)
+
+
+def _called_on_vector(schedule, steps):
+    return _as_float32(schedule(steps))
+
+
+def _vectorized_map(schedule, steps):
+    # Inside tf.function so autograph turns Python `if`s on the step into ops.
+    mapped = tf.function(
+        lambda s: tf.vectorized_map(
+            lambda step: tf.cast(schedule(step), tf.float32), s, fallback_to_while_loop=False
+        )
+    )
+    return _as_float32(mapped(steps))
+
+
+def _compiled_map(schedule, steps):
+    mapped = tf.function(
+        lambda s: tf.map_fn(
+            lambda step: tf.cast(schedule(step), tf.float32),
+            s,
+            fn_output_signature=tf.float32,
+            parallel_iterations=64,
+        )
+    )
+    return _as_float32(mapped(steps))
+
+
+def chain_epoch_function(
+    function: Callable[[int, float], float],
+    initial_learning_rate: float,
+    first_epoch: int,
+    epochs: int,
+) -> list[float]:
+    """Chains a `LearningRateScheduler` epoch function over the planned epochs.
+
+    `keras.callbacks.LearningRateScheduler` calls `function(epoch, lr)` at the
+    start of every epoch with the rate in force, so the configured curve is
+    the fold of the function from the initial rate.
+
+    Args:
+        function: The scheduler's `schedule(epoch, lr)`.
+        initial_learning_rate: The rate before the first epoch.
+        first_epoch: The first epoch trained (`initial_epoch`).
+        epochs: The epoch count `fit` was given.
+
+    Returns:
+        The rate of each epoch in `[first_epoch, epochs)`.
+
+    Example:
+        >>> chain_epoch_function(lambda epoch, lr: lr / 2, 1.0, 0, 3)
+        [0.5, 0.25, 0.125]
+    """
+    rates = []
+    rate = float(initial_learning_rate)
+    for epoch in range(first_epoch, epochs):
+        rate = float(function(epoch, rate))
+        rates.append(rate)
+    return rates

@@ -1,0 +1,131 @@
+"""Capturing, inside the compiled train step, the rate each update applies.
+
+Reading `optimizer.learning_rate` on the host after a step costs an eager op
+and a device sync per step, and gives the *next* step's rate. Instead the tap
+wraps the optimizer's `apply` so that, just before update `s` runs and inside
+the same compiled function, the rate it applies and the optimizer's scalar
+variables are scattered into row `s % capacity` of a ring buffer. The host
+reads the ring every few thousand steps: one copy for all of them. It works
+with `steps_per_execution > 1` (every step runs `apply`) and under XLA
+(scatter into a resource variable compiles).
+
+A tap stays installed on its optimizer for the optimizer's lifetime: a train
+function traced with it keeps writing to the same ring, so a later logger
+reuses it instead of forcing a retrace.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from tb_lr_plugin.writer import hyperparameters
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 8192
+
+
+class StepTap:
+    """A ring buffer of per-step values filled by one optimizer's updates.
+
+    Attributes:
+        columns: Names of the captured values: `learning_rate` first when the
+            optimizer has one, then its scalar-variable hyperparameters.
+        traced: Whether a compiled function has captured through this tap.
+
+    Example:
+        >>> tap = tap_for(hyperparameters.TappedOptimizer(optimizer))  # doctest: +SKIP
+        >>> steps, rows = tap.drain()  # doctest: +SKIP
+    """
+
+    def __init__(self, tapped: hyperparameters.TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
+        self.capacity = capacity
+        self.traced = False
+        # Weak: the tap is stored on behalf of the optimizer, not the reverse.
+        self._optimizer = weakref.ref(tapped.optimizer)
+        self._variables = hyperparameters.scalar_variables(tapped)
+        self.has_learning_rate = _reads_learning_rate(tapped.optimizer)
+        self.columns = (["learning_rate"] if self.has_learning_rate else []) + list(self._variables)
+        with tf.init_scope():
+            self._steps = tf.Variable(
+                tf.fill([capacity], tf.constant(-1, tf.int64)), trainable=False, name="tb_lr_steps"
+            )
+            self._values = tf.Variable(
+                tf.zeros([capacity, max(1, len(self.columns))], tf.float32),
+                trainable=False,
+                name="tb_lr_values",
+            )
+        self._install(tapped.optimizer)
+
+    def drain(self) -> tuple[np.ndarray, np.ndarray]:
+        """Returns the captured `(steps, rows)` in step order and empties the ring.
+
+        Called between executions of the train function, on the thread that
+        runs it, so nothing is written while it reads.
+        """
+        steps = self._steps.numpy()
+        rows = self._values.numpy()
+        self._steps.assign(tf.fill([self.capacity], tf.constant(-1, tf.int64)))
+        filled = np.flatnonzero(steps >= 0)
+        order = filled[np.argsort(steps[filled], kind="stable")]
+        return steps[order], rows[order, : len(self.columns)]
+
+    def _install(self, optimizer) -> None:
+        original_apply = optimizer.apply
+        tap_ref = weakref.ref(self)
+
+        def apply(grads, trainable_variables=None):
+            tap = tap_ref()
+            if tap is not None and len(grads):
+                tap._capture()
+            return original_apply(grads, trainable_variables)
+
+        apply.__wrapped__ = original_apply
+        optimizer.apply = apply
+
+    def _capture(self) -> None:
+        optimizer = self._optimizer()
+        try:
+            step = tf.cast(tf.convert_to_tensor(optimizer.iterations), tf.int64)
+            row = []
+            if self.has_learning_rate:
+                row.append(tf.cast(optimizer.learning_rate, tf.float32))
+            row.extend(tf.cast(v, tf.float32) for v in self._variables.values())
+            if not row:
+                row.append(tf.constant(np.nan, tf.float32))
+            slot = tf.reshape(tf.math.floormod(step, self.capacity), [1, 1])
+            self._steps.scatter_nd_update(slot, tf.reshape(step, [1]))
+            self._values.scatter_nd_update(slot, tf.reshape(tf.stack(row), [1, -1]))
+        except Exception as error:  # Logging must never stop an update.
+            warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
+            return
+        if not tf.executing_eagerly():
+            self.traced = True
+
+
+def _reads_learning_rate(optimizer) -> bool:
+    try:
+        value = np.asarray(optimizer.learning_rate, dtype=np.float64)
+    except Exception as error:
+        warnings.warn(
+            f"tb_lr_plugin: optimizer {optimizer.name!r} has no readable learning rate "
+            f"({error!r}); its hyperparameters are still logged"
+        )
+        return False
+    return value.shape == ()
+
+
+_TAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tap_for(tapped: hyperparameters.TappedOptimizer) -> StepTap:
+    """Returns the optimizer's tap, installing it on first use."""
+    tap = _TAPS.get(tapped.optimizer)
+    if tap is None:
+        tap = _TAPS[tapped.optimizer] = StepTap(tapped)
+    return tap
