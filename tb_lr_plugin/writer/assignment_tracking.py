@@ -58,10 +58,10 @@ def watch(variable: keras.Variable, listener: Listener) -> None:
         def assign(value, *args, **kwargs):
             if not tf.executing_eagerly():
                 return original_assign(value, *args, **kwargs)
-            previous = float(np.asarray(variable))
+            previous = float(variable.numpy())
             result = original_assign(value, *args, **kwargs)
             source, callback = _assigning_callback(sys._getframe(1))
-            change = Assignment(previous, float(np.asarray(variable)), source, callback)
+            change = Assignment(previous, float(variable.numpy()), source, callback)
             for each in list(listeners):
                 each(change)
             return result

@@ -124,7 +124,7 @@ def curve_of(optimizer: keras.optimizers.Optimizer) -> ConfiguredCurve | None:
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
         return ScheduleCurve(rate)
     if isinstance(rate, keras.Variable):
-        return ConstantCurve(float(np.asarray(rate)))
+        return ConstantCurve(float(rate.numpy()))
     return None
 
 

@@ -344,7 +344,7 @@ def write_curve(
 
 
 def _iterations(optimizer) -> int:
-    return int(np.asarray(optimizer.iterations))
+    return int(optimizer.iterations.numpy())
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -46,21 +46,30 @@ class StepTap:
     def __init__(self, tapped: hyperparameters.TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
         self.traced = False
-        # Weak: the tap is stored on behalf of the optimizer, not the reverse.
-        self._optimizer = weakref.ref(tapped.optimizer)
-        self._variables = hyperparameters.scalar_variables(tapped)
-        self.has_learning_rate = _reads_learning_rate(tapped.optimizer)
-        self.columns = (["learning_rate"] if self.has_learning_rate else []) + list(self._variables)
-        with tf.init_scope():
-            self._steps = tf.Variable(
-                tf.fill([capacity], tf.constant(-1, tf.int64)), trainable=False, name="tb_lr_steps"
+        self.has_learning_rate = False
+        self.columns: list[str] = []
+        self._tapped = tapped
+        self._variables: dict = {}
+        self._steps = None
+        self._values = None
+        self._install(tapped.optimizer)
+
+    def _materialize(self) -> None:
+        """Creates the ring, once the optimizer is built and its variables exist."""
+        with tf.init_scope():  # Eager variables, even when first called while tracing.
+            self._variables = hyperparameters.scalar_variables(self._tapped)
+            self.has_learning_rate = _reads_learning_rate(self._tapped.optimizer)
+            self.columns = (["learning_rate"] if self.has_learning_rate else []) + list(
+                self._variables
             )
             self._values = tf.Variable(
-                tf.zeros([capacity, max(1, len(self.columns))], tf.float32),
+                tf.zeros([self.capacity, max(1, len(self.columns))], tf.float32),
                 trainable=False,
                 name="tb_lr_values",
             )
-        self._install(tapped.optimizer)
+            self._steps = tf.Variable(
+                tf.fill([self.capacity], tf.constant(-1, tf.int64)), trainable=False, name="tb_lr_steps"
+            )
 
     def drain(self) -> tuple[np.ndarray, np.ndarray]:
         """Returns the captured `(steps, rows)` in step order and empties the ring.
@@ -68,6 +77,8 @@ class StepTap:
         Called between executions of the train function, on the thread that
         runs it, so nothing is written while it reads.
         """
+        if self._steps is None:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         steps = self._steps.numpy()
         rows = self._values.numpy()
         self._steps.assign(tf.fill([self.capacity], tf.constant(-1, tf.int64)))
@@ -75,13 +86,17 @@ class StepTap:
         order = filled[np.argsort(steps[filled], kind="stable")]
         return steps[order], rows[order, : len(self.columns)]
 
-    def _install(self, optimizer) -> None:
+    def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
         original_apply = optimizer.apply
-        tap_ref = weakref.ref(self)
+        tap = self
 
         def apply(grads, trainable_variables=None):
-            tap = tap_ref()
-            if tap is not None and len(grads):
+            if len(grads):
+                if not optimizer.built and trainable_variables is not None:
+                    # What `apply` would do first: the tap must see the
+                    # variables `build` creates (a custom optimizer's own).
+                    optimizer.build(list(trainable_variables))
+                    optimizer.built = True
                 tap._capture()
             return original_apply(grads, trainable_variables)
 
@@ -89,8 +104,10 @@ class StepTap:
         optimizer.apply = apply
 
     def _capture(self) -> None:
-        optimizer = self._optimizer()
+        optimizer = self._tapped.optimizer
         try:
+            if self._steps is None:
+                self._materialize()
             step = tf.cast(tf.convert_to_tensor(optimizer.iterations), tf.int64)
             row = []
             if self.has_learning_rate:
@@ -110,7 +127,7 @@ class StepTap:
 
 def _reads_learning_rate(optimizer) -> bool:
     try:
-        value = np.asarray(optimizer.learning_rate, dtype=np.float64)
+        value = keras.ops.convert_to_numpy(optimizer.learning_rate)
     except Exception as error:
         warnings.warn(
             f"tb_lr_plugin: optimizer {optimizer.name!r} has no readable learning rate "
@@ -120,12 +137,15 @@ def _reads_learning_rate(optimizer) -> bool:
     return value.shape == ()
 
 
-_TAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TAP_ATTRIBUTE = "_tb_lr_plugin_tap"
 
 
 def tap_for(tapped: hyperparameters.TappedOptimizer) -> StepTap:
     """Returns the optimizer's tap, installing it on first use."""
-    tap = _TAPS.get(tapped.optimizer)
+    tap = getattr(tapped.optimizer, _TAP_ATTRIBUTE, None)
     if tap is None:
-        tap = _TAPS[tapped.optimizer] = StepTap(tapped)
+        tap = StepTap(tapped)
+        # Kept on the optimizer (not in a global registry) so both are
+        # collected together.
+        setattr(tapped.optimizer, _TAP_ATTRIBUTE, tap)
     return tap

@@ -1,0 +1,417 @@
+"""Wall-time overhead of learning-rate logging callbacks against a bare `model.fit`.
+
+What is measured: the ratio of the wall time of `model.fit` with a logging callback to
+the wall time of the same `fit` without callbacks, on the reference workload of
+DESIGN.md ("Performance budget"): a Dense 32->64->1 MLP, batch 32,
+`Adam(CosineDecay(...))`, 5 epochs x 2000 steps, MSE loss, CPU, `verbose=0`.
+Variants:
+
+* `bare`: no callbacks (the baseline);
+* `lr_logger`: `tb_lr_plugin.LearningRateLogger(log_dir)`;
+* `keras_tensorboard`: `keras.callbacks.TensorBoard(log_dir, update_freq=1)` (peer; it
+  logs the learning rate once per epoch);
+* `per_batch_summary`: a naive callback writing `tf.summary.scalar` of
+  `optimizer.learning_rate` in every `on_train_batch_end` (peer).
+
+How: everything runs in one process. One short untimed fit per variant first loads
+lazily imported modules and warms TensorFlow's process-wide caches. Then, for each
+repeat, every variant runs once, in an order rotated between repeats so that no variant
+always runs first or last. Each run builds a fresh model (same architecture, the same
+initial weights copied from one reference model), a fresh optimizer and schedule, and
+a fresh log directory; the timed span is callback construction plus `model.fit` end to
+end, so fixed start-up costs (writer creation, schedule sampling, tracing, the final
+flush) are counted. The ratio of a variant is computed per repeat against that repeat's
+`bare` run; the table shows the median of those ratios and the ratio of the medians.
+
+Event-file size: after every run the event files are read back (untimed) to count the
+learning-rate points logged and the bytes on disk, per tag (record length + 16 bytes of
+TFRecord framing per event), so `learning_rate` bytes per step can be told apart from
+the schedule curve written once per run.
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/overhead.py --steps-per-execution 1
+    .venv/bin/python bench/overhead.py --steps-per-execution 16 --json bench/spe16.json
+    .venv/bin/python bench/overhead.py --epochs 1 --steps-per-epoch 200 --repeats 1  # quick
+    .venv/bin/python bench/overhead.py --profile lr_logger  # cProfile of one fit
+
+No number here is asserted: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import json
+import os
+import platform
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+# Quiet TensorFlow's C++ start-up banner; must precede the first TensorFlow import.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# Import the project from this checkout even when it is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorboard.backend.event_processing import event_file_loader  # noqa: E402
+from tensorboard.compat.proto import event_pb2  # noqa: E402
+
+import tb_lr_plugin as tblr  # noqa: E402
+from tb_lr_plugin import event_format  # noqa: E402
+
+INPUT_DIM = 32
+HIDDEN_UNITS = 64
+BATCH_SIZE = 32
+INITIAL_LEARNING_RATE = 1e-3
+DATA_SEED = 1234
+MODEL_SEED = 42
+# TFRecord framing around each serialized event: u64 length, u32 CRC, u32 CRC.
+TFRECORD_OVERHEAD = 16
+WARMUP_STEPS = 200
+
+
+class PerBatchSummary(keras.callbacks.Callback):
+    """The naive peer: one `tf.summary.scalar` of the learning rate per batch."""
+
+    def __init__(self, log_dir: str):
+        super().__init__()
+        self.log_dir = log_dir
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+
+    def on_train_batch_end(self, batch, logs=None):
+        with self.writer.as_default():
+            tf.summary.scalar(
+                "learning_rate",
+                self.model.optimizer.learning_rate,
+                step=self.model.optimizer.iterations,
+            )
+
+    def on_train_end(self, logs=None):
+        # A real callback must close its writer, or the tail is lost: part of its cost.
+        self.writer.close()
+
+
+Variant = Callable[[str], list[keras.callbacks.Callback]]
+
+VARIANTS: dict[str, Variant] = {
+    "bare": lambda log_dir: [],
+    "lr_logger": lambda log_dir: [tblr.LearningRateLogger(log_dir)],
+    "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
+    "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
+}
+
+
+def make_data(steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic float32 regression data: exactly `steps_per_epoch` batches."""
+    rng = np.random.default_rng(DATA_SEED)
+    samples = steps_per_epoch * BATCH_SIZE
+    x = rng.standard_normal((samples, INPUT_DIM), dtype=np.float32)
+    w = rng.standard_normal((INPUT_DIM, 1), dtype=np.float32)
+    y = np.tanh(x @ w) + 0.1 * rng.standard_normal((samples, 1), dtype=np.float32)
+    return x, y.astype(np.float32)
+
+
+def build_model(
+    weights: list[np.ndarray] | None, steps_per_execution: int, total_steps: int
+) -> keras.Model:
+    """A fresh compiled MLP with a fresh `Adam(CosineDecay)`, from `weights` if given."""
+    keras.utils.set_random_seed(MODEL_SEED)
+    model = keras.Sequential(
+        [
+            keras.Input((INPUT_DIM,)),
+            keras.layers.Dense(HIDDEN_UNITS, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    if weights is not None:
+        model.set_weights(weights)
+    schedule = keras.optimizers.schedules.CosineDecay(INITIAL_LEARNING_RATE, total_steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss="mse",
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+def timed_fit(
+    variant: str,
+    log_dir: str,
+    weights: list[np.ndarray],
+    data: tuple[np.ndarray, np.ndarray],
+    epochs: int,
+    steps_per_execution: int,
+    profiler: cProfile.Profile | None = None,
+) -> float:
+    """Seconds for one run of `variant`: callback construction plus `fit`, end to end."""
+    steps_per_epoch = len(data[0]) // BATCH_SIZE
+    # Free the previous run's graphs and objects outside the timed span.
+    keras.backend.clear_session()
+    gc.collect()
+    model = build_model(weights, steps_per_execution, epochs * steps_per_epoch)
+    # Reseed so every variant sees the same shuffling order.
+    keras.utils.set_random_seed(MODEL_SEED)
+    if profiler is not None:
+        profiler.enable()
+    start = time.perf_counter()
+    callbacks = VARIANTS[variant](log_dir)
+    model.fit(
+        data[0],
+        data[1],
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    elapsed = time.perf_counter() - start
+    if profiler is not None:
+        profiler.disable()
+    return elapsed
+
+
+def event_file_stats(log_dir: str) -> dict[str, Any]:
+    """Bytes on disk per tag and learning-rate points, for every event file under `log_dir`.
+
+    Learning-rate points are the points of this plugin's `learning_rate` chunks, or one
+    per plain summary event whose tag mentions `learning_rate` (the peers).
+    """
+    bytes_by_tag: dict[str, int] = {}
+    learning_rate_points = 0
+    file_bytes = 0
+    for path in sorted(Path(log_dir).rglob("*")):
+        if not path.is_file():
+            continue
+        file_bytes += path.stat().st_size
+        if ".tfevents." not in path.name:
+            continue
+        for record in event_file_loader.RawEventFileLoader(str(path)).Load():
+            event = event_pb2.Event.FromString(record)
+            values = event.summary.value
+            tag = values[0].tag if values else "(no summary)"
+            bytes_by_tag[tag] = bytes_by_tag.get(tag, 0) + len(record) + TFRECORD_OVERHEAD
+            for value in values:
+                plugin = value.metadata.plugin_data.plugin_name
+                if plugin == event_format.PLUGIN_NAME:
+                    if value.tag == event_format.LEARNING_RATE:
+                        chunk = event_format.decode_chunk(value.tensor.string_val[0])
+                        learning_rate_points += len(chunk.steps)
+                elif "learning_rate" in value.tag:
+                    learning_rate_points += 1
+    return {
+        "file_bytes": file_bytes,
+        "bytes_by_tag": bytes_by_tag,
+        "learning_rate_points": learning_rate_points,
+    }
+
+
+def rotated(variants: list[str], repeat: int) -> list[str]:
+    """The run order for one repeat: rotate by one each repeat."""
+    shift = repeat % len(variants)
+    return variants[shift:] + variants[:shift]
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs every repeat of every variant and returns raw times, ratios and sizes."""
+    variants = [name for name in args.variants if name != "bare"]
+    variants.insert(0, "bare")  # The baseline of every ratio always runs.
+    data = make_data(args.steps_per_epoch)
+    total_steps = args.epochs * args.steps_per_epoch
+    reference = build_model(None, args.steps_per_execution, total_steps)
+    weights = reference.get_weights()
+    del reference
+
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    ratios: dict[str, list[float]] = {name: [] for name in variants}
+    stats: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="tblr-bench-") as root:
+        # Untimed warm-up: first imports (the writer side of tb_lr_plugin is lazy,
+        # tf.summary's ops load on first use) and TF's process-wide caches would
+        # otherwise land on whichever variant happens to run first.
+        warmup = make_data(min(WARMUP_STEPS, args.steps_per_epoch))
+        for name in variants:
+            log_dir = os.path.join(root, f"warmup-{name}")
+            timed_fit(name, log_dir, weights, warmup, 1, args.steps_per_execution)
+        print(f"warm-up done (1 x {len(warmup[0]) // BATCH_SIZE} steps per variant)", flush=True)
+
+        for repeat in range(args.repeats):
+            times: dict[str, float] = {}
+            for name in rotated(variants, repeat):
+                log_dir = os.path.join(root, f"{name}-{repeat}")
+                times[name] = timed_fit(
+                    name, log_dir, weights, data, args.epochs, args.steps_per_execution
+                )
+                seconds[name].append(times[name])
+                stats[name] = event_file_stats(log_dir)  # Deterministic but for wall times.
+                print(
+                    f"repeat {repeat + 1}/{args.repeats} spe={args.steps_per_execution} "
+                    f"{name:<18} {times[name]:8.3f} s",
+                    flush=True,
+                )
+            for name in variants:
+                ratios[name].append(times[name] / times["bare"])
+
+    bare_median = statistics.median(seconds["bare"])
+    summary = {
+        name: {
+            "median_seconds": statistics.median(seconds[name]),
+            "median_ratio": statistics.median(ratios[name]),
+            "ratio_of_medians": statistics.median(seconds[name]) / bare_median,
+            "min_ratio": min(ratios[name]),
+            "max_ratio": max(ratios[name]),
+            "learning_rate_points": stats[name]["learning_rate_points"],
+        }
+        for name in variants
+    }
+    return {
+        "config": {
+            "steps_per_execution": args.steps_per_execution,
+            "epochs": args.epochs,
+            "steps_per_epoch": args.steps_per_epoch,
+            "total_steps": total_steps,
+            "batch_size": BATCH_SIZE,
+            "repeats": args.repeats,
+            "variants": variants,
+        },
+        "environment": {
+            "date": date.today().isoformat(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "platform": platform.platform(),
+        },
+        "seconds": seconds,
+        "ratios": ratios,
+        "summary": summary,
+        "event_files": stats,
+    }
+
+
+def format_tables(results: dict[str, Any]) -> str:
+    """The timing table and the event-file size table, in Markdown."""
+    config = results["config"]
+    spe = config["steps_per_execution"]
+    total_steps = config["total_steps"]
+    lines = [
+        "| variant | spe | median s | ratio | median/median | ratio range | steps logged |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results["summary"].items():
+        lines.append(
+            f"| {name} | {spe} | {row['median_seconds']:.3f} | {row['median_ratio']:.3f} "
+            f"| {row['ratio_of_medians']:.3f} | {row['min_ratio']:.3f}-{row['max_ratio']:.3f} "
+            f"| {row['learning_rate_points']} |"
+        )
+    lines += [
+        "",
+        f"Event files of the last repeat ({total_steps} steps):",
+        "",
+        "| variant | bytes on disk | bytes/step | learning_rate bytes | "
+        "learning_rate bytes/point | schedule bytes (once per run) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, stat in results["event_files"].items():
+        if name == "bare":
+            continue
+        by_tag = stat["bytes_by_tag"]
+        lr_bytes = sum(size for tag, size in by_tag.items() if "learning_rate" in tag)
+        points = stat["learning_rate_points"]
+        per_point = f"{lr_bytes / points:.2f}" if points else "-"
+        schedule = by_tag.get(event_format.SCHEDULE_TAG, 0) + by_tag.get(
+            event_format.SCHEDULE_CONFIG_TAG, 0
+        )
+        lines.append(
+            f"| {name} | {stat['file_bytes']} | {stat['file_bytes'] / total_steps:.2f} "
+            f"| {lr_bytes} | {per_point} | {schedule or '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def profile_fit(args: argparse.Namespace, variant: str, top: int = 25) -> None:
+    """Prints the cProfile of one fit of `variant` (after one untimed warm-up fit)."""
+    data = make_data(args.steps_per_epoch)
+    total_steps = args.epochs * args.steps_per_epoch
+    weights = build_model(None, args.steps_per_execution, total_steps).get_weights()
+    with tempfile.TemporaryDirectory(prefix="tblr-profile-") as root:
+        timed_fit(variant, os.path.join(root, "warmup"), weights, data, 1, args.steps_per_execution)
+        profiler = cProfile.Profile()
+        elapsed = timed_fit(
+            variant,
+            os.path.join(root, "profiled"),
+            weights,
+            data,
+            args.epochs,
+            args.steps_per_execution,
+            profiler,
+        )
+    print(f"{variant}: {elapsed:.3f} s under cProfile", flush=True)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; the defaults are the reference workload."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--steps-per-epoch", type=int, default=2000)
+    parser.add_argument(
+        "--variants",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        default=list(VARIANTS),
+        help=f"comma-separated subset of {','.join(VARIANTS)} (bare is always added)",
+    )
+    parser.add_argument("--json", metavar="OUT", help="also write raw results to this file")
+    parser.add_argument(
+        "--profile",
+        metavar="VARIANT",
+        choices=list(VARIANTS),
+        help="instead of benchmarking, print a cProfile of one fit of VARIANT",
+    )
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the benchmark (or the profile) and prints the tables."""
+    args = parse_args(argv)
+    print(
+        f"tf {tf.__version__}, keras {keras.__version__}, {os.cpu_count()} CPUs; "
+        f"{args.epochs} epochs x {args.steps_per_epoch} steps, batch {BATCH_SIZE}, "
+        f"spe {args.steps_per_execution}",
+        flush=True,
+    )
+    if args.profile:
+        profile_fit(args, args.profile)
+        return
+    started = time.perf_counter()
+    results = run_benchmark(args)
+    results["benchmark_seconds"] = time.perf_counter() - started
+    print()
+    print(format_tables(results))
+    print(f"\nwhole benchmark: {results['benchmark_seconds']:.1f} s", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

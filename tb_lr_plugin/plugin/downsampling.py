@@ -1,0 +1,143 @@
+"""Choosing which points of a long series to send: windows and shape-preserving downsamples.
+
+A learning-rate curve is mostly smooth, and what matters in it is where it is
+not: a one-step spike, the corner where warm-up ends, a warm restart, the drop
+of `ReduceLROnPlateau`. Random or stride sampling (what TensorBoard does to
+scalars) loses exactly those. Here the steps are cut into equal-width buckets
+and each bucket keeps the points that fix its shape on screen (the idea of the
+M4 aggregation used by time-series databases, plus the largest jump):
+
+* its first and last point, so lines join buckets as in the full series;
+* its minimum and maximum, so spikes and dips of any width survive;
+* both sides of its largest jump between consecutive points, so a drop or a
+  restart keeps its exact step and stays vertical;
+* its first non-finite value, so a NaN learning rate is never hidden.
+
+That is at most `POINTS_PER_BUCKET` points per bucket, so a downsample never
+holds more than the points asked for.
+
+Example:
+    >>> steps = np.arange(1000)
+    >>> values = np.where(steps < 500, 0.1, 0.01)
+    >>> values[123] = 5.0  # a one-step spike
+    >>> kept = shape_preserving_indices(steps, values, max_points=70)
+    >>> len(kept) <= 70, 123 in kept, {499, 500} <= set(kept.tolist())
+    (True, True, True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# first, last, min, max, jump before, jump after, first non-finite.
+POINTS_PER_BUCKET = 7
+
+
+def window(steps: np.ndarray, start: int | None = None, end: int | None = None) -> slice:
+    """The slice of `steps` (sorted) that lies in `[start, end]`, both inclusive.
+
+    Args:
+        steps: Sorted steps of a series.
+        start: First step wanted; `None` for the beginning.
+        end: Last step wanted; `None` for the end.
+
+    Example:
+        >>> window(np.array([0, 5, 10, 15]), start=5, end=12)
+        slice(1, 3, None)
+    """
+    lo = 0 if start is None else int(np.searchsorted(steps, start, side="left"))
+    hi = len(steps) if end is None else int(np.searchsorted(steps, end, side="right"))
+    return slice(lo, max(lo, hi))
+
+
+def bucket_starts(steps: np.ndarray, max_points: int) -> np.ndarray:
+    """Index of the first point of every non-empty bucket, for `max_points` points.
+
+    The step range `[steps[0], steps[-1]]` is cut into `max_points //
+    POINTS_PER_BUCKET` buckets of equal width in steps (not in points: gaps in
+    the steps stay gaps, as on a chart's x axis).
+
+    Args:
+        steps: Sorted steps, at least one.
+        max_points: The point budget, at least `POINTS_PER_BUCKET`.
+
+    Example:
+        >>> bucket_starts(np.arange(10), max_points=14).tolist()
+        [0, 5]
+    """
+    buckets = max(1, max_points // POINTS_PER_BUCKET)
+    first = int(steps[0])
+    span = int(steps[-1]) - first + 1
+    # Python integers: span * buckets can exceed int64 for absurd step numbers.
+    edges = np.array([first + span * k // buckets for k in range(buckets)], dtype=np.int64)
+    starts = np.unique(np.searchsorted(steps, edges, side="left"))
+    return starts[starts < len(steps)]
+
+
+def shape_preserving_indices(steps: np.ndarray, values: np.ndarray, max_points: int) -> np.ndarray:
+    """Indices of the points to keep so that the series keeps its shape.
+
+    Every point is kept when there are no more than `max_points`. Otherwise
+    each bucket of `bucket_starts` keeps its first, last, minimum, maximum,
+    both sides of its largest jump and its first non-finite point: never more
+    than `max_points` in all, each an original point (exact step and value).
+
+    Args:
+        steps: Sorted steps of the series.
+        values: One value per step; NaN and infinities allowed.
+        max_points: The most points to keep; at least `POINTS_PER_BUCKET`.
+
+    Returns:
+        Sorted int64 indices into `steps` and `values`.
+
+    Raises:
+        ValueError: when `max_points` is smaller than `POINTS_PER_BUCKET`.
+
+    Example:
+        >>> shape_preserving_indices(np.arange(5), np.zeros(5), max_points=10).tolist()
+        [0, 1, 2, 3, 4]
+    """
+    if max_points < POINTS_PER_BUCKET:
+        raise ValueError(f"max_points must be at least {POINTS_PER_BUCKET}, got {max_points}")
+    count = len(steps)
+    if count <= max_points:
+        return np.arange(count, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    starts = bucket_starts(steps, max_points)
+    lengths = np.diff(np.append(starts, count))
+    index = np.arange(count, dtype=np.int64)
+    none = np.int64(count)  # "no such point in this bucket"
+
+    def first_where(mask: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(np.where(mask, index, none), starts)
+
+    finite = np.isfinite(values)
+    # Minimum and maximum over the values that are numbers (infinities count).
+    low = np.where(np.isnan(values), np.inf, values)
+    high = np.where(np.isnan(values), -np.inf, values)
+    lowest = first_where(low == np.repeat(np.minimum.reduceat(low, starts), lengths))
+    highest = first_where(high == np.repeat(np.maximum.reduceat(high, starts), lengths))
+    # Jumps between consecutive points of one bucket; those between buckets
+    # are kept already by the last and first points.
+    with np.errstate(invalid="ignore"):
+        jumps = np.abs(np.diff(values, prepend=values[0]))
+    jumps = np.nan_to_num(jumps, nan=0.0, posinf=np.finfo(np.float64).max)
+    jumps[~finite] = 0.0  # Non-finite points are kept by their own rule.
+    jumps[starts] = 0.0
+    largest = np.repeat(np.maximum.reduceat(jumps, starts), lengths)
+    after_jump = first_where((jumps == largest) & (jumps > 0))
+    after_jump = after_jump[after_jump < count]
+    first_non_finite = first_where(~finite)
+    kept = np.concatenate(
+        [
+            starts,
+            starts + lengths - 1,
+            lowest,
+            highest,
+            after_jump,
+            after_jump - 1,
+            first_non_finite,
+        ]
+    )
+    kept = np.unique(kept)
+    return kept[kept < count]

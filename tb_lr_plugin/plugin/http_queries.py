@@ -1,0 +1,218 @@
+"""Parsing and validating the query strings of the HTTP API.
+
+Every route's parameters are read here, before any data is touched, so that
+bad input always ends as a 400 with a message saying what to send instead,
+never as an exception deeper down. Each parser takes the request's
+`args` (any mapping with `getlist`, e.g. werkzeug's `MultiDict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Protocol
+
+from tb_lr_plugin.plugin import downsampling
+
+# A step is a non-negative int64.
+MAX_STEP = 2**63 - 1
+# Fewer points than this cannot keep a bucket's shape (see `downsampling`).
+MIN_MAX_POINTS = 10
+# More than this in one response is a mistake, not a chart.
+MAX_MAX_POINTS = 10_000_000
+DEFAULT_MAX_EVENTS = 1000
+MAX_MAX_EVENTS = 100_000
+EXPORT_FORMATS = ("csv", "json")
+
+_INTEGER = re.compile(r"\+?[0-9]{1,19}")
+
+assert MIN_MAX_POINTS >= downsampling.POINTS_PER_BUCKET
+
+
+class QueryError(ValueError):
+    """A missing or malformed query parameter: answered with HTTP 400.
+
+    Example:
+        >>> str(QueryError("run is required"))
+        'run is required'
+    """
+
+
+class QueryArgs(Protocol):
+    """What the parsers need of a request's arguments (werkzeug's `MultiDict`)."""
+
+    def getlist(self, key: str) -> list[str]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesQuery:
+    """`series?run=R&name=S[&start=A&end=B][&max_points=N]`."""
+
+    run: str
+    name: str
+    start: int | None
+    end: int | None
+    max_points: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleQuery:
+    """`schedule?run=R[&optimizer=O][&start=A&end=B][&max_points=N]`."""
+
+    run: str
+    optimizer: str | None
+    start: int | None
+    end: int | None
+    max_points: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviationsQuery:
+    """`deviations?run=R[&optimizer=O][&max_events=N]`."""
+
+    run: str
+    optimizer: str | None
+    max_events: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportQuery:
+    """`export?run=R&name=S&format=csv|json[&start=A&end=B]`."""
+
+    run: str
+    name: str
+    format: str
+    start: int | None
+    end: int | None
+
+
+def series_query(args: QueryArgs) -> SeriesQuery:
+    """Reads the parameters of the `series` route.
+
+    Raises:
+        QueryError: when a parameter is missing, repeated or malformed.
+
+    Example:
+        >>> series_query({"run": ["train"], "name": ["learning_rate"], "max_points": ["2000"]})
+        SeriesQuery(run='train', name='learning_rate', start=None, end=None, max_points=2000)
+    """
+    args = _ListArgs.of(args)
+    start, end = _step_range(args)
+    return SeriesQuery(
+        run=_required(args, "run"),
+        name=_required(args, "name"),
+        start=start,
+        end=end,
+        max_points=_max_points(args),
+    )
+
+
+def schedule_query(args: QueryArgs) -> ScheduleQuery:
+    """Reads the parameters of the `schedule` route.
+
+    Raises:
+        QueryError: when a parameter is missing, repeated or malformed.
+
+    Example:
+        >>> schedule_query({"run": ["train"]}).optimizer is None
+        True
+    """
+    args = _ListArgs.of(args)
+    start, end = _step_range(args)
+    return ScheduleQuery(
+        run=_required(args, "run"),
+        optimizer=_optional(args, "optimizer"),
+        start=start,
+        end=end,
+        max_points=_max_points(args),
+    )
+
+
+def deviations_query(args: QueryArgs) -> DeviationsQuery:
+    """Reads the parameters of the `deviations` route.
+
+    Raises:
+        QueryError: when a parameter is missing, repeated or malformed.
+
+    Example:
+        >>> deviations_query({"run": ["train"]}).max_events
+        1000
+    """
+    args = _ListArgs.of(args)
+    max_events = _integer(args, "max_events", minimum=1, maximum=MAX_MAX_EVENTS)
+    return DeviationsQuery(
+        run=_required(args, "run"),
+        optimizer=_optional(args, "optimizer"),
+        max_events=DEFAULT_MAX_EVENTS if max_events is None else max_events,
+    )
+
+
+def export_query(args: QueryArgs) -> ExportQuery:
+    """Reads the parameters of the `export` route.
+
+    Raises:
+        QueryError: when a parameter is missing, repeated or malformed.
+
+    Example:
+        >>> export_query({"run": ["train"], "name": ["epoch"], "format": ["CSV"]}).format
+        'csv'
+    """
+    args = _ListArgs.of(args)
+    run, name = _required(args, "run"), _required(args, "name")
+    output_format = _required(args, "format").lower()
+    if output_format not in EXPORT_FORMATS:
+        raise QueryError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {output_format!r}")
+    start, end = _step_range(args)
+    return ExportQuery(run=run, name=name, format=output_format, start=start, end=end)
+
+
+class _ListArgs:
+    """Adapts a plain `{name: [values]}` dict (handy in tests) to `getlist`."""
+
+    def __init__(self, mapping: dict[str, list[str]]):
+        self._mapping = mapping
+
+    def getlist(self, key: str) -> list[str]:
+        return list(self._mapping.get(key, []))
+
+    @classmethod
+    def of(cls, args) -> QueryArgs:
+        return args if hasattr(args, "getlist") else cls(args)
+
+
+def _optional(args: QueryArgs, name: str) -> str | None:
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise QueryError(f"{name} was given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+def _required(args: QueryArgs, name: str) -> str:
+    value = _optional(args, name)
+    if value is None or value == "":
+        raise QueryError(f"{name} is required")
+    return value
+
+
+def _integer(args: QueryArgs, name: str, *, minimum: int, maximum: int) -> int | None:
+    text = _optional(args, name)
+    if text is None:
+        return None
+    if not _INTEGER.fullmatch(text):
+        raise QueryError(f"{name} must be an integer from {minimum} to {maximum}; got {text!r}")
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise QueryError(f"{name} must be from {minimum} to {maximum}; got {value}")
+    return value
+
+
+def _step_range(args: QueryArgs) -> tuple[int | None, int | None]:
+    start = _integer(args, "start", minimum=0, maximum=MAX_STEP)
+    end = _integer(args, "end", minimum=0, maximum=MAX_STEP)
+    if start is not None and end is not None and start > end:
+        raise QueryError(f"start ({start}) must not be after end ({end})")
+    return start, end
+
+
+def _max_points(args: QueryArgs) -> int | None:
+    return _integer(args, "max_points", minimum=MIN_MAX_POINTS, maximum=MAX_MAX_POINTS)

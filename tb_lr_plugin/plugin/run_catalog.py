@@ -1,0 +1,222 @@
+"""Which runs hold this plugin's data, and what each one holds, by public name.
+
+Tags on disk (`event_format`) map onto the names of the HTTP API:
+
+* every `series` tag is a series: `learning_rate[/<optimizer>]`, `epoch`,
+  `optimizer[/<optimizer>]/<name>`, `layers/<path>/<name>`;
+* `schedule[/<optimizer>]` is a configured curve, described by
+  `schedule_config[/<optimizer>]`;
+* `assignment[/<optimizer>]` holds the changes of a rate and their source.
+
+An optimizer's name is the suffix shared by its tags; a run with a single
+optimizer has unsuffixed tags, and its optimizer is called `""` here.
+
+Example:
+    >>> entry = RunEntry("train", {
+    ...     "learning_rate": _tag("learning_rate", "series"),
+    ...     "schedule": _tag("schedule", "schedule"),
+    ... })
+    >>> entry.series_names(), entry.schedule_optimizers()
+    (['learning_rate'], [''])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tb_lr_plugin import event_format
+from tb_lr_plugin.plugin import run_data
+
+
+class UnknownNameError(LookupError):
+    """A run, series or optimizer that does not exist: answered with HTTP 404.
+
+    Example:
+        >>> str(UnknownNameError("no run named x"))
+        'no run named x'
+    """
+
+
+def tag_for(base: str, optimizer: str) -> str:
+    """The tag of `base` (`learning_rate`, `schedule`, ...) for one optimizer.
+
+    Example:
+        >>> tag_for("schedule", ""), tag_for("schedule", "adam")
+        ('schedule', 'schedule/adam')
+    """
+    return f"{base}/{optimizer}" if optimizer else base
+
+
+@dataclasses.dataclass(frozen=True)
+class RunEntry:
+    """One run's tags of this plugin.
+
+    Attributes:
+        name: The run's name, as TensorBoard lists it.
+        tags: Its tags by name.
+    """
+
+    name: str
+    tags: dict[str, run_data.Tag]
+
+    def series_names(self) -> list[str]:
+        """The run's series: learning rates first, then epoch, hyperparameters, layers.
+
+        Example:
+            >>> RunEntry("r", {n: _tag(n, "series") for n in ("epoch", "learning_rate")}
+            ...          ).series_names()
+            ['learning_rate', 'epoch']
+        """
+        names = [tag.name for tag in self.tags.values() if tag.kind == event_format.KIND_SERIES]
+        return sorted(names, key=_display_order)
+
+    def series_tag(self, name: str) -> run_data.Tag:
+        """The tag of series `name`; schedule curves can be read as series too.
+
+        Raises:
+            UnknownNameError: when the run has no such series.
+
+        Example:
+            >>> RunEntry("r", {"epoch": _tag("epoch", "series")}).series_tag("epoch").kind
+            'series'
+        """
+        tag = self.tags.get(name)
+        if tag is None or tag.kind not in (event_format.KIND_SERIES, event_format.KIND_SCHEDULE):
+            raise UnknownNameError(
+                f"run {self.name!r} has no series {name!r}; it has {self.series_names()}"
+            )
+        return tag
+
+    def optimizers(self) -> list[str]:
+        """The optimizers with a learning rate or a schedule; `""` for an unnamed one.
+
+        Example:
+            >>> RunEntry("r", {"learning_rate/a": _tag("learning_rate/a", "series"),
+            ...                "learning_rate/b": _tag("learning_rate/b", "series")}).optimizers()
+            ['a', 'b']
+        """
+        found = set()
+        for tag in self.tags.values():
+            for base in (event_format.LEARNING_RATE, event_format.SCHEDULE_TAG):
+                optimizer = _optimizer_of(tag.name, base)
+                if optimizer is not None:
+                    found.add(optimizer)
+        return sorted(found)
+
+    def schedule_optimizers(self) -> list[str]:
+        """The optimizers that have a configured curve or its description.
+
+        Example:
+            >>> RunEntry("r", {"schedule_config": _tag("schedule_config", "schedule_config")}
+            ...          ).schedule_optimizers()
+            ['']
+        """
+        found = set()
+        for tag in self.tags.values():
+            for base in (event_format.SCHEDULE_TAG, event_format.SCHEDULE_CONFIG_TAG):
+                optimizer = _optimizer_of(tag.name, base)
+                if optimizer is not None:
+                    found.add(optimizer)
+        return sorted(found)
+
+    def schedule_optimizer(self, optimizer: str | None) -> str:
+        """The optimizer whose schedule a request means.
+
+        Without `optimizer`, the run's only schedule (or its unnamed one).
+
+        Raises:
+            UnknownNameError: when there is no such schedule.
+            AmbiguousNameError: when `optimizer` is omitted and several
+                optimizers have one.
+
+        Example:
+            >>> RunEntry("r", {"schedule/a": _tag("schedule/a", "schedule")}
+            ...          ).schedule_optimizer(None)
+            'a'
+        """
+        available = self.schedule_optimizers()
+        if optimizer is not None:
+            if optimizer not in available:
+                raise UnknownNameError(
+                    f"run {self.name!r} has no schedule for optimizer {optimizer!r}"
+                    + (f"; it has schedules for {available}" if available else "")
+                )
+            return optimizer
+        if not available:
+            raise UnknownNameError(f"run {self.name!r} has no schedule")
+        if "" in available or len(available) == 1:
+            return available[0]
+        raise AmbiguousNameError(
+            f"run {self.name!r} has schedules for optimizers {available}; pass optimizer="
+        )
+
+    def tag(self, base: str, optimizer: str) -> run_data.Tag | None:
+        """The tag of `base` for `optimizer`, or `None` when the run has none.
+
+        Example:
+            >>> RunEntry("r", {}).tag("assignment", "") is None
+            True
+        """
+        return self.tags.get(tag_for(base, optimizer))
+
+
+class AmbiguousNameError(ValueError):
+    """A request that names too little to pick one thing: answered with HTTP 400.
+
+    Example:
+        >>> isinstance(AmbiguousNameError("pass optimizer="), ValueError)
+        True
+    """
+
+
+def catalog(tags_by_run: dict[str, dict[str, run_data.Tag]]) -> list[RunEntry]:
+    """The runs with any tag of this plugin, sorted by name.
+
+    Example:
+        >>> [entry.name for entry in catalog({"b": {}, "a": {"epoch": _tag("epoch", "series")}})]
+        ['a']
+    """
+    return [RunEntry(run, tags) for run, tags in sorted(tags_by_run.items()) if tags]
+
+
+def find_run(tags_by_run: dict[str, dict[str, run_data.Tag]], run: str) -> RunEntry:
+    """The entry of `run`.
+
+    Raises:
+        UnknownNameError: when the experiment has no such run with this plugin's data.
+
+    Example:
+        >>> find_run({"train": {"epoch": _tag("epoch", "series")}}, "train").name
+        'train'
+    """
+    tags = tags_by_run.get(run)
+    if not tags:
+        raise UnknownNameError(f"no run {run!r} with learning-rate data")
+    return RunEntry(run, tags)
+
+
+def _optimizer_of(tag: str, base: str) -> str | None:
+    if tag == base:
+        return ""
+    if tag.startswith(base + "/"):
+        return tag[len(base) + 1 :]
+    return None
+
+
+def _display_order(name: str) -> tuple[int, str]:
+    if _optimizer_of(name, event_format.LEARNING_RATE) is not None:
+        group = 0
+    elif name == event_format.EPOCH:
+        group = 1
+    elif name.startswith(event_format.OPTIMIZER_PREFIX):
+        group = 2
+    elif name.startswith(event_format.LAYERS_PREFIX):
+        group = 3
+    else:
+        group = 4
+    return group, name
+
+
+def _tag(name: str, kind: str) -> run_data.Tag:
+    """A tag as listed from disk (for the examples)."""
+    return run_data.Tag(name=name, kind=kind, sampling=event_format.SAMPLED_EVERY_STEP, version_key=())

@@ -1,0 +1,179 @@
+"""Reading this plugin's records back through TensorBoard's data provider.
+
+The reader never touches event files itself: TensorBoard's loaders (the
+Python one or the Rust data server) hand it tensors, and this module turns
+chunks back into points. Chunks are merged in the order they were written
+(event wall time), so where a run was resumed and steps were written twice,
+the latest write wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import numpy as np
+from tensorboard.data import provider as data_provider
+
+from tb_lr_plugin import event_format
+
+# Records per tag to ask the provider for: every one (a chunk holds thousands of steps).
+_ALL_RECORDS = 1 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    """The points of one series, sorted by step, one point per step.
+
+    Attributes:
+        steps: int64 steps.
+        values: float64 values (NaN where not finite).
+        wall_times: float64 seconds since the epoch; NaN where not recorded.
+        sampling: `step` (a point per step) or `change` (a point where the
+            value changes, holding until the next).
+        problems: Human-readable notes on records that could not be read.
+    """
+
+    steps: np.ndarray
+    values: np.ndarray
+    wall_times: np.ndarray
+    sampling: str
+    problems: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Tag:
+    """One tag of this plugin in a run, with its parsed metadata."""
+
+    name: str
+    kind: str
+    sampling: str
+    version_key: tuple[Any, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """One JSON record (schedule config, assignment)."""
+
+    step: int
+    wall_time: float
+    content: dict[str, Any]
+
+
+class RunData:
+    """Access to this plugin's data in an experiment, with a decode cache.
+
+    Args:
+        provider: TensorBoard's `DataProvider` (`context.data_provider`).
+
+    Example:
+        >>> data = RunData(context.data_provider)  # doctest: +SKIP
+        >>> data.series(ctx, "", "train", "learning_rate").values[:3]  # doctest: +SKIP
+    """
+
+    def __init__(self, provider: data_provider.DataProvider):
+        self._provider = provider
+        self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], Series]] = {}
+        self._lock = threading.Lock()
+
+    def tags(
+        self, ctx, experiment_id: str, runs: list[str] | None = None
+    ) -> tuple[dict[str, dict[str, Tag]], list[str]]:
+        """All runs (or only `runs`) with their tags of this plugin, and notes on unreadable tags.
+
+        A tag whose metadata is not ours or comes from a newer format version
+        is left out and described in the notes.
+        """
+        listing = self._provider.list_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=event_format.PLUGIN_NAME,
+            run_tag_filter=None if runs is None else data_provider.RunTagFilter(runs=runs),
+        )
+        runs: dict[str, dict[str, Tag]] = {}
+        problems = []
+        for run, time_series_by_tag in listing.items():
+            for tag, time_series in time_series_by_tag.items():
+                try:
+                    metadata = event_format.parse_metadata_content(time_series.plugin_content)
+                except event_format.FormatError as error:
+                    problems.append(f"run {run!r}, tag {tag!r}: {error}")
+                    continue
+                runs.setdefault(run, {})[tag] = Tag(
+                    name=tag,
+                    kind=metadata["kind"],
+                    sampling=metadata.get("sampling", event_format.SAMPLED_EVERY_STEP),
+                    version_key=(time_series.max_step, time_series.max_wall_time),
+                )
+        return runs, problems
+
+    def series(self, ctx, experiment_id: str, run: str, tag: Tag) -> Series:
+        """The merged points of a `series` or `schedule` tag (cached until it grows)."""
+        key = (experiment_id, run, tag.name)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[0] == tag.version_key:
+            return cached[1]
+        series = _merge_chunks(self._read(ctx, experiment_id, run, tag.name), tag.sampling)
+        with self._lock:
+            self._cache[key] = (tag.version_key, series)
+        return series
+
+    def documents(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[Document]:
+        """The JSON records of a tag, in the order they were written."""
+        documents = []
+        for datum in self._read(ctx, experiment_id, run, tag.name):
+            try:
+                content = event_format.decode_json(_payload(datum))
+            except event_format.FormatError:
+                continue
+            documents.append(Document(step=int(datum.step), wall_time=datum.wall_time, content=content))
+        return documents
+
+    def _read(self, ctx, experiment_id: str, run: str, tag: str) -> list:
+        result = self._provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=event_format.PLUGIN_NAME,
+            downsample=_ALL_RECORDS,
+            run_tag_filter=data_provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        data = result.get(run, {}).get(tag, [])
+        # Write order; a stable sort keeps the provider's order for equal times.
+        return sorted(data, key=lambda datum: datum.wall_time)
+
+
+def _payload(datum) -> bytes:
+    value = np.asarray(datum.numpy).reshape(-1)
+    if value.size != 1 or not isinstance(value[0], bytes):
+        raise event_format.FormatError("record is not a scalar string tensor")
+    return value[0]
+
+
+def _merge_chunks(data: list, sampling: str) -> Series:
+    steps, values, wall_times, problems = [], [], [], []
+    for datum in data:
+        try:
+            chunk = event_format.decode_chunk(_payload(datum))
+        except event_format.FormatError as error:
+            problems.append(f"record at step {datum.step} unreadable: {error}")
+            continue
+        steps.append(chunk.steps)
+        values.append(chunk.values.astype(np.float64))
+        wall_times.append(
+            chunk.wall_times if chunk.wall_times is not None else np.full(len(chunk.steps), np.nan)
+        )
+    if not steps:
+        empty = np.zeros(0)
+        return Series(empty.astype(np.int64), empty, empty, sampling, tuple(problems))
+    steps_all = np.concatenate(steps)
+    values_all = np.concatenate(values)
+    wall_all = np.concatenate(wall_times)
+    if len(steps_all) > 1 and not np.all(np.diff(steps_all) > 0):
+        # Overlaps (a resumed run): keep each step's last write, in step order.
+        reversed_steps = steps_all[::-1]
+        unique_steps, first_in_reversed = np.unique(reversed_steps, return_index=True)
+        last_written = len(steps_all) - 1 - first_in_reversed
+        steps_all, values_all, wall_all = unique_steps, values_all[last_written], wall_all[last_written]
+    return Series(steps_all, values_all, wall_all, sampling, tuple(problems))

@@ -1,0 +1,103 @@
+"""Test helpers: small Keras models, and reading logs back as TensorBoard does."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+from tb_lr_plugin import event_format
+from tb_lr_plugin.plugin import run_data
+
+
+@dataclasses.dataclass
+class LoggedRun:
+    """What TensorBoard's own loader reads back from one run."""
+
+    tags: dict[str, run_data.Tag]
+    _data: run_data.RunData
+    _run: str
+
+    def series(self, name: str) -> run_data.Series:
+        return self._data.series(context.RequestContext(), "", self._run, self.tags[name])
+
+    def documents(self, name: str) -> list[dict]:
+        docs = self._data.documents(context.RequestContext(), "", self._run, self.tags[name])
+        return [d.content for d in docs]
+
+
+def read_run(log_dir, run: str = "train") -> LoggedRun:
+    """Loads `log_dir` with TensorBoard's Python loader and default flags plus `lr=all`.
+
+    `lr=0` (keep every record) is what the plugin's loader sets for the user.
+    """
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={event_format.PLUGIN_NAME: 0}
+    )
+    multiplexer.AddRunsFromDirectory(str(log_dir))
+    multiplexer.Reload()
+    data = run_data.RunData(data_provider.MultiplexerDataProvider(multiplexer, str(log_dir)))
+    runs, problems = data.tags(context.RequestContext(), "")
+    assert not problems
+    assert run in runs, f"no run {run!r} in {sorted(runs)}"
+    return LoggedRun(runs[run], data, run)
+
+
+def schedule_at(schedule, steps, *, jit_compile: bool = False) -> np.ndarray:
+    """The real schedule object called on each step as `fit`'s train step calls it.
+
+    Inside a compiled function (XLA when `jit_compile`): graph optimisations
+    round transcendental schedules differently from eager calls in the last
+    bit, and the optimizer applies the compiled value.
+    """
+    compiled = tf.function(lambda step: tf.cast(schedule(step), tf.float32), jit_compile=jit_compile)
+    return np.array([float(compiled(tf.constant(int(s), tf.int64))) for s in steps], np.float32)
+
+
+def eager_schedule_at(schedule, steps) -> np.ndarray:
+    """The schedule called eagerly on each step, as a user would in a notebook."""
+    return np.array([float(schedule(tf.constant(int(s), tf.int64))) for s in steps], np.float32)
+
+
+class RecordingSGD(keras.optimizers.SGD):
+    """SGD that records the learning rate its `update_step` received, per step.
+
+    The ground truth of "the rate update s applied": the value Keras passes to
+    the update rule itself.
+    """
+
+    capacity = 4096
+
+    def build(self, variables):
+        super().build(variables)
+        self.received = tf.Variable(tf.fill([self.capacity], np.nan), trainable=False)
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = tf.reshape(tf.cast(self.iterations, tf.int64), [1, 1])
+        self.received.scatter_nd_update(index, tf.reshape(tf.cast(learning_rate, tf.float32), [1]))
+        super().update_step(gradient, variable, learning_rate)
+
+
+def small_model(optimizer, *, steps_per_execution: int = 1, jit_compile="auto") -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(
+        optimizer=optimizer,
+        loss="mse",
+        steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def data(batches: int, batch_size: int = 8, *, noise_only: bool = False):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batches * batch_size, 3)).astype("float32")
+    y = rng.normal(size=(len(x), 1)).astype("float32")
+    if not noise_only:
+        y = x.sum(axis=1, keepdims=True)
+    return x, y
