@@ -54,7 +54,9 @@ def schedule_at(schedule, steps, *, jit_compile: bool = False) -> np.ndarray:
     round transcendental schedules differently from eager calls in the last
     bit, and the optimizer applies the compiled value.
     """
-    compiled = tf.function(lambda step: tf.cast(schedule(step), tf.float32), jit_compile=jit_compile)
+    compiled = tf.function(
+        lambda step: tf.cast(schedule(step), tf.float32), jit_compile=jit_compile
+    )
     return np.array([float(compiled(tf.constant(int(s), tf.int64))) for s in steps], np.float32)
 
 

@@ -141,3 +141,42 @@ def shape_preserving_indices(steps: np.ndarray, values: np.ndarray, max_points: 
     )
     kept = np.unique(kept)
     return kept[kept < count]
+
+
+def select(
+    steps: np.ndarray,
+    values: np.ndarray,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    max_points: int | None = None,
+    carry_in: bool = False,
+) -> tuple[np.ndarray, int]:
+    """The indices of the points to send for a window, and how many it holds.
+
+    Args:
+        steps: Sorted steps of a series.
+        values: Its values.
+        start: First step of the window (inclusive); `None` for the beginning.
+        end: Last step of the window (inclusive); `None` for the end.
+        max_points: Downsample (shape-preserving) when the window holds more;
+            `None` sends every point.
+        carry_in: For a series sampled on change: also send the last point
+            before `start`, whose value is still in force at `start`.
+
+    Returns:
+        `(indices, total)`: sorted indices to send, and the number of points
+        in the window before downsampling.
+
+    Example:
+        >>> select(np.array([0, 10, 20]), np.zeros(3), start=15, carry_in=True)[0].tolist()
+        [1, 2]
+    """
+    part = window(steps, start, end)
+    low, high = part.start, part.stop
+    if carry_in and start is not None and low > 0 and (low == len(steps) or steps[low] > start):
+        low -= 1
+    total = high - low
+    if max_points is None:
+        return np.arange(low, high, dtype=np.int64), total
+    return low + shape_preserving_indices(steps[low:high], values[low:high], max_points), total

@@ -161,7 +161,9 @@ def export_query(args: QueryArgs) -> ExportQuery:
     run, name = _required(args, "run"), _required(args, "name")
     output_format = _required(args, "format").lower()
     if output_format not in EXPORT_FORMATS:
-        raise QueryError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {output_format!r}")
+        raise QueryError(
+            f"format must be one of {', '.join(EXPORT_FORMATS)}; got {output_format!r}"
+        )
     start, end = _step_range(args)
     return ExportQuery(run=run, name=name, format=output_format, start=start, end=end)
 

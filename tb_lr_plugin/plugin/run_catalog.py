@@ -219,4 +219,6 @@ def _display_order(name: str) -> tuple[int, str]:
 
 def _tag(name: str, kind: str) -> run_data.Tag:
     """A tag as listed from disk (for the examples)."""
-    return run_data.Tag(name=name, kind=kind, sampling=event_format.SAMPLED_EVERY_STEP, version_key=())
+    return run_data.Tag(
+        name=name, kind=kind, sampling=event_format.SAMPLED_EVERY_STEP, version_key=()
+    )

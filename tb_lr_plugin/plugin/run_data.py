@@ -68,8 +68,12 @@ class RunData:
         provider: TensorBoard's `DataProvider` (`context.data_provider`).
 
     Example:
-        >>> data = RunData(context.data_provider)  # doctest: +SKIP
-        >>> data.series(ctx, "", "train", "learning_rate").values[:3]  # doctest: +SKIP
+
+    ```python
+    data = RunData(context.data_provider)
+    tags_by_run, problems = data.tags(ctx, experiment_id)
+    rates = data.series(ctx, experiment_id, "train", tags_by_run["train"]["learning_rate"])
+    ```
     """
 
     def __init__(self, provider: data_provider.DataProvider):
@@ -128,7 +132,9 @@ class RunData:
                 content = event_format.decode_json(_payload(datum))
             except event_format.FormatError:
                 continue
-            documents.append(Document(step=int(datum.step), wall_time=datum.wall_time, content=content))
+            documents.append(
+                Document(step=int(datum.step), wall_time=datum.wall_time, content=content)
+            )
         return documents
 
     def _read(self, ctx, experiment_id: str, run: str, tag: str) -> list:
@@ -175,5 +181,9 @@ def _merge_chunks(data: list, sampling: str) -> Series:
         reversed_steps = steps_all[::-1]
         unique_steps, first_in_reversed = np.unique(reversed_steps, return_index=True)
         last_written = len(steps_all) - 1 - first_in_reversed
-        steps_all, values_all, wall_all = unique_steps, values_all[last_written], wall_all[last_written]
+        steps_all, values_all, wall_all = (
+            unique_steps,
+            values_all[last_written],
+            wall_all[last_written],
+        )
     return Series(steps_all, values_all, wall_all, sampling, tuple(problems))

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tb_lr_plugin import event_format

@@ -32,16 +32,21 @@ def check_writable(run_dir: str) -> None:
         tf.io.gfile.remove(probe)
     except (tf.errors.OpError, OSError) as error:
         message = getattr(error, "message", None) or str(error)
-        raise LogDirError(f"tb_lr_plugin cannot write to log directory {run_dir!r}: {message}") from None
+        raise LogDirError(
+            f"tb_lr_plugin cannot write to log directory {run_dir!r}: {message}"
+        ) from None
 
 
 class EventSink:
     """Appends chunks and JSON records of this plugin to a run's event file.
 
     Example:
-        >>> sink = EventSink("/tmp/logs/train")  # doctest: +SKIP
-        >>> sink.write_points("learning_rate", [0, 1], np.float32([0.1, 0.1]))  # doctest: +SKIP
-        >>> sink.close()  # doctest: +SKIP
+
+    ```python
+    sink = EventSink("logs/train")
+    sink.write_points("learning_rate", np.arange(2), np.float32([0.1, 0.1]))
+    sink.close()
+    ```
     """
 
     def __init__(self, run_dir: str):
@@ -91,5 +96,8 @@ class EventSink:
     def _write(self, tag: str, payload: bytes, step: int, metadata: bytes) -> None:
         with self._writer.as_default():
             tf.summary.write(
-                tag, tf.constant(payload, tf.string), step=tf.constant(step, tf.int64), metadata=metadata
+                tag,
+                tf.constant(payload, tf.string),
+                step=tf.constant(step, tf.int64),
+                metadata=metadata,
             )

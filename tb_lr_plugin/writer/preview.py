@@ -53,7 +53,9 @@ def write_schedule(
     elif callable(schedule):
         curve = configured_curves.ScheduleCurve(schedule)
     else:
-        raise TypeError(f"schedule must be a LearningRateSchedule, a callable or a float, got {schedule!r}")
+        raise TypeError(
+            f"schedule must be a LearningRateSchedule, a callable or a float, got {schedule!r}"
+        )
     run_dir = run_directory(log_dir, run_name)
     sink = event_sink.EventSink(run_dir)
     try:

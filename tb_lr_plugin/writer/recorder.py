@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from typing import Any
 
 import keras
 import numpy as np
@@ -70,10 +69,15 @@ class Recorder:
         flush_secs: The longest time written data waits before a flush.
 
     Example:
-        >>> recorder = Recorder("/tmp/logs/train", optimizer)  # doctest: +SKIP
-        >>> recorder.plan(total_steps=1000)  # doctest: +SKIP
-        >>> # ... after each update: recorder.mark(step + 1)
-        >>> recorder.close()  # doctest: +SKIP
+
+    ```python
+    recorder = Recorder("logs/train", optimizer)
+    recorder.plan(total_steps=1000)
+    for step in range(1000):
+        train_step()
+        recorder.mark(step + 1)
+    recorder.close()
+    ```
     """
 
     def __init__(
@@ -168,8 +172,8 @@ class Recorder:
         """Reads every tap and writes what it held, then flushes the file."""
         now = time.time()
         step_now = self.step
-        anchor_steps = np.array(self._anchor_steps + [step_now], np.float64)
-        anchor_times = np.array(self._anchor_times + [now], np.float64)
+        anchor_steps = np.array([*self._anchor_steps, step_now], np.float64)
+        anchor_times = np.array([*self._anchor_times, now], np.float64)
         order = np.argsort(anchor_steps, kind="stable")
         anchor_steps, anchor_times = anchor_steps[order], anchor_times[order]
         last_step = self._drained_step - 1
@@ -349,4 +353,3 @@ def _iterations(optimizer) -> int:
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b) | (np.isnan(a) & np.isnan(b))
-

@@ -68,7 +68,9 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
             failures.append(f"{strategy.__name__}: {type(error).__name__}")
             continue
         if values.shape == (stop - start,) and np.all(
-            event_format.rates_agree(values[probe_steps - start], expected, peak=np.nanmax(np.abs(expected)))
+            event_format.rates_agree(
+                values[probe_steps - start], expected, peak=np.nanmax(np.abs(expected))
+            )
         ):
             return values
         failures.append(f"{strategy.__name__}: disagrees with single-step calls")

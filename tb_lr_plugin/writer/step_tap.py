@@ -39,8 +39,12 @@ class StepTap:
         traced: Whether a compiled function has captured through this tap.
 
     Example:
-        >>> tap = tap_for(hyperparameters.TappedOptimizer(optimizer))  # doctest: +SKIP
-        >>> steps, rows = tap.drain()  # doctest: +SKIP
+
+    ```python
+    tap = tap_for(hyperparameters.TappedOptimizer(optimizer))
+    train_step()  # calls optimizer.apply_gradients inside a tf.function
+    steps, rows = tap.drain()  # rows[:, tap.columns.index("learning_rate")]
+    ```
     """
 
     def __init__(self, tapped: hyperparameters.TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
@@ -54,11 +58,11 @@ class StepTap:
         self._values = None
         self._install(tapped.optimizer)
 
-    def _materialize(self) -> None:
+    def _materialize(self, has_learning_rate: bool) -> None:
         """Creates the ring, once the optimizer is built and its variables exist."""
+        self.has_learning_rate = has_learning_rate
         with tf.init_scope():  # Eager variables, even when first called while tracing.
             self._variables = hyperparameters.scalar_variables(self._tapped)
-            self.has_learning_rate = _reads_learning_rate(self._tapped.optimizer)
             self.columns = (["learning_rate"] if self.has_learning_rate else []) + list(
                 self._variables
             )
@@ -68,7 +72,9 @@ class StepTap:
                 name="tb_lr_values",
             )
             self._steps = tf.Variable(
-                tf.fill([self.capacity], tf.constant(-1, tf.int64)), trainable=False, name="tb_lr_steps"
+                tf.fill([self.capacity], tf.constant(-1, tf.int64)),
+                trainable=False,
+                name="tb_lr_steps",
             )
 
     def drain(self) -> tuple[np.ndarray, np.ndarray]:
@@ -106,12 +112,15 @@ class StepTap:
     def _capture(self) -> None:
         optimizer = self._tapped.optimizer
         try:
+            rate = (
+                _learning_rate(optimizer) if self.has_learning_rate or self._steps is None else None
+            )
             if self._steps is None:
-                self._materialize()
+                self._materialize(has_learning_rate=rate is not None)
             step = tf.cast(tf.convert_to_tensor(optimizer.iterations), tf.int64)
             row = []
-            if self.has_learning_rate:
-                row.append(tf.cast(optimizer.learning_rate, tf.float32))
+            if rate is not None:
+                row.append(rate)
             row.extend(tf.cast(v, tf.float32) for v in self._variables.values())
             if not row:
                 row.append(tf.constant(np.nan, tf.float32))
@@ -125,16 +134,17 @@ class StepTap:
             self.traced = True
 
 
-def _reads_learning_rate(optimizer) -> bool:
+def _learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | None:
+    """The rate the coming update applies, as a float32 scalar; None if unreadable."""
     try:
-        value = keras.ops.convert_to_numpy(optimizer.learning_rate)
+        rate = tf.cast(optimizer.learning_rate, tf.float32)
     except Exception as error:
         warnings.warn(
             f"tb_lr_plugin: optimizer {optimizer.name!r} has no readable learning rate "
             f"({error!r}); its hyperparameters are still logged"
         )
-        return False
-    return value.shape == ()
+        return None
+    return rate if rate.shape.rank == 0 else None
 
 
 _TAP_ATTRIBUTE = "_tb_lr_plugin_tap"

@@ -66,13 +66,16 @@ def test_every_step_is_the_rate_the_schedule_gave(log_dir, name, steps_per_execu
     schedule = SCHEDULES[name]()
     model = small_model(keras.optimizers.Adam(schedule), steps_per_execution=steps_per_execution)
     x, y = data(BATCHES)
-    model.fit(x, y, batch_size=8, epochs=EPOCHS, verbose=0,
-              callbacks=[tblr.LearningRateLogger(log_dir)])
+    model.fit(
+        x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+    )
 
     run = read_run(log_dir)
     applied = run.series("learning_rate")
     np.testing.assert_array_equal(applied.steps, np.arange(TOTAL))
-    np.testing.assert_array_equal(applied.values.astype(np.float32), schedule_at(schedule, range(TOTAL)))
+    np.testing.assert_array_equal(
+        applied.values.astype(np.float32), schedule_at(schedule, range(TOTAL))
+    )
     # Eager calls round differently in the last bit, never by more.
     eager = eager_schedule_at(schedule, range(TOTAL))
     assert np.all(event_format.rates_agree(applied.values, eager, peak=np.max(eager)))
@@ -119,8 +122,15 @@ def test_resumed_training_continues_the_step_axis(log_dir):
     model = small_model(keras.optimizers.Adam(schedule))
     x, y = data(BATCHES)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
-    model.fit(x, y, batch_size=8, epochs=4, initial_epoch=2, verbose=0,
-              callbacks=[tblr.LearningRateLogger(log_dir)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        initial_epoch=2,
+        verbose=0,
+        callbacks=[tblr.LearningRateLogger(log_dir)],
+    )
 
     run = read_run(log_dir)
     applied = run.series("learning_rate")
@@ -138,8 +148,15 @@ def test_logger_added_after_a_first_fit_retraces_and_logs(log_dir):
     model = small_model(keras.optimizers.Adam(schedule))
     x, y = data(BATCHES)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # traced without the logger
-    model.fit(x, y, batch_size=8, epochs=2, initial_epoch=1, verbose=0,
-              callbacks=[tblr.LearningRateLogger(log_dir)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        initial_epoch=1,
+        verbose=0,
+        callbacks=[tblr.LearningRateLogger(log_dir)],
+    )
     applied = read_run(log_dir).series("learning_rate")
     np.testing.assert_array_equal(applied.steps, np.arange(BATCHES, 2 * BATCHES))
     np.testing.assert_array_equal(
@@ -150,8 +167,14 @@ def test_logger_added_after_a_first_fit_retraces_and_logs(log_dir):
 def test_coexists_with_keras_tensorboard_in_one_run(log_dir):
     model = small_model(keras.optimizers.SGD(SCHEDULES["piecewise"]()))
     x, y = data(BATCHES)
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
-        keras.callbacks.TensorBoard(log_dir), tblr.LearningRateLogger(log_dir)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(log_dir), tblr.LearningRateLogger(log_dir)],
+    )
     run = read_run(log_dir)
     assert len(run.series("learning_rate").steps) == 2 * BATCHES
     from tensorboard.backend.event_processing import event_accumulator

@@ -20,21 +20,31 @@ def halve_after_first(epoch, lr):
 def test_learning_rate_scheduler_is_applied_from_each_epoch_start(log_dir):
     model = small_model(keras.optimizers.SGD(0.1), steps_per_execution=2)
     x, y = data(BATCHES)
-    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[
-        tblr.LearningRateLogger(log_dir),
-        keras.callbacks.LearningRateScheduler(halve_after_first),
-    ])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            tblr.LearningRateLogger(log_dir),
+            keras.callbacks.LearningRateScheduler(halve_after_first),
+        ],
+    )
     run = read_run(log_dir)
     expected_per_epoch = np.float32([0.1, 0.05, 0.025, 0.0125])
     applied = run.series("learning_rate")
-    np.testing.assert_array_equal(applied.values.astype(np.float32),
-                                  np.repeat(expected_per_epoch, BATCHES))
+    np.testing.assert_array_equal(
+        applied.values.astype(np.float32), np.repeat(expected_per_epoch, BATCHES)
+    )
     # The configured curve is the epoch function chained over the planned epochs.
     configs = run.documents("schedule_config")
     assert configs[-1]["kind"] == "LearningRateScheduler"
     assert configs[-1]["config"]["function"] == "halve_after_first"
     curve = run.series("schedule")
-    np.testing.assert_array_equal(curve.values.astype(np.float32), np.repeat(expected_per_epoch, BATCHES))
+    np.testing.assert_array_equal(
+        curve.values.astype(np.float32), np.repeat(expected_per_epoch, BATCHES)
+    )
     sources = {a["source"] for a in run.documents("assignment")}
     assert sources == {event_format.SOURCE_LEARNING_RATE_SCHEDULER}
 
@@ -42,10 +52,17 @@ def test_learning_rate_scheduler_is_applied_from_each_epoch_start(log_dir):
 def test_reduce_lr_on_plateau_is_recorded_with_its_source(log_dir):
     model = small_model(keras.optimizers.SGD(0.01))
     x, y = data(BATCHES, noise_only=True)  # Noise: the loss cannot improve much.
-    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[
-        keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=10.0),
-        tblr.LearningRateLogger(log_dir),
-    ])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=10.0),
+            tblr.LearningRateLogger(log_dir),
+        ],
+    )
     run = read_run(log_dir)
     assignments = run.documents("assignment")
     assert [a["source"] for a in assignments] == [event_format.SOURCE_REDUCE_LR_ON_PLATEAU] * 3

@@ -1,0 +1,45 @@
+# Two commands on a fresh clone: `make demo` and `make test`.
+# The virtualenv is reused while requirements/ and pyproject.toml are unchanged.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt pyproject.toml | sha1sum | cut -c1-12)
+PORT ?= 6006
+
+.PHONY: demo test test-python lint format bench clean
+
+$(STAMP):
+	rm -f $(VENV)/.installed-*
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/test.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: $(STAMP)
+	rm -rf runs/demo
+	$(PY) demo/train_demo.py runs/demo
+	@echo
+	@echo "LR tab: http://127.0.0.1:$(PORT)/#lr   (Ctrl-C to stop TensorBoard)"
+	$(VENV)/bin/tensorboard --logdir runs/demo --host 127.0.0.1 --port $(PORT)
+
+test: lint test-python
+
+test-python: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) bench/overhead.py --steps-per-execution 1
+	$(PY) bench/overhead.py --steps-per-execution 16
+
+clean:
+	rm -rf $(VENV) runs build dist *.egg-info

@@ -1,0 +1,87 @@
+"""How TensorBoard finds and starts the LR plugin (the `tensorboard_plugins` entry point).
+
+TensorBoard imports this module at start-up, before any flag is parsed, so it
+imports nothing TensorBoard has not already imported: the plugin itself
+(`lr_plugin`, NumPy work, the format module) is imported in `load`. Neither
+this module nor the plugin imports TensorFlow or Keras.
+
+Example:
+    >>> import argparse
+    >>> flags = argparse.Namespace(samples_per_plugin={"images": 20})
+    >>> LearningRatePluginLoader().fix_flags(flags)
+    >>> flags.samples_per_plugin
+    {'images': 20, 'lr': 0}
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tensorboard.plugins import base_plugin
+
+logger = logging.getLogger(__name__)
+
+# Kept here rather than imported, so the loader stays import-free (see above).
+PLUGIN_NAME = "lr"
+# `--samples_per_plugin` value for "keep every record": the Python loader's
+# reservoir keeps all items at size 0, and TensorBoard passes 0 to the Rust
+# data server as "all".
+KEEP_ALL_RECORDS = 0
+
+
+class LearningRatePluginLoader(base_plugin.TBLoader):
+    """Loads `LearningRatePlugin`, keeping every record of this plugin at ingestion.
+
+    Example:
+        >>> loader = LearningRatePluginLoader()
+        >>> plugin = loader.load(context)  # doctest: +SKIP
+    """
+
+    def fix_flags(self, flags) -> None:
+        """Adds `lr=0` (keep all) to `--samples_per_plugin` unless the user set `lr`.
+
+        TensorBoard keeps 10 records per tag of a third-party plugin by
+        default, which would drop most chunks of a long run; a user's own
+        `--samples_per_plugin=lr=N` is left as given.
+
+        Args:
+            flags: The parsed `argparse.Namespace`; `samples_per_plugin` is a
+                dict after parsing (or the raw flag string when set directly).
+
+        Example:
+            >>> import argparse
+            >>> flags = argparse.Namespace(samples_per_plugin={"lr": 5})
+            >>> LearningRatePluginLoader().fix_flags(flags)
+            >>> flags.samples_per_plugin
+            {'lr': 5}
+        """
+        hints = getattr(flags, "samples_per_plugin", None)
+        if isinstance(hints, str):
+            hints = _parse_samples_per_plugin(hints)
+        hints = dict(hints or {})
+        hints.setdefault(PLUGIN_NAME, KEEP_ALL_RECORDS)
+        flags.samples_per_plugin = hints
+
+    def load(self, context: base_plugin.TBContext) -> base_plugin.TBPlugin | None:
+        """Creates the plugin, or `None` when TensorBoard offers no data provider.
+
+        Example:
+            >>> LearningRatePluginLoader().load(base_plugin.TBContext()) is None
+            True
+        """
+        if context.data_provider is None:
+            logger.warning("LR plugin: TensorBoard gave no data provider; the LR tab is off")
+            return None
+        from tb_lr_plugin.plugin import lr_plugin  # Imported on use: see the module docstring.
+
+        return lr_plugin.LearningRatePlugin(context)
+
+
+def _parse_samples_per_plugin(text: str) -> dict[str, int]:
+    # The syntax of TensorBoard's flag: "name=count,name=count".
+    hints = {}
+    for pair in text.split(","):
+        if pair.strip():
+            name, _, count = pair.partition("=")
+            hints[name.strip()] = int(count)
+    return hints

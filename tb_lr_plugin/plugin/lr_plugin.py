@@ -1,0 +1,366 @@
+"""The LR tab's backend: thin werkzeug routes over the `*_impl` methods.
+
+Routes (mounted by TensorBoard at `/data/plugin/lr/`, see docs/HTTP_API.md):
+`runs`, `series`, `schedule`, `deviations`, `export`, and the frontend's
+files (`index.js` and what it imports). Each route parses its query with
+`http_queries`, calls an `*_impl` method that returns a JSON-able body, and
+turns the errors of the layers below into JSON answers: 400 for bad input,
+404 for unknown names, never a traceback.
+
+This module never imports TensorFlow or Keras: it reads through TensorBoard's
+data provider, which works with either loader (`--load_fast=true|false`).
+
+Example:
+    >>> plugin = LearningRatePlugin(context)  # doctest: +SKIP
+    >>> plugin.series_impl(ctx, "", http_queries.series_query(args))["total"]  # doctest: +SKIP
+    100000
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from tensorboard import errors as tb_errors
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_lr_plugin import event_format
+from tb_lr_plugin.plugin import (
+    deviations,
+    downsampling,
+    export,
+    http_queries,
+    json_encoding,
+    run_catalog,
+    run_data,
+    static_assets,
+)
+
+logger = logging.getLogger(__name__)
+
+TAB_NAME = "LR"
+ES_MODULE_PATH = "/index.js"
+# Where TensorBoard mounts this plugin's routes (relative to any --path_prefix).
+ROUTE_PREFIX = f"/data/plugin/{event_format.PLUGIN_NAME}/"
+STATIC_ROUTE = "static/"
+JSON_TYPE = "application/json"
+
+Body = dict[str, Any]
+
+
+def _json_response(request: wrappers.Request, body: Any, code: int = 200, headers=None):
+    return http_util.Respond(
+        request, json_encoding.dumps(body), JSON_TYPE, code=code, headers=headers
+    )
+
+
+def _error_response(request: wrappers.Request, code: int, message: str, headers=None):
+    return _json_response(request, {"error": message}, code=code, headers=headers)
+
+
+def _answers_errors(handler: Callable) -> Callable:
+    """Makes `handler(self, request)` a werkzeug app that answers errors as JSON."""
+
+    @functools.wraps(handler)
+    def route(self, request: wrappers.Request):
+        if request.method not in ("GET", "HEAD"):
+            return _error_response(
+                request, 405, f"{request.method} is not allowed; use GET", [("Allow", "GET, HEAD")]
+            )
+        try:
+            return handler(self, request)
+        except (http_queries.QueryError, run_catalog.AmbiguousNameError) as error:
+            return _error_response(request, 400, str(error))
+        except (run_catalog.UnknownNameError, static_assets.AssetNotFoundError) as error:
+            return _error_response(request, 404, str(error))
+        except tb_errors.PublicError as error:  # From the data provider, e.g. no such experiment.
+            return _error_response(request, error.http_code, str(error), error.headers)
+        except Exception:
+            # A bug or unreadable data, not the client's doing: log it, answer without details.
+            logger.exception("LR plugin: %s failed", request.full_path)
+            return _error_response(request, 500, "internal error; see TensorBoard's log")
+
+    return wrappers.Request.application(route)
+
+
+class LearningRatePlugin(base_plugin.TBPlugin):
+    """Serves the learning rates, schedules and deviations of the LR tab.
+
+    Args:
+        context: TensorBoard's `TBContext`; only its `data_provider` is used.
+
+    Example:
+        >>> context = base_plugin.TBContext(data_provider=provider)  # doctest: +SKIP
+        >>> sorted(LearningRatePlugin(context).get_plugin_apps())[:2]  # doctest: +SKIP
+        ['/*', '/deviations']
+    """
+
+    plugin_name = event_format.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._data = run_data.RunData(context.data_provider)
+        self._comparisons: dict[tuple, tuple[tuple, deviations.Comparison]] = {}
+        self._lock = threading.Lock()
+
+    def get_plugin_apps(self) -> dict[str, Callable]:
+        return {
+            "/runs": self._serve_runs,
+            "/series": self._serve_series,
+            "/schedule": self._serve_schedule,
+            "/deviations": self._serve_deviations,
+            "/export": self._serve_export,
+            ES_MODULE_PATH: self._serve_static,
+            # The frontend's files, at the plugin's root (where index.js's
+            # relative imports resolve) and under static/.
+            f"/{STATIC_ROUTE}*": self._serve_static,
+            "/*": self._serve_static,
+        }
+
+    def is_active(self) -> bool:
+        # TensorBoard marks the tab active when its data provider lists
+        # plugin `lr` in the logdir; nothing to scan here.
+        return False
+
+    def data_plugin_names(self) -> tuple[str, ...]:
+        return (event_format.PLUGIN_NAME,)
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(es_module_path=ES_MODULE_PATH, tab_name=TAB_NAME)
+
+    # -- Logic, one method per route: (ctx, experiment, query) -> body. --
+
+    def runs_impl(self, ctx, experiment: str) -> Body:
+        """`{"runs": [{"name", "series", "schedule", "optimizers"}], "problems"}`."""
+        tags_by_run, problems = self._data.tags(ctx, experiment)
+        runs = [
+            {
+                "name": entry.name,
+                "series": entry.series_names(),
+                "schedule": bool(entry.schedule_optimizers()),
+                "optimizers": [name for name in entry.optimizers() if name],
+            }
+            for entry in run_catalog.catalog(tags_by_run)
+        ]
+        return {"runs": runs, "problems": problems}
+
+    def series_impl(self, ctx, experiment: str, query: http_queries.SeriesQuery) -> Body:
+        """The points of one series in a window, maybe downsampled."""
+        entry = self._run(ctx, experiment, query.run)
+        series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))
+        return {
+            "run": query.run,
+            "name": query.name,
+            "sampling": series.sampling,
+            **_points(series, query.start, query.end, query.max_points),
+        }
+
+    def schedule_impl(self, ctx, experiment: str, query: http_queries.ScheduleQuery) -> Body:
+        """The configured curve of one optimizer and what configured it."""
+        entry = self._run(ctx, experiment, query.run)
+        optimizer = entry.schedule_optimizer(query.optimizer)
+        description: dict[str, Any] = {}
+        config_tag = entry.tag(event_format.SCHEDULE_CONFIG_TAG, optimizer)
+        if config_tag is not None:
+            documents = self._data.documents(ctx, experiment, query.run, config_tag)
+            if documents:
+                description = documents[-1].content  # The latest plan wins.
+        curve_tag = entry.tag(event_format.SCHEDULE_TAG, optimizer)
+        if curve_tag is not None and curve_tag.kind == event_format.KIND_SCHEDULE:
+            curve = self._data.series(ctx, experiment, query.run, curve_tag)
+        else:
+            curve = _EMPTY_SERIES
+        points = _points(curve, query.start, query.end, query.max_points)
+        del points["wall_times"]  # A curve is computed, not timed.
+        config = description.get("config")
+        return {
+            "run": query.run,
+            "optimizer": optimizer or None,
+            "series": run_catalog.tag_for(event_format.LEARNING_RATE, optimizer),
+            "kind": description.get("kind"),
+            "source": description.get("source"),
+            "config": config if isinstance(config, dict) else {},
+            "total_steps": description.get("total_steps"),
+            **points,
+        }
+
+    def deviations_impl(self, ctx, experiment: str, query: http_queries.DeviationsQuery) -> Body:
+        """The deviation events of every optimizer (or one) of a run."""
+        entry = self._run(ctx, experiment, query.run)
+        optimizers = entry.optimizers()
+        if query.optimizer is not None:
+            if query.optimizer not in optimizers:
+                raise run_catalog.UnknownNameError(
+                    f"run {query.run!r} has no optimizer {query.optimizer!r}; it has {optimizers}"
+                )
+            optimizers = [query.optimizer]
+        comparisons = [
+            comparison
+            for optimizer in optimizers
+            if (comparison := self._compare(ctx, experiment, entry, optimizer, query.max_events))
+        ]
+        events = sorted(
+            (event for comparison in comparisons for event in comparison.events),
+            key=lambda event: (event.step, event.series),
+        )[: query.max_events]
+        total_events = sum(comparison.total_events for comparison in comparisons)
+        return {
+            "run": query.run,
+            "events": [event.to_json() for event in events],
+            "total_events": total_events,
+            "truncated": total_events > len(events),
+            "compared": [
+                {
+                    "series": comparison.series,
+                    "compared_steps": comparison.compared_steps,
+                    "uncompared_steps": comparison.uncompared_steps,
+                    "deviating_steps": comparison.deviating_steps,
+                    "events": comparison.total_events,
+                }
+                for comparison in comparisons
+            ],
+        }
+
+    def export_impl(
+        self, ctx, experiment: str, query: http_queries.ExportQuery
+    ) -> tuple[str, str, str]:
+        """`(body, content type, file name)` of one series, every point."""
+        entry = self._run(ctx, experiment, query.run)
+        series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))
+        part = downsampling.window(series.steps, query.start, query.end)
+        steps, values, wall_times = series.steps[part], series.values[part], series.wall_times[part]
+        if query.format == "csv":
+            body = export.csv_body(steps, values, wall_times)
+        else:
+            body = export.json_body(query.run, query.name, steps, values, wall_times)
+        name = export.filename(query.run, query.name, query.format)
+        return body, export.CONTENT_TYPES[query.format], name
+
+    # -- Routes: parse, call the logic, respond. --
+
+    @_answers_errors
+    def _serve_runs(self, request):
+        ctx, experiment = _request_context(request)
+        return _json_response(request, self.runs_impl(ctx, experiment))
+
+    @_answers_errors
+    def _serve_series(self, request):
+        query = http_queries.series_query(request.args)
+        ctx, experiment = _request_context(request)
+        return _json_response(request, self.series_impl(ctx, experiment, query))
+
+    @_answers_errors
+    def _serve_schedule(self, request):
+        query = http_queries.schedule_query(request.args)
+        ctx, experiment = _request_context(request)
+        return _json_response(request, self.schedule_impl(ctx, experiment, query))
+
+    @_answers_errors
+    def _serve_deviations(self, request):
+        query = http_queries.deviations_query(request.args)
+        ctx, experiment = _request_context(request)
+        return _json_response(request, self.deviations_impl(ctx, experiment, query))
+
+    @_answers_errors
+    def _serve_export(self, request):
+        query = http_queries.export_query(request.args)
+        ctx, experiment = _request_context(request)
+        body, content_type, name = self.export_impl(ctx, experiment, query)
+        disposition = [("Content-Disposition", f'attachment; filename="{name}"')]
+        return http_util.Respond(request, body, content_type, headers=disposition)
+
+    @_answers_errors
+    def _serve_static(self, request):
+        path = request.path
+        if ROUTE_PREFIX not in path:
+            raise static_assets.AssetNotFoundError(f"no static file {path!r}")
+        relative = path.split(ROUTE_PREFIX, 1)[1]
+        if relative.startswith(STATIC_ROUTE):
+            relative = relative[len(STATIC_ROUTE) :]
+        body, content_type = static_assets.read_asset(relative)
+        return http_util.Respond(request, body, content_type)
+
+    # -- Helpers. --
+
+    def _run(self, ctx, experiment: str, run: str) -> run_catalog.RunEntry:
+        tags_by_run, _ = self._data.tags(ctx, experiment, runs=[run])
+        return run_catalog.find_run(tags_by_run, run)
+
+    def _compare(
+        self, ctx, experiment: str, entry: run_catalog.RunEntry, optimizer: str, max_events: int
+    ) -> deviations.Comparison | None:
+        applied_tag = entry.tag(event_format.LEARNING_RATE, optimizer)
+        curve_tag = entry.tag(event_format.SCHEDULE_TAG, optimizer)
+        if applied_tag is None or curve_tag is None:
+            return None
+        assignment_tag = entry.tag(event_format.ASSIGNMENT_TAG, optimizer)
+        key = (experiment, entry.name, optimizer, max_events)
+        version = (
+            applied_tag.version_key,
+            curve_tag.version_key,
+            None if assignment_tag is None else assignment_tag.version_key,
+        )
+        with self._lock:
+            cached = self._comparisons.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        applied = self._data.series(ctx, experiment, entry.name, applied_tag)
+        curve = self._data.series(ctx, experiment, entry.name, curve_tag)
+        documents = (
+            []
+            if assignment_tag is None
+            else self._data.documents(ctx, experiment, entry.name, assignment_tag)
+        )
+        comparison = deviations.compare(
+            applied_tag.name,
+            applied.steps,
+            applied.values,
+            curve.steps,
+            curve.values,
+            deviations.assignments_from_documents(document.content for document in documents),
+            max_events=max_events,
+        )
+        with self._lock:
+            self._comparisons[key] = (version, comparison)
+        return comparison
+
+
+_EMPTY_SERIES = run_data.Series(
+    steps=np.zeros(0, np.int64),
+    values=np.zeros(0),
+    wall_times=np.zeros(0),
+    sampling=event_format.SAMPLED_EVERY_STEP,
+)
+
+
+def _request_context(request: wrappers.Request) -> tuple[Any, str]:
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _points(
+    series: run_data.Series, start: int | None, end: int | None, max_points: int | None
+) -> Body:
+    kept, total = downsampling.select(
+        series.steps,
+        series.values,
+        start=start,
+        end=end,
+        max_points=max_points,
+        carry_in=series.sampling == event_format.SAMPLED_ON_CHANGE,
+    )
+    return {
+        "steps": series.steps[kept],
+        "values": series.values[kept],
+        "wall_times": series.wall_times[kept],
+        "total": total,
+        "downsampled": len(kept) < total,
+        "step_range": (
+            [int(series.steps[0]), int(series.steps[-1])] if len(series.steps) else None
+        ),
+    }

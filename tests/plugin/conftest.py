@@ -1,0 +1,358 @@
+"""Log directories written by the real writer, and the plugin served over them.
+
+The log directories are written once per test session (TensorFlow and Keras
+are slow to start) and shared: tests only read them, except where a test
+copies one to grow it.
+
+Runs of `training_logdir`:
+
+* `cosine`: `fit` with `Adam(CosineDecay(..., warmup))`: applied == schedule.
+* `plateau`: `fit` with `SGD(0.1)` and `ReduceLROnPlateau` halving the rate
+  at the end of epochs 1, 2 and 3 (steps 100, 150; the one at 200 ends
+  training).
+* `scheduler`: `fit` with `LearningRateScheduler`: follows its epoch curve.
+* `manual`: a custom loop with `SGD(0.1)` assigned 0.05 at step 30 and
+  0.1 again at step 60.
+* `in_graph`: a custom loop that sets the rate inside a `tf.function` at
+  step 40 (no assignment record: source unknown).
+* `two_optimizers`: `fit` with a `MultiOptimizer` (SGD + schedule for the
+  biases, Adam(0.001) for the kernels); a callback halves Adam's rate from
+  epoch 1 on.
+* `preview`: `write_schedule` of a `PiecewiseConstantDecay`, no training.
+
+`long_logdir` holds `long` (a 100,000-step custom loop with a warm-up cosine
+schedule), `preview` and `short` (a 200-step custom loop).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard import context, program
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import (
+    data_ingester,
+    data_provider,
+    plugin_event_multiplexer,
+)
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.core import core_plugin
+from werkzeug import test as werkzeug_test
+from werkzeug import wrappers
+
+from tb_lr_plugin.plugin import loader, run_data
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_ROUTE = "/data/plugin/lr"
+LONG_RUN_STEPS = 100_000
+# In-graph updates per call of the long run's compiled function.
+STEPS_PER_CALL = 1000
+
+# The writer side imports TensorFlow; keep its start-up chatter out of the output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class PluginServer:
+    """TensorBoard's WSGI app with only the core and LR plugins, over one logdir.
+
+    Built the way TensorBoard builds it: flags parsed by TensorBoard's own
+    parser (so the loader's `fix_flags` runs), the Python loader's
+    multiplexer with the resulting size guidance, its data provider, a
+    `TBContext`, and `TensorBoardWSGI`.
+    """
+
+    def __init__(self, logdir: Path, *argv: str):
+        tensorboard = program.TensorBoard(
+            plugins=[core_plugin.CorePluginLoader(), loader.LearningRatePluginLoader]
+        )
+        tensorboard.configure(argv=["", "--logdir", str(logdir), *argv])
+        self.flags = tensorboard.flags
+        size_guidance = dict(data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE)
+        size_guidance.update(self.flags.samples_per_plugin)
+        self.multiplexer = plugin_event_multiplexer.EventMultiplexer(
+            tensor_size_guidance=size_guidance
+        )
+        self.logdir = logdir
+        self.reload()
+        self.provider = data_provider.MultiplexerDataProvider(self.multiplexer, str(logdir))
+        tb_context = base_plugin.TBContext(
+            data_provider=self.provider,
+            flags=self.flags,
+            logdir=str(logdir),
+            multiplexer=self.multiplexer,
+            sampling_hints=self.flags.samples_per_plugin,
+        )
+        self.plugin = loader.LearningRatePluginLoader().load(tb_context)
+        app = application.TensorBoardWSGI([self.plugin], data_provider=self.provider)
+        self.client = werkzeug_test.Client(app, wrappers.Response)
+
+    def reload(self) -> None:
+        """What TensorBoard's reload thread does every `--reload_interval`."""
+        self.multiplexer.AddRunsFromDirectory(str(self.logdir))
+        self.multiplexer.Reload()
+
+    def get(self, route: str, **params):
+        """GET `/data/plugin/lr/<route>` with query parameters."""
+        return self.client.get(f"{PLUGIN_ROUTE}/{route}", query_string=params)
+
+    def json(self, route: str, **params):
+        """The JSON body of a GET that must succeed."""
+        response = self.get(route, **params)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.mimetype == "application/json"
+        return response.get_json()
+
+    def read_back(self, run: str, tag: str) -> run_data.Series:
+        """A series as `run_data` reads it through the data provider (no HTTP)."""
+        data = run_data.RunData(self.provider)
+        ctx = context.RequestContext()
+        tags, _ = data.tags(ctx, "")
+        return data.series(ctx, "", run, tags[run][tag])
+
+
+@pytest.fixture(scope="session")
+def training_logdir(tmp_path_factory) -> Path:
+    """The runs described in the module docstring."""
+    logdir = tmp_path_factory.mktemp("training") / "logs"
+    _run_writer_script(_TRAINING_SCRIPT, logdir)
+    return logdir
+
+
+@pytest.fixture(scope="session")
+def long_logdir(tmp_path_factory) -> Path:
+    """`long` (100,000 steps), `short` (200 steps) and `preview`."""
+    logdir = tmp_path_factory.mktemp("long") / "logs"
+    _run_writer_script(_LONG_SCRIPT, logdir, str(LONG_RUN_STEPS), str(STEPS_PER_CALL))
+    return logdir
+
+
+@pytest.fixture(scope="session")
+def server(training_logdir) -> PluginServer:
+    """The plugin over `training_logdir`, with TensorBoard's default flags."""
+    return PluginServer(training_logdir)
+
+
+@pytest.fixture(scope="session")
+def long_server(long_logdir) -> PluginServer:
+    """The plugin over `long_logdir`, with TensorBoard's default flags."""
+    return PluginServer(long_logdir)
+
+
+@pytest.fixture
+def make_server():
+    """Builds a `PluginServer` over any logdir, with extra TensorBoard flags."""
+    return PluginServer
+
+
+@pytest.fixture(scope="session")
+def tensorboard_environment(tmp_path_factory) -> dict[str, str]:
+    """Environment for a `tensorboard` subprocess that finds this checkout's plugin.
+
+    An installed (or editable) tb-lr-plugin already declares the entry point;
+    otherwise a minimal distribution's metadata declaring the one in
+    pyproject.toml is put on the path, so TensorBoard discovers the plugin the
+    way it does after `pip install`.
+    """
+    environment = dict(os.environ)
+    paths = [str(REPO_ROOT)]
+    if not _entry_point_installed():
+        shim = tmp_path_factory.mktemp("entry_point")
+        info = shim / "tb_lr_plugin_checkout-0.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: tb-lr-plugin-checkout\nVersion: 0.0\n"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[tensorboard_plugins]\nlr = {declared_entry_point()}\n"
+        )
+        paths.append(str(shim))
+    environment["PYTHONPATH"] = os.pathsep.join(
+        paths + [p for p in [environment.get("PYTHONPATH")] if p]
+    )
+    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return environment
+
+
+def declared_entry_point() -> str:
+    """The `lr` entry point pyproject.toml declares under `tensorboard_plugins`."""
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    section = text.split('[project.entry-points."tensorboard_plugins"]', 1)[1]
+    return re.search(r'^lr\s*=\s*"([^"]+)"', section, re.MULTILINE).group(1)
+
+
+def _entry_point_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(point.name == "lr" for point in entry_points(group="tensorboard_plugins"))
+
+
+def _run_writer_script(script: str, logdir: Path, *args: str) -> None:
+    # A subprocess: the test process itself stays free of TensorFlow's
+    # global state (and of its start-up time, paid once per script).
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(logdir), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(logdir, ignore_errors=True)
+        pytest.fail(f"writing test logs failed:\n{result.stdout}\n{result.stderr}")
+
+
+# Shared by both scripts: a tiny model and data.
+_PRELUDE = """
+import sys
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tb_lr_plugin as tblr
+
+warnings.simplefilter("ignore")
+logdir = sys.argv[1]
+rng = np.random.default_rng(0)
+x = rng.normal(size=(400, 3)).astype("float32")
+y = rng.normal(size=(400, 1)).astype("float32")
+
+
+def model(optimizer):
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    net.compile(optimizer=optimizer, loss="mse")
+    return net
+
+
+def custom_loop(run_name, optimizer, steps, before_step=None, **writer_options):
+    variable = keras.Variable(np.zeros((3,), "float32"))
+    optimizer.build([variable])
+    with tblr.LearningRateWriter(logdir, optimizer, run_name=run_name, **writer_options) as w:
+        for step in range(steps):
+            if before_step is not None:
+                before_step(step, optimizer)
+            optimizer.apply_gradients([(tf.ones((3,)), variable)])
+            w.log(epoch=step // 50)
+"""
+
+_TRAINING_SCRIPT = (
+    _PRELUDE
+    + """
+cosine = keras.optimizers.schedules.CosineDecay(0.1, 150, warmup_target=0.2, warmup_steps=30)
+model(keras.optimizers.Adam(cosine)).fit(
+    x, y, batch_size=8, epochs=3, verbose=0,
+    callbacks=[tblr.LearningRateLogger(logdir, run_name="cosine")],
+)
+
+model(keras.optimizers.SGD(0.1)).fit(
+    x, y, batch_size=8, epochs=4, verbose=0,
+    callbacks=[
+        tblr.LearningRateLogger(logdir, run_name="plateau"),
+        # min_delta too large to ever improve: the rate halves every epoch after the first.
+        keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9),
+    ],
+)
+
+model(keras.optimizers.SGD(0.1)).fit(
+    x, y, batch_size=8, epochs=4, verbose=0,
+    callbacks=[
+        tblr.LearningRateLogger(logdir, run_name="scheduler"),
+        keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr if epoch == 0 else lr * 0.5),
+    ],
+)
+
+
+def manual(step, optimizer):
+    if step == 30:
+        optimizer.learning_rate.assign(0.05)
+    if step == 60:
+        optimizer.learning_rate = 0.1
+
+
+custom_loop("manual", keras.optimizers.SGD(0.1), 100, manual, total_steps=100)
+
+in_graph_optimizer = keras.optimizers.SGD(0.1)
+
+
+@tf.function
+def set_rate_in_graph(rate):
+    in_graph_optimizer.learning_rate.assign(rate)
+
+
+def in_graph(step, optimizer):
+    if step == 40:
+        set_rate_in_graph(tf.constant(0.02))
+
+
+custom_loop("in_graph", in_graph_optimizer, 80, in_graph, total_steps=80)
+
+
+class HalveAdam(keras.callbacks.Callback):
+    def __init__(self, optimizer):
+        super().__init__()
+        self.optimizer = optimizer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            self.optimizer.learning_rate.assign(0.0005)
+
+
+biases = keras.optimizers.SGD(
+    keras.optimizers.schedules.PiecewiseConstantDecay([60], [0.1, 0.01]), name="biases"
+)
+kernels = keras.optimizers.Adam(0.001, name="kernels")
+optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=kernels)
+optimizer_map[".*bias"] = biases
+model(keras.optimizers.MultiOptimizer(optimizer_map)).fit(
+    x, y, batch_size=8, epochs=2, verbose=0,
+    callbacks=[tblr.LearningRateLogger(logdir, run_name="two_optimizers"), HalveAdam(kernels)],
+)
+
+tblr.write_schedule(
+    logdir,
+    keras.optimizers.schedules.PiecewiseConstantDecay([50], [0.1, 0.01]),
+    100,
+    run_name="preview",
+)
+"""
+)
+
+_LONG_SCRIPT = (
+    _PRELUDE
+    + """
+total, per_call = int(sys.argv[2]), int(sys.argv[3])
+schedule = keras.optimizers.schedules.CosineDecay(
+    0.1, total, warmup_target=0.2, warmup_steps=total // 10
+)
+optimizer = keras.optimizers.SGD(schedule)
+variable = keras.Variable(np.zeros((4,), "float32"))
+optimizer.build([variable])
+
+
+@tf.function
+def train(calls):
+    for _ in tf.range(calls):
+        optimizer.apply_gradients([(tf.ones((4,)), variable)])
+
+
+with tblr.LearningRateWriter(logdir, optimizer, total_steps=total, run_name="long") as writer:
+    for _ in range(total // per_call):
+        train(tf.constant(per_call))
+        for _ in range(per_call):  # One log() per update, after the updates ran.
+            writer.log()
+
+custom_loop("short", keras.optimizers.SGD(0.01), 200, total_steps=200)
+tblr.write_schedule(logdir, 0.05, 100, run_name="preview")
+"""
+)
+
