@@ -21,7 +21,12 @@ _WRITER_NAMES = (
     "LearningRateLogger",
     "LearningRateWriter",
     "LogDirError",
+    "NotTrainingError",
     "ScheduleSamplingError",
+    "current_epoch",
+    "current_learning_rate",
+    "current_step",
+    "record",
     "write_schedule",
 )
 

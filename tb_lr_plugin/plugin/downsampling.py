@@ -11,7 +11,8 @@ M4 aggregation used by time-series databases, plus the largest jump):
 * its minimum and maximum, so spikes and dips of any width survive;
 * both sides of its largest jump between consecutive points, so a drop or a
   restart keeps its exact step and stays vertical;
-* its first non-finite value, so a NaN learning rate is never hidden.
+* its first NaN, so a learning rate that is not a number is never hidden
+  (infinities are extremes already).
 
 That is at most `POINTS_PER_BUCKET` points per bucket, so a downsample never
 holds more than the points asked for.
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# first, last, min, max, jump before, jump after, first non-finite.
+# first, last, min, max, jump before, jump after, first NaN.
 POINTS_PER_BUCKET = 7
 
 
@@ -79,7 +80,7 @@ def shape_preserving_indices(steps: np.ndarray, values: np.ndarray, max_points: 
 
     Every point is kept when there are no more than `max_points`. Otherwise
     each bucket of `bucket_starts` keeps its first, last, minimum, maximum,
-    both sides of its largest jump and its first non-finite point: never more
+    both sides of its largest jump and its first NaN: never more
     than `max_points` in all, each an original point (exact step and value).
 
     Args:
@@ -117,17 +118,16 @@ def shape_preserving_indices(steps: np.ndarray, values: np.ndarray, max_points: 
     high = np.where(np.isnan(values), -np.inf, values)
     lowest = first_where(low == np.repeat(np.minimum.reduceat(low, starts), lengths))
     highest = first_where(high == np.repeat(np.maximum.reduceat(high, starts), lengths))
-    # Jumps between consecutive points of one bucket; those between buckets
-    # are kept already by the last and first points.
+    # Jumps between consecutive finite points of one bucket. Those between
+    # buckets are kept already (last and first points); a NaN by its own rule.
+    both_finite = finite & np.concatenate([[False], finite[:-1]])
     with np.errstate(invalid="ignore"):
-        jumps = np.abs(np.diff(values, prepend=values[0]))
-    jumps = np.nan_to_num(jumps, nan=0.0, posinf=np.finfo(np.float64).max)
-    jumps[~finite] = 0.0  # Non-finite points are kept by their own rule.
+        jumps = np.where(both_finite, np.abs(np.diff(values, prepend=values[0])), 0.0)
     jumps[starts] = 0.0
     largest = np.repeat(np.maximum.reduceat(jumps, starts), lengths)
     after_jump = first_where((jumps == largest) & (jumps > 0))
     after_jump = after_jump[after_jump < count]
-    first_non_finite = first_where(~finite)
+    first_nan = first_where(np.isnan(values))
     kept = np.concatenate(
         [
             starts,
@@ -136,7 +136,7 @@ def shape_preserving_indices(steps: np.ndarray, values: np.ndarray, max_points: 
             highest,
             after_jump,
             after_jump - 1,
-            first_non_finite,
+            first_nan,
         ]
     )
     kept = np.unique(kept)

@@ -3,6 +3,13 @@
 from tb_lr_plugin.writer.callback import LearningRateLogger
 from tb_lr_plugin.writer.custom_loop import LearningRateWriter
 from tb_lr_plugin.writer.event_sink import LogDirError
+from tb_lr_plugin.writer.in_layer import (
+    NotTrainingError,
+    current_epoch,
+    current_learning_rate,
+    current_step,
+    record,
+)
 from tb_lr_plugin.writer.preview import write_schedule
 from tb_lr_plugin.writer.schedule_sampling import ScheduleSamplingError
 
@@ -10,6 +17,11 @@ __all__ = [
     "LearningRateLogger",
     "LearningRateWriter",
     "LogDirError",
+    "NotTrainingError",
     "ScheduleSamplingError",
+    "current_epoch",
+    "current_learning_rate",
+    "current_step",
+    "record",
     "write_schedule",
 ]

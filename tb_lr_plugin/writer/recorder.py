@@ -30,6 +30,7 @@ from tb_lr_plugin.writer import (
     configured_curves,
     event_sink,
     hyperparameters,
+    in_layer,
     schedule_sampling,
     step_tap,
 )
@@ -49,7 +50,7 @@ class _Track:
     curve: configured_curves.ConfiguredCurve | None
     iterations_at_drain: int
     curve_end: int = 0
-    last_variable_values: np.ndarray | None = None
+    last_values: dict[str, float] = dataclasses.field(default_factory=dict)
     last_config: dict[str, float] = dataclasses.field(default_factory=dict)
     warned_non_finite: bool = False
 
@@ -120,6 +121,7 @@ class Recorder:
                 assignment_tracking.watch(variable, listener)
                 self._watched.append((variable, listener))
         self._write_config_hyperparameters(self._drained_step)
+        in_layer.activate(self._tracks[0].tap)
 
     @property
     def step(self) -> int:
@@ -167,6 +169,8 @@ class Recorder:
         self._epoch = epoch
         self._epoch_steps.append(self.step if step is None else step)
         self._epochs.append(epoch)
+        for track in self._tracks:
+            track.tap.epoch.assign(epoch)
 
     def drain(self) -> None:
         """Reads every tap and writes what it held, then flushes the file."""
@@ -178,12 +182,12 @@ class Recorder:
         anchor_steps, anchor_times = anchor_steps[order], anchor_times[order]
         last_step = self._drained_step - 1
         for track in self._tracks:
-            steps, rows = track.tap.drain()
+            steps, rows, written = track.tap.drain()
             self._check_lost(track, len(steps))
             if len(steps):
                 # Step s has finished when the count reaches s + 1.
                 wall_times = np.interp(steps + 1.0, anchor_steps, anchor_times)
-                self._write_rows(track, steps, rows, wall_times)
+                self._write_rows(track, steps, rows, written, wall_times)
                 last_step = max(last_step, int(steps[-1]))
         self._write_config_hyperparameters(step_now)
         if self._epochs:
@@ -208,6 +212,7 @@ class Recorder:
         try:
             self.drain()
         finally:
+            in_layer.deactivate(self._tracks[0].tap)
             for variable, listener in self._watched:
                 assignment_tracking.unwatch(variable, listener)
             self._watched = []
@@ -224,56 +229,59 @@ class Recorder:
                 "LearningRateWriter.log() after every update"
             )
 
-    def _write_rows(self, track, steps, rows, wall_times) -> None:
-        columns = track.tap.columns
-        start = 0
-        if track.tap.has_learning_rate:
-            rates = rows[:, 0]
-            if not track.warned_non_finite and not np.all(np.isfinite(rates)):
-                track.warned_non_finite = True
-                first = int(steps[np.flatnonzero(~np.isfinite(rates))[0]])
-                warnings.warn(f"tb_lr_plugin: the learning rate is not finite from step {first}")
-            # One chunk per contiguous run of steps.
-            breaks = np.flatnonzero(np.diff(steps) != 1) + 1
-            for run in np.split(np.arange(len(steps)), breaks):
-                self._sink.write_points(
-                    event_format.LEARNING_RATE + track.suffix,
-                    steps[run],
-                    rates[run],
-                    wall_times[run],
-                )
-            start = 1
-        variable_rows = rows[:, start:]
-        if variable_rows.shape[1] == 0:
-            return
-        previous = (
-            np.vstack([track.last_variable_values, variable_rows[:-1]])
-            if track.last_variable_values is not None
-            else None
-        )
-        for column, name in enumerate(columns[start:]):
-            values = variable_rows[:, column]
-            if previous is None:
-                changed = np.r_[True, ~_same(values[1:], values[:-1])]
+    def _write_rows(self, track, steps, rows, written, wall_times) -> None:
+        for index, column in enumerate(track.tap.columns[: rows.shape[1]]):
+            mask = written[:, index]
+            if not np.any(mask):
+                continue
+            values = rows[mask, index]
+            if column.kind == step_tap.LEARNING_RATE:
+                self._check_finite(track, steps[mask], values)
+                self._write_dense(event_format.LEARNING_RATE + track.suffix, steps[mask], values,
+                                  wall_times[mask])
+            elif column.kind == step_tap.RECORDED:
+                self._write_dense(event_format.LAYERS_PREFIX + column.name, steps[mask], values,
+                                  wall_times[mask])
             else:
-                changed = ~_same(values, previous[:, column])
-            if np.any(changed):
-                self._sink.write_points(
-                    f"{event_format.OPTIMIZER_PREFIX.rstrip('/')}{track.suffix}/{name}",
-                    steps[changed],
-                    values[changed],
-                    wall_times[changed],
-                    sampling=event_format.SAMPLED_ON_CHANGE,
-                )
-        track.last_variable_values = variable_rows[-1:].copy()
+                self._write_changes(track, column.name, steps[mask], values, wall_times[mask])
+
+    def _check_finite(self, track: _Track, steps: np.ndarray, rates: np.ndarray) -> None:
+        if not track.warned_non_finite and not np.all(np.isfinite(rates)):
+            track.warned_non_finite = True
+            first = int(steps[np.flatnonzero(~np.isfinite(rates))[0]])
+            warnings.warn(f"tb_lr_plugin: the learning rate is not finite from step {first}")
+
+    def _write_dense(self, tag, steps, values, wall_times) -> None:
+        # One chunk per contiguous run of steps keeps steps implicit (8 bytes a step).
+        breaks = np.flatnonzero(np.diff(steps) != 1) + 1
+        for run in np.split(np.arange(len(steps)), breaks):
+            self._sink.write_points(tag, steps[run], values[run], wall_times[run])
+
+    def _write_changes(self, track, name, steps, values, wall_times) -> None:
+        previous = track.last_values.get(name)
+        before = np.r_[np.nan if previous is None else previous, values[:-1]]
+        changed = ~_same(values, before)
+        if previous is None:
+            changed[0] = True
+        if np.any(changed):
+            self._sink.write_points(
+                _hyperparameter_tag(track, name),
+                steps[changed],
+                values[changed],
+                wall_times[changed],
+                sampling=event_format.SAMPLED_ON_CHANGE,
+            )
+        track.last_values[name] = values[-1]
 
     def _write_config_hyperparameters(self, step: int) -> None:
         for track in self._tracks:
             current = hyperparameters.config_hyperparameters(track.tapped)
+            # A scalar variable's value comes from the ring, per step.
+            variables = hyperparameters.scalar_variables(track.tapped)
             for name, value in current.items():
-                if track.last_config.get(name) != value and name not in track.tap.columns:
+                if track.last_config.get(name) != value and name not in variables:
                     self._sink.write_points(
-                        f"{event_format.OPTIMIZER_PREFIX.rstrip('/')}{track.suffix}/{name}",
+                        _hyperparameter_tag(track, name),
                         np.array([step]),
                         np.array([value], np.float64),
                         np.array([time.time()]),
@@ -345,6 +353,10 @@ def write_curve(
             chunk,
             kind=event_format.KIND_SCHEDULE,
         )
+
+
+def _hyperparameter_tag(track: _Track, name: str) -> str:
+    return f"{event_format.OPTIMIZER_PREFIX.rstrip('/')}{track.suffix}/{name}"
 
 
 def _iterations(optimizer) -> int:

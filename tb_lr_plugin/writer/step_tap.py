@@ -1,13 +1,14 @@
-"""Capturing, inside the compiled train step, the rate each update applies.
+"""Capturing, inside the compiled train step, the values of each update.
 
 Reading `optimizer.learning_rate` on the host after a step costs an eager op
 and a device sync per step, and gives the *next* step's rate. Instead the tap
 wraps the optimizer's `apply` so that, just before update `s` runs and inside
 the same compiled function, the rate it applies and the optimizer's scalar
-variables are scattered into row `s % capacity` of a ring buffer. The host
-reads the ring every few thousand steps: one copy for all of them. It works
-with `steps_per_execution > 1` (every step runs `apply`) and under XLA
-(scatter into a resource variable compiles).
+variables are scattered into row `s % capacity` of a ring buffer; values that
+layers `record` during the same step land in the same row. The host reads the
+ring every few thousand steps: one copy for all of them. It works with
+`steps_per_execution > 1` (every step runs `apply`) and under XLA (scatter
+into a resource variable compiles, where summary ops do not).
 
 A tap stays installed on its optimizer for the optimizer's lifetime: a train
 function traced with it keeps writing to the same ring, so a later logger
@@ -16,7 +17,7 @@ reuses it instead of forcing a retrace.
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import warnings
 
 import keras
@@ -25,72 +26,99 @@ import tensorflow as tf
 
 from tb_lr_plugin.writer import hyperparameters
 
-_log = logging.getLogger(__name__)
-
 DEFAULT_CAPACITY = 8192
+# Columns of the ring: the rate, the optimizer's scalar variables, recorded values.
+MAX_COLUMNS = 64
+# A NaN with a payload no arithmetic produces marks a cell nothing wrote since
+# the last drain, so a recorded NaN stays distinguishable from "not recorded".
+_UNWRITTEN_BITS = 0x7FC0DEAD
+
+LEARNING_RATE = "learning_rate"
+HYPERPARAMETER = "hyperparameter"
+RECORDED = "recorded"
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """What one column of the ring holds: its kind and series-relative name."""
+
+    kind: str  # LEARNING_RATE, HYPERPARAMETER or RECORDED
+    name: str
 
 
 class StepTap:
-    """A ring buffer of per-step values filled by one optimizer's updates.
+    """A ring buffer of per-step values filled inside one optimizer's updates.
 
     Attributes:
-        columns: Names of the captured values: `learning_rate` first when the
-            optimizer has one, then its scalar-variable hyperparameters.
+        columns: What each ring column holds, in column order.
         traced: Whether a compiled function has captured through this tap.
+        epoch: An int64 variable holding the current epoch, for
+            `current_epoch()`; the logger assigns it at each epoch's start.
 
     Example:
 
     ```python
     tap = tap_for(hyperparameters.TappedOptimizer(optimizer))
     train_step()  # calls optimizer.apply_gradients inside a tf.function
-    steps, rows = tap.drain()  # rows[:, tap.columns.index("learning_rate")]
+    steps, rows, written = tap.drain()  # rows[:, i] holds tap.columns[i]
     ```
     """
 
     def __init__(self, tapped: hyperparameters.TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
         self.traced = False
-        self.has_learning_rate = False
-        self.columns: list[str] = []
+        self.columns: list[Column] = []
+        self.optimizer = tapped.optimizer
         self._tapped = tapped
-        self._variables: dict = {}
-        self._steps = None
-        self._values = None
+        self._captured: list[tuple[int, keras.Variable | None]] | None = None
+        with tf.init_scope():  # Eager variables even when created while tracing.
+            self._steps = tf.Variable(_fill_steps(capacity), trainable=False, name="tb_lr_steps")
+            self._values = tf.Variable(
+                _fill_unwritten(capacity), trainable=False, name="tb_lr_values"
+            )
+            self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
         self._install(tapped.optimizer)
 
-    def _materialize(self, has_learning_rate: bool) -> None:
-        """Creates the ring, once the optimizer is built and its variables exist."""
-        self.has_learning_rate = has_learning_rate
-        with tf.init_scope():  # Eager variables, even when first called while tracing.
-            self._variables = hyperparameters.scalar_variables(self._tapped)
-            self.columns = (["learning_rate"] if self.has_learning_rate else []) + list(
-                self._variables
-            )
-            self._values = tf.Variable(
-                tf.zeros([self.capacity, max(1, len(self.columns))], tf.float32),
-                trainable=False,
-                name="tb_lr_values",
-            )
-            self._steps = tf.Variable(
-                tf.fill([self.capacity], tf.constant(-1, tf.int64)),
-                trainable=False,
-                name="tb_lr_steps",
-            )
+    def drain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Returns `(steps, rows, written)` in step order and empties the ring.
 
-    def drain(self) -> tuple[np.ndarray, np.ndarray]:
-        """Returns the captured `(steps, rows)` in step order and empties the ring.
-
-        Called between executions of the train function, on the thread that
-        runs it, so nothing is written while it reads.
+        Rows hold one column per entry of `columns`; `written` says which
+        cells something wrote during that step. Called between executions of
+        the train function, on the thread that runs it, so nothing writes
+        while it reads.
         """
-        if self._steps is None:
-            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         steps = self._steps.numpy()
-        rows = self._values.numpy()
-        self._steps.assign(tf.fill([self.capacity], tf.constant(-1, tf.int64)))
+        values = self._values.numpy()
+        self._steps.assign(_fill_steps(self.capacity))
+        self._values.assign(_fill_unwritten(self.capacity))
         filled = np.flatnonzero(steps >= 0)
         order = filled[np.argsort(steps[filled], kind="stable")]
-        return steps[order], rows[order, : len(self.columns)]
+        rows = values[order, : len(self.columns)]
+        return steps[order], rows, rows.view(np.uint32) != _UNWRITTEN_BITS
+
+    def record(self, name: str, value) -> None:
+        """Writes `value` into this step's row, column `name` (while tracing)."""
+        column = self._column(Column(RECORDED, name))
+        if column is None:
+            return
+        step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
+        slot = tf.math.floormod(step, self.capacity)
+        self._values.scatter_nd_update(
+            tf.reshape(tf.stack([slot, tf.constant(column, tf.int64)]), [1, 2]),
+            tf.reshape(tf.cast(value, tf.float32), [1]),
+        )
+
+    def _column(self, column: Column) -> int | None:
+        if column in self.columns:
+            return self.columns.index(column)
+        if len(self.columns) == MAX_COLUMNS:
+            warnings.warn(
+                f"tb_lr_plugin: more than {MAX_COLUMNS} values per step; "
+                f"{column.kind} {column.name!r} is not recorded"
+            )
+            return None
+        self.columns.append(column)
+        return len(self.columns) - 1
 
     def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
         original_apply = optimizer.apply
@@ -110,32 +138,50 @@ class StepTap:
         optimizer.apply = apply
 
     def _capture(self) -> None:
-        optimizer = self._tapped.optimizer
         try:
-            rate = (
-                _learning_rate(optimizer) if self.has_learning_rate or self._steps is None else None
-            )
-            if self._steps is None:
-                self._materialize(has_learning_rate=rate is not None)
-            step = tf.cast(tf.convert_to_tensor(optimizer.iterations), tf.int64)
-            row = []
-            if rate is not None:
-                row.append(rate)
-            row.extend(tf.cast(v, tf.float32) for v in self._variables.values())
-            if not row:
-                row.append(tf.constant(np.nan, tf.float32))
-            slot = tf.reshape(tf.math.floormod(step, self.capacity), [1, 1])
-            self._steps.scatter_nd_update(slot, tf.reshape(step, [1]))
-            self._values.scatter_nd_update(slot, tf.reshape(tf.stack(row), [1, -1]))
+            if self._captured is None:
+                self._captured = self._choose_captured()
+            step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
+            columns, values = [], []
+            for column, variable in self._captured:
+                columns.append(column)
+                source = self.optimizer.learning_rate if variable is None else variable
+                values.append(tf.cast(source, tf.float32))
+            slot = tf.math.floormod(step, self.capacity)
+            self._steps.scatter_nd_update(tf.reshape(slot, [1, 1]), tf.reshape(step, [1]))
+            if columns:
+                indices = tf.stack(
+                    [tf.fill([len(columns)], slot), tf.constant(columns, tf.int64)], axis=1
+                )
+                self._values.scatter_nd_update(indices, tf.stack(values))
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
             return
         if not tf.executing_eagerly():
             self.traced = True
 
+    def _choose_captured(self) -> list[tuple[int, keras.Variable | None]]:
+        """The columns `apply` fills: the rate (if readable), then scalar variables."""
+        captured = []
+        if _learning_rate_is_readable(self.optimizer):
+            captured.append((self._column(Column(LEARNING_RATE, LEARNING_RATE)), None))
+        for name, variable in hyperparameters.scalar_variables(self._tapped).items():
+            index = self._column(Column(HYPERPARAMETER, name))
+            if index is not None:
+                captured.append((index, variable))
+        return captured
 
-def _learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | None:
-    """The rate the coming update applies, as a float32 scalar; None if unreadable."""
+
+def _fill_steps(capacity: int) -> tf.Tensor:
+    return tf.fill([capacity], tf.constant(-1, tf.int64))
+
+
+def _fill_unwritten(capacity: int) -> tf.Tensor:
+    bits = tf.fill([capacity, MAX_COLUMNS], tf.constant(_UNWRITTEN_BITS, tf.uint32))
+    return tf.bitcast(bits, tf.float32)
+
+
+def _learning_rate_is_readable(optimizer: keras.optimizers.Optimizer) -> bool:
     try:
         rate = tf.cast(optimizer.learning_rate, tf.float32)
     except Exception as error:
@@ -143,8 +189,8 @@ def _learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | None:
             f"tb_lr_plugin: optimizer {optimizer.name!r} has no readable learning rate "
             f"({error!r}); its hyperparameters are still logged"
         )
-        return None
-    return rate if rate.shape.rank == 0 else None
+        return False
+    return rate.shape.rank == 0
 
 
 _TAP_ATTRIBUTE = "_tb_lr_plugin_tap"

@@ -20,17 +20,23 @@ Runs of `training_logdir`:
   epoch 1 on.
 * `preview`: `write_schedule` of a `PiecewiseConstantDecay`, no training.
 
+`edge_logdir` holds hand-made records for what the writer does not write:
+`epoch_only` (a series and no schedule), `non_finite` (NaN and infinite
+rates), `newer_format` (a tag from a future format version) and `corrupt`
+(an unreadable chunk beside a good one).
+
 `long_logdir` holds `long` (a 100,000-step custom loop with a warm-up cosine
 schedule), `preview` and `short` (a 200-step custom loop).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-import re
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +48,13 @@ from tensorboard.backend.event_processing import (
     data_provider,
     plugin_event_multiplexer,
 )
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from werkzeug import test as werkzeug_test
 from werkzeug import wrappers
 
+from tb_lr_plugin import event_format
 from tb_lr_plugin.plugin import loader, run_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +65,10 @@ STEPS_PER_CALL = 1000
 
 # The writer side imports TensorFlow; keep its start-up chatter out of the output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes seconds (real TensorBoard, long runs)")
 
 
 class PluginServer:
@@ -134,6 +146,72 @@ def long_logdir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def edge_logdir(tmp_path_factory) -> Path:
+    """The hand-made runs described in the module docstring."""
+    logdir = tmp_path_factory.mktemp("edge") / "logs"
+    series = event_format.KIND_SERIES
+    write_records(
+        logdir / "epoch_only",
+        [("epoch", 0, chunk([0, 10, 20], [0.0, 1.0, 2.0]), series, "change")],
+    )
+    write_records(
+        logdir / "non_finite",
+        [
+            ("learning_rate", 0, chunk(range(6), [0.1, np.nan, np.inf, -np.inf, 0.1, 0.1]), series),
+            ("schedule", 0, chunk(range(6), [0.1] * 6), event_format.KIND_SCHEDULE),
+        ],
+    )
+    future = {"version": event_format.FORMAT_VERSION + 1}
+    write_records(
+        logdir / "newer_format",
+        [
+            ("learning_rate", 0, chunk([0], [0.1]), series, "step", future),
+            ("epoch", 0, chunk([0], [0.0]), series, "change"),
+        ],
+    )
+    write_records(
+        logdir / "corrupt",
+        [
+            ("learning_rate", 0, b"not a chunk", series),
+            ("learning_rate", 5, chunk([5, 6], [0.5, 0.5]), series),
+        ],
+    )
+    return logdir
+
+
+def chunk(steps, values) -> bytes:
+    """A chunk payload of float32 values with wall times 1000 + step."""
+    steps = np.asarray(list(steps), dtype=np.int64)
+    return event_format.encode_chunk(steps, np.float32(values), 1000.0 + steps)
+
+
+def write_records(run_dir: Path, records) -> None:
+    """Writes raw records of this plugin with TensorBoard's own event writer.
+
+    Args:
+        run_dir: The run's directory.
+        records: `(tag, step, payload, kind[, sampling[, metadata overrides]])`.
+    """
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(run_dir))
+    for wall_time, (tag, step, payload, kind, *rest) in enumerate(records, start=1000):
+        sampling = rest[0] if rest else event_format.SAMPLED_EVERY_STEP
+        metadata = event_format.create_metadata(kind, sampling=sampling)
+        if len(rest) > 1:
+            content = {**json.loads(metadata.plugin_data.content), **rest[1]}
+            metadata.plugin_data.content = json.dumps(content).encode()
+        tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[payload])
+        value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
+        writer.add_event(
+            event_pb2.Event(
+                wall_time=float(wall_time), step=step, summary=summary_pb2.Summary(value=[value])
+            )
+        )
+    writer.close()
+
+
+@pytest.fixture(scope="session")
 def server(training_logdir) -> PluginServer:
     """The plugin over `training_logdir`, with TensorBoard's default flags."""
     return PluginServer(training_logdir)
@@ -143,6 +221,12 @@ def server(training_logdir) -> PluginServer:
 def long_server(long_logdir) -> PluginServer:
     """The plugin over `long_logdir`, with TensorBoard's default flags."""
     return PluginServer(long_logdir)
+
+
+@pytest.fixture(scope="session")
+def edge_server(edge_logdir) -> PluginServer:
+    """The plugin over `edge_logdir`."""
+    return PluginServer(edge_logdir)
 
 
 @pytest.fixture
@@ -355,4 +439,3 @@ custom_loop("short", keras.optimizers.SGD(0.01), 200, total_steps=200)
 tblr.write_schedule(logdir, 0.05, 100, run_name="preview")
 """
 )
-

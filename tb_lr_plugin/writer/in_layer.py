@@ -1,0 +1,190 @@
+"""The step, epoch and learning rate inside `Layer.call`, and `record`.
+
+`fit` traces its train step once; a Python value read in `call` (a counter,
+`float(optimizer.learning_rate)`) is frozen into the compiled function at that
+moment. These functions return *tensors* read from the optimizer's own
+variables inside the compiled step, so they change every step, with
+`steps_per_execution > 1` and under XLA too. They are defined while a
+`LearningRateLogger` or `LearningRateWriter` is training, and only in a
+training call: during `predict`, `evaluate`, or in a model loaded elsewhere,
+they return their `default` (or raise, saying how to activate them).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tb_lr_plugin.writer import step_tap
+
+_NO_DEFAULT = object()
+_ACTIVE: list[step_tap.StepTap] = []
+# How far up the stack `record` looks for the layer whose `call` it is in.
+_MAX_FRAMES = 8
+
+
+class NotTrainingError(RuntimeError):
+    """Raised by an accessor used outside training without a `default`."""
+
+
+def activate(tap: step_tap.StepTap) -> None:
+    """Makes `tap` the source of the accessors (called by the recorder)."""
+    _ACTIVE.append(tap)
+
+
+def deactivate(tap: step_tap.StepTap) -> None:
+    """Undoes `activate`."""
+    if tap in _ACTIVE:
+        _ACTIVE.remove(tap)
+
+
+def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
+    """The learning rate the optimizer update being computed will apply.
+
+    A float32 scalar tensor equal, at every step, to the `learning_rate` the
+    logger records for that step.
+
+    Args:
+        default: Returned outside training (predict, evaluate, no logger).
+
+    Raises:
+        NotTrainingError: outside training when no `default` is given.
+
+    Example:
+
+    ```python
+    class Noise(keras.layers.Layer):
+        def call(self, x, training=False):
+            scale = tblr.current_learning_rate(default=0.0) * 10.0
+            return x + scale * keras.random.normal(keras.ops.shape(x))
+    ```
+    """
+    tap = _training_tap("current_learning_rate", default)
+    if tap is None:
+        return default
+    return tf.cast(tap.optimizer.learning_rate, tf.float32)
+
+
+def current_step(default: Any = _NO_DEFAULT) -> Any:
+    """The 0-based index of the optimizer update being computed (int64 tensor).
+
+    The value of `optimizer.iterations` before this step's update, the same
+    step axis the LR tab uses.
+
+    Args:
+        default: Returned outside training.
+
+    Raises:
+        NotTrainingError: outside training when no `default` is given.
+
+    Example:
+
+    ```python
+    def call(self, x):
+        step = keras.ops.cast(tblr.current_step(default=0), "float32")
+        return x * keras.ops.minimum(1.0, step / 1000.0)  # ramp up over 1,000 steps
+    ```
+    """
+    tap = _training_tap("current_step", default)
+    if tap is None:
+        return default
+    return tf.cast(tf.convert_to_tensor(tap.optimizer.iterations), tf.int64)
+
+
+def current_epoch(default: Any = _NO_DEFAULT) -> Any:
+    """The 0-based epoch of the step being computed (int64 tensor).
+
+    In a custom loop, epochs are those passed to `LearningRateWriter.log(epoch=...)`.
+
+    Args:
+        default: Returned outside training.
+
+    Raises:
+        NotTrainingError: outside training when no `default` is given.
+
+    Example:
+
+    ```python
+    def call(self, x):
+        warm = keras.ops.cast(tblr.current_epoch(default=1) > 0, x.dtype)
+        return x * warm
+    ```
+    """
+    tap = _training_tap("current_epoch", default)
+    if tap is None:
+        return default
+    return tf.convert_to_tensor(tap.epoch)
+
+
+def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) -> None:
+    """Records one value per optimizer step as series `layers/<layer path>/<name>`.
+
+    Call it in `Layer.call`; the layer is found from the caller (pass `layer=`
+    from a helper function). The value is stored as float32. A non-scalar
+    tensor is reduced to its mean (a warning says so once). Outside training
+    (predict, evaluate, no logger) it records nothing and adds no op.
+
+    Args:
+        name: The value's name under the layer.
+        value: A scalar tensor or number.
+        layer: The layer to file it under; default: the calling layer.
+
+    Example:
+
+    ```python
+    class Gate(keras.layers.Layer):
+        def call(self, x):
+            gate = keras.ops.sigmoid(x)
+            tblr.record("gate_mean", keras.ops.mean(gate))
+            return x * gate
+    ```
+    """
+    tap = _training_tap("record", None)
+    if tap is None:
+        return
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"record() needs a non-empty string name, got {name!r}")
+    layer = layer or _calling_layer(sys._getframe(1))
+    path = f"{layer.path}/{name}" if layer is not None else name
+    value = tf.convert_to_tensor(value)
+    if value.shape.rank != 0:
+        warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {value.shape}; recording its mean")
+        value = tf.reduce_mean(value)
+    tap.record(path, value)
+
+
+def _training_tap(caller: str, default: Any) -> step_tap.StepTap | None:
+    if _ACTIVE and _training_flag() is not False:
+        return _ACTIVE[-1]
+    if default is _NO_DEFAULT:
+        raise NotTrainingError(
+            f"tb_lr_plugin.{caller}() has a value only while a LearningRateLogger (in fit) or "
+            f"a LearningRateWriter (in a custom loop) is training the model; outside training "
+            f"(predict, evaluate, a loaded model) pass default=..., e.g. {caller}(default=0)"
+        )
+    return None
+
+
+def _training_flag() -> bool | None:
+    """The `training` argument of the Keras call in progress: True, False or None."""
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # Keras moved it: assume training while a logger is active.
+        return None
+    context = global_state.get_global_attribute("current_call_ctx")
+    return None if context is None else context.get_value("training")
+
+
+def _calling_layer(frame) -> keras.layers.Layer | None:
+    for _ in range(_MAX_FRAMES):
+        if frame is None:
+            return None
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.layers.Layer):
+            return owner
+        frame = frame.f_back
+    return None
