@@ -76,10 +76,7 @@ def generate(logdir: Path, runs: int, steps: int) -> None:
         variable = keras.Variable(np.zeros((4,), "float32"))
         optimizer.build([variable])
 
-        @tf.function
-        def train(calls, optimizer=optimizer, variable=variable):
-            for _ in tf.range(calls):
-                optimizer.apply_gradients([(tf.ones((4,)), variable)])
+        train = _training_function(tf, optimizer, variable)
 
         name = f"run_{index:02d}_{type(schedule).__name__}"
         with tblr.LearningRateWriter(logdir, optimizer, total_steps=steps, run_name=name) as w:
@@ -92,6 +89,16 @@ def generate(logdir: Path, runs: int, steps: int) -> None:
                 for step in range(first, first + STEPS_PER_CALL):
                     w.log(epoch=step // STEPS_PER_EPOCH)
         print(f"wrote {name}", flush=True)
+
+
+def _training_function(tf, optimizer, variable):
+    # A closure (not default arguments, which tf.function would turn into tensors).
+    @tf.function
+    def train(calls):
+        for _ in tf.range(calls):
+            optimizer.apply_gradients([(tf.ones((4,)), variable)])
+
+    return train
 
 
 def measure(logdir: Path, repeats: int, expected_runs: int) -> dict:

@@ -14,7 +14,8 @@ class LearningRateWriter:
     """Logs the learning rate each update applied, from a custom training loop.
 
     Call `log()` after every `optimizer.apply_gradients(...)` (it costs a
-    list append; the rate itself is captured inside the update). A manual
+    list append; the rate itself is captured inside the update), and
+    `begin_epoch(epoch)` at the start of each epoch if you count them. A manual
     `optimizer.learning_rate.assign(x)` between steps shows as applied from
     the next update on, and is recorded with source "manual assign".
 
@@ -35,9 +36,11 @@ class LearningRateWriter:
 
     ```python
     with tb_lr_plugin.LearningRateWriter("logs", optimizer, total_steps=1000) as writer:
-        for step in range(1000):
-            train_step(x, y)  # applies gradients with `optimizer`
-            writer.log()
+        for epoch in range(10):
+            writer.begin_epoch(epoch)
+            for step in range(100):
+                train_step(x, y)  # applies gradients with `optimizer`
+                writer.log()
     ```
     """
 
@@ -61,19 +64,16 @@ class LearningRateWriter:
             self.run_dir, optimizer, schedule=schedule, flush_secs=flush_secs
         )
         self._next_step = self._recorder.step
-        self._epoch = None
         self._recorder.plan(total_steps)
 
     @never_raises
-    def log(self, *, epoch: int | None = None) -> None:
-        """Notes that one more update has run.
+    def begin_epoch(self, epoch: int) -> None:
+        """Marks that the next update starts epoch `epoch` (for `current_epoch()` too)."""
+        self._recorder.mark_epoch(epoch, self._next_step)
 
-        Args:
-            epoch: The epoch the update belongs to, to mark epoch boundaries.
-        """
-        if epoch is not None and epoch != self._epoch:
-            self._epoch = epoch
-            self._recorder.mark_epoch(epoch, self._next_step)
+    @never_raises
+    def log(self) -> None:
+        """Notes that one more update has run. Costs a list append."""
         self._next_step += 1
         self._recorder.mark(self._next_step)
 

@@ -98,7 +98,7 @@ def current_step(default: Any = _NO_DEFAULT) -> Any:
 def current_epoch(default: Any = _NO_DEFAULT) -> Any:
     """The 0-based epoch of the step being computed (int64 tensor).
 
-    In a custom loop, epochs are those passed to `LearningRateWriter.log(epoch=...)`.
+    In a custom loop, epochs are those given to `LearningRateWriter.begin_epoch`.
 
     Args:
         default: Returned outside training.

@@ -88,8 +88,10 @@ class PluginServer:
         self.flags = tensorboard.flags
         size_guidance = dict(data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE)
         size_guidance.update(self.flags.samples_per_plugin)
+        # As TensorBoard's LocalDataIngester builds it (10 records per tag by default).
         self.multiplexer = plugin_event_multiplexer.EventMultiplexer(
-            tensor_size_guidance=size_guidance
+            size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE,
+            tensor_size_guidance=size_guidance,
         )
         self.logdir = logdir
         self.reload()
@@ -279,10 +281,12 @@ def _entry_point_installed() -> bool:
 
 def _run_writer_script(script: str, logdir: Path, *args: str) -> None:
     # A subprocess: the test process itself stays free of TensorFlow's
-    # global state (and of its start-up time, paid once per script).
+    # global state. A file, not `-c`: AutoGraph reads the source of tf.functions.
+    script_file = logdir.parent / "write_logs.py"
+    script_file.write_text(script)
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
     result = subprocess.run(
-        [sys.executable, "-c", script, str(logdir), *args],
+        [sys.executable, str(script_file), str(logdir), *args],
         env=environment,
         capture_output=True,
         text=True,

@@ -81,7 +81,9 @@ _number_like = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     route=st.sampled_from(["series", "schedule", "deviations", "export", "runs", "static/x"]),
     run=st.one_of(st.none(), st.sampled_from(["cosine", "plateau", "two_optimizers"]), _text),

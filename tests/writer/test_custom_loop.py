@@ -35,10 +35,12 @@ def test_manual_assign_is_applied_from_the_next_update(log_dir):
     train_step = make_loop(optimizer)
     with tblr.LearningRateWriter(log_dir, optimizer, total_steps=20) as writer:
         for step in range(20):
+            if step % 5 == 0:
+                writer.begin_epoch(step // 5)
             if step == 10:
                 optimizer.learning_rate.assign(0.05)
             train_step()
-            writer.log(epoch=step // 5)
+            writer.log()
     run = read_run(log_dir)
     applied = run.series("learning_rate")
     np.testing.assert_array_equal(applied.steps, np.arange(20))

@@ -1,0 +1,108 @@
+// The plugin's HTTP API (docs/HTTP_API.md), with URLs relative to this
+// module: it is served from the plugin's route prefix (/data/plugin/lr/), so
+// the routes resolve beside it under any --path_prefix.
+
+const BASE = new URL('./', import.meta.url);
+
+/** An HTTP error with the message of the API's JSON body. */
+export class ApiError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} status
+   */
+  constructor(message, status) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+/**
+ * The URL of a route with its query; parameters that are null or undefined
+ * are left out.
+ * @param {string} route e.g. `series`
+ * @param {Record<string, string|number|null|undefined>} [params]
+ * @param {URL|string} [base] where the routes live (this module's directory)
+ * @returns {URL}
+ */
+export function routeUrl(route, params = {}, base = BASE) {
+  const url = new URL(route, base);
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined) url.searchParams.set(key, String(value));
+  }
+  return url;
+}
+
+async function getJson(route, params, signal) {
+  const response = await fetch(routeUrl(route, params), {signal, headers: {Accept: 'application/json'}});
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON: a proxy's error page; the status says enough.
+  }
+  if (!response.ok) {
+    throw new ApiError(body?.error || `${route}: HTTP ${response.status}`, response.status);
+  }
+  return body;
+}
+
+/**
+ * `runs`: every run with this plugin's data.
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{runs: {name: string, series: string[], schedule: boolean, optimizers?: string[]}[], problems?: unknown[]}>}
+ */
+export function fetchRuns(signal) {
+  return getJson('runs', {}, signal);
+}
+
+/**
+ * `series`: the points of one series, in a step window, maybe downsampled.
+ * @param {string} run
+ * @param {string} name
+ * @param {{start?: number|null, end?: number|null, maxPoints?: number|null}} [window]
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{run: string, name: string, sampling?: string, steps: number[],
+ *   values: (number|null)[], wall_times: (number|null)[], total: number,
+ *   downsampled: boolean, step_range?: [number, number]|null}>}
+ */
+export function fetchSeries(run, name, {start, end, maxPoints} = {}, signal) {
+  return getJson('series', {run, name, start, end, max_points: maxPoints}, signal);
+}
+
+/**
+ * `schedule`: one optimizer's configured curve and configuration.
+ * @param {string} run
+ * @param {{optimizer?: string|null, start?: number|null, end?: number|null, maxPoints?: number|null}} [options]
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{run: string, optimizer: string|null, series: string, kind: string|null,
+ *   source: string|null, config: Record<string, unknown>, total_steps: number|null,
+ *   steps: number[], values: (number|null)[], total: number, downsampled: boolean}>}
+ */
+export function fetchSchedule(run, {optimizer, start, end, maxPoints} = {}, signal) {
+  return getJson(
+      'schedule', {run, optimizer: optimizer || null, start, end, max_points: maxPoints}, signal);
+}
+
+/**
+ * `deviations`: where a run's applied rate left its configured curve.
+ * @param {string} run
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{run: string, events: {series: string, step: number, end_step: number,
+ *   steps: number, applied: number|null, expected: number|null, source: string}[],
+ *   total_events?: number, truncated?: boolean}>}
+ */
+export function fetchDeviations(run, signal) {
+  return getJson('deviations', {run}, signal);
+}
+
+/**
+ * The `export` route's URL for one series (a download of every point).
+ * @param {string} run
+ * @param {string} name
+ * @param {'csv'|'json'} format
+ * @returns {string}
+ */
+export function exportUrl(run, name, format) {
+  return routeUrl('export', {run, name, format}).href;
+}

@@ -1,0 +1,160 @@
+"""A real `tensorboard` process and a real headless Chromium, for tests and bench/.
+
+The browser is Debian's `chromium` (or the one named by `$CHROMIUM`), driven by
+Playwright from PyPI through `executable_path`: Playwright's own browser
+download is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = "lr"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    """The Chromium binary to drive: `$CHROMIUM`, else `chromium` on the PATH."""
+    return os.environ.get("CHROMIUM") or shutil.which("chromium")
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TensorBoardProcess:
+    """`tensorboard --logdir LOGDIR` on 127.0.0.1 and a free port, default flags.
+
+    Example:
+        >>> with TensorBoardProcess(logdir) as board:  # doctest: +SKIP
+        ...     board.wait_for_runs(3)
+    """
+
+    def __init__(self, logdir: Path, *extra_flags: str):
+        self.logdir = Path(logdir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.plugin_page_url = f"{self.url}/data/plugin_entry.html?name={PLUGIN}"
+        self._flags = extra_flags
+        self._process: subprocess.Popen | None = None
+        self._log_path: Path | None = None
+
+    def __enter__(self) -> TensorBoardProcess:
+        executable = Path(sys.executable).with_name("tensorboard")
+        command = [str(executable)] if executable.exists() else [sys.executable, "-m", "tensorboard.main"]
+        command += ["--logdir", str(self.logdir), "--host", "127.0.0.1", "--port", str(self.port)]
+        command += list(self._flags)
+        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
+        )
+        log = self.logdir.parent / f"tensorboard-{self.port}.log"
+        self._log_path = log
+        self._log = log.open("w")
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=environment
+        )
+        try:
+            self._wait_until_listing(timeout=90)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+            self._log.close()
+
+    def log_text(self) -> str:
+        """What the process printed so far."""
+        return self._log_path.read_text() if self._log_path else ""
+
+    def get_json(self, route: str, **params) -> dict:
+        """GET `/data/plugin/lr/<route>?params` and decode its JSON body."""
+        query = urllib.parse.urlencode(params)
+        url = f"{self.url}/data/plugin/{PLUGIN}/{route}" + (f"?{query}" if query else "")
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.load(response)
+
+    def wait_for_runs(self, count: int, timeout: float = 120) -> list[dict]:
+        """Polls the `runs` route until it lists `count` runs (the first load ends)."""
+        deadline = time.monotonic() + timeout
+        runs: list[dict] = []
+        while time.monotonic() < deadline:
+            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+                runs = self.get_json("runs")["runs"]
+                if len(runs) >= count:
+                    return runs
+            time.sleep(0.5)
+        raise TimeoutError(f"TensorBoard listed {len(runs)} of {count} runs:\n{self.log_text()}")
+
+    def _wait_until_listing(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"tensorboard exited:\n{self.log_text()}")
+            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+                with urllib.request.urlopen(f"{self.url}/data/plugins_listing", timeout=5) as r:
+                    if PLUGIN in json.load(r):
+                        return
+            time.sleep(0.3)
+        raise TimeoutError(f"tensorboard did not list plugin {PLUGIN!r}:\n{self.log_text()}")
+
+
+@contextlib.contextmanager
+def browser() -> Iterator:
+    """A headless Chromium (Playwright `Browser`), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    if path is None:
+        raise FileNotFoundError("no chromium on the PATH (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def wait_for_plugin_frame(page, timeout: float = 60):
+    """The LR tab's iframe in TensorBoard's UI, once it has loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "plugin_entry.html" in frame.url and f"name={PLUGIN}" in frame.url:
+                return frame
+        page.wait_for_timeout(100)
+    raise TimeoutError("TensorBoard did not open the LR tab's iframe")

@@ -1,0 +1,159 @@
+"""`current_learning_rate`, `current_step`, `current_epoch` and `record` inside `Layer.call`."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from training_logs import data, read_run
+
+import tb_lr_plugin as tblr
+
+BATCHES = 12
+EPOCHS = 3
+
+
+@keras.saving.register_keras_serializable(package="tb_lr_plugin_tests")
+class RateProbe(keras.layers.Layer):
+    """Scales by the current learning rate and records what it saw."""
+
+    def call(self, x):
+        rate = tblr.current_learning_rate(default=0.0)
+        step = tblr.current_step(default=0)
+        epoch = tblr.current_epoch(default=0)
+        tblr.record("rate", rate)
+        tblr.record("step", step)
+        tblr.record("epoch", epoch)
+        tblr.record("activation_mean", keras.ops.mean(x))
+        return x * (1.0 + keras.ops.cast(rate, x.dtype))
+
+
+def probe_model(schedule, **compile_args):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), RateProbe(name="probe"), keras.layers.Dense(1)],
+        name="net",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse", **compile_args)
+    return model
+
+
+def warmup_cosine():
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, 30, alpha=0.1, warmup_target=0.05, warmup_steps=8
+    )
+
+
+def check_probe(run, total):
+    applied = run.series("learning_rate")
+    seen = run.series("layers/net/probe/rate")
+    np.testing.assert_array_equal(seen.steps, np.arange(total))
+    np.testing.assert_array_equal(seen.values, applied.values)
+    np.testing.assert_array_equal(run.series("layers/net/probe/step").values, np.arange(total))
+    epochs = run.series("layers/net/probe/epoch").values
+    np.testing.assert_array_equal(epochs, np.arange(total) // BATCHES)
+    assert len(run.series("layers/net/probe/activation_mean").steps) == total
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_values_seen_in_call_are_those_of_each_step(log_dir, steps_per_execution, jit_compile):
+    model = probe_model(
+        warmup_cosine(), steps_per_execution=steps_per_execution, jit_compile=jit_compile
+    )
+    x, y = data(BATCHES)
+    model.fit(
+        x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+    )
+    check_probe(read_run(log_dir), EPOCHS * BATCHES)
+
+
+def test_custom_loop_with_writer(log_dir):
+    schedule = warmup_cosine()
+    model = probe_model(schedule)
+    optimizer = model.optimizer
+    x, y = data(BATCHES)
+
+    @tf.function
+    def train_step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean((model(xb, training=True) - yb) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+    with tblr.LearningRateWriter(log_dir, optimizer) as writer:
+        for epoch in range(EPOCHS):
+            writer.begin_epoch(epoch)
+            for batch in range(BATCHES):
+                train_step(x[batch * 8 : (batch + 1) * 8], y[batch * 8 : (batch + 1) * 8])
+                writer.log()
+    check_probe(read_run(log_dir), EPOCHS * BATCHES)
+
+
+def test_evaluate_and_predict_record_nothing_and_use_defaults(log_dir):
+    model = probe_model(warmup_cosine())
+    x, y = data(BATCHES)
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        validation_data=(x, y),
+        callbacks=[tblr.LearningRateLogger(log_dir)],
+    )
+    # Validation ran inside fit with the logger active: still one point per update.
+    assert len(read_run(log_dir).series("layers/net/probe/rate").steps) == BATCHES
+    # Outside training the default (0.0) applies: the probe is the identity.
+    inputs = np.ones((2, 3), "float32")
+    hidden = model.layers[0](inputs)
+    np.testing.assert_allclose(model.layers[1](hidden), hidden)
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+
+
+def test_without_default_outside_training_says_how_to_activate():
+    with pytest.raises(tblr.NotTrainingError, match="LearningRateLogger"):
+        tblr.current_learning_rate()
+    with pytest.raises(tblr.NotTrainingError, match="default="):
+        tblr.current_step()
+    with pytest.raises(tblr.NotTrainingError):
+        tblr.current_epoch()
+    tblr.record("ignored", 1.0)  # Outside training: nothing, no error.
+
+
+def test_model_saves_loads_and_predicts_without_the_package_callback(log_dir, tmp_path):
+    model = probe_model(warmup_cosine())
+    x, y = data(BATCHES)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    path = tmp_path / "probe.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_non_scalar_values_are_recorded_as_their_mean(log_dir):
+    class Wide(keras.layers.Layer):
+        def call(self, x):
+            tblr.record("activations", x)
+            return x
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((3,)), Wide(name="wide"), keras.layers.Dense(1)], name="net"
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = data(4)
+    with pytest.warns(UserWarning, match="recording its mean"):
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=1,
+            verbose=0,
+            shuffle=False,
+            callbacks=[tblr.LearningRateLogger(log_dir)],
+        )
+    recorded = read_run(log_dir).series("layers/net/wide/activations").values
+    np.testing.assert_allclose(recorded, x.reshape(4, -1).mean(axis=1), rtol=1e-6)
