@@ -237,11 +237,13 @@ class Recorder:
             values = rows[mask, index]
             if column.kind == step_tap.LEARNING_RATE:
                 self._check_finite(track, steps[mask], values)
-                self._write_dense(event_format.LEARNING_RATE + track.suffix, steps[mask], values,
-                                  wall_times[mask])
+                self._write_dense(
+                    event_format.LEARNING_RATE + track.suffix, steps[mask], values, wall_times[mask]
+                )
             elif column.kind == step_tap.RECORDED:
-                self._write_dense(event_format.LAYERS_PREFIX + column.name, steps[mask], values,
-                                  wall_times[mask])
+                self._write_dense(
+                    event_format.LAYERS_PREFIX + column.name, steps[mask], values, wall_times[mask]
+                )
             else:
                 self._write_changes(track, column.name, steps[mask], values, wall_times[mask])
 
