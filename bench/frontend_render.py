@@ -60,7 +60,10 @@ def generate(logdir: Path, runs: int, steps: int) -> None:
     schedules = keras.optimizers.schedules
     for index in range(runs):
         kind = index % 4
-        if kind == 0:
+        if index % 5 == 4:
+            # A constant rate halved by hand twice: deviations to mark and list.
+            schedule = 0.05
+        elif kind == 0:
             schedule = schedules.CosineDecay(
                 0.0, steps - steps // 10, warmup_target=0.1, warmup_steps=steps // 10
             )
@@ -72,18 +75,18 @@ def generate(logdir: Path, runs: int, steps: int) -> None:
             )
         else:
             schedule = schedules.CosineDecayRestarts(0.05, steps // 8)
+        name = f"run_{index:02d}_{'Constant' if isinstance(schedule, float) else type(schedule).__name__}"
+        if (logdir / name).is_dir():
+            continue
         optimizer = keras.optimizers.SGD(schedule, momentum=0.9)
         variable = keras.Variable(np.zeros((4,), "float32"))
         optimizer.build([variable])
-
         train = _training_function(tf, optimizer, variable)
-
-        name = f"run_{index:02d}_{type(schedule).__name__}"
+        calls = steps // STEPS_PER_CALL
         with tblr.LearningRateWriter(logdir, optimizer, total_steps=steps, run_name=name) as w:
-            for call in range(steps // STEPS_PER_CALL):
-                if index % 5 == 4 and call == (steps // STEPS_PER_CALL) // 2:
-                    # A schedule replaced by a constant mid-run: a deviation to list.
-                    optimizer.learning_rate = 0.02
+            for call in range(calls):
+                if isinstance(schedule, float) and call in (calls // 2, 3 * calls // 4):
+                    optimizer.learning_rate.assign(optimizer.learning_rate * 0.5)
                 train(tf.constant(STEPS_PER_CALL))
                 first = call * STEPS_PER_CALL
                 for step in range(first, first + STEPS_PER_CALL):

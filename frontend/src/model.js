@@ -18,6 +18,18 @@ export const PALETTE = [
 ];
 
 /**
+ * The colour of a run's k-th optimizer: the run's colour, fainter for each
+ * further optimizer.
+ * @param {string} color `#rrggbb`
+ * @param {number} k
+ * @returns {string}
+ */
+export function lineColor(color, k) {
+  const alpha = ['', 'b3', '80', '59'][k % 4];
+  return /^#[0-9a-f]{6}$/i.test(color) ? color + alpha : color;
+}
+
+/**
  * Assigns each run a colour by its position in the sorted list of all runs.
  * @param {string[]} names every run name, in any order
  * @returns {Map<string, string>} run name to CSS colour
@@ -279,8 +291,12 @@ export function alignLines(lines) {
     for (let i = 0; i < line.x.length; i++) {
       const x = line.x[i];
       if (x == null || !Number.isFinite(x)) continue;
+      // Ascending x walks forward; an x that goes back (a resumed run's wall
+      // times) is looked up instead.
+      if (j > 0 && xs[j - 1] >= x) j = lowerBound(xs, x);
       while (xs[j] < x) j++;
       ys[j] = line.y[i] ?? null;
+      j++;
     }
     out.push(ys);
   }
@@ -310,6 +326,27 @@ export function stepsToRelativeTimes(steps, refSteps, refTimes) {
   if (ref.steps.length === 0) return Array.from(steps, () => null);
   const t0 = ref.times[0];
   return Array.from(steps, (s) => {
+    const t = interpolateAt(ref.steps, ref.times, s);
+    return t == null ? null : t - t0;
+  });
+}
+
+/**
+ * x values on the relative-time axis: a point's own wall time where it has
+ * one, else its time interpolated from the run's (step, wall time) points.
+ * @param {ArrayLike<number>} steps
+ * @param {ArrayLike<number|null>|null|undefined} wallTimes the points' own, if any
+ * @param {ArrayLike<number>} refSteps
+ * @param {ArrayLike<number|null>} refTimes
+ * @returns {(number|null)[]} seconds since the run's first logged step
+ */
+export function relativeX(steps, wallTimes, refSteps, refTimes) {
+  const ref = knownTimes(refSteps, refTimes);
+  if (ref.steps.length === 0) return Array.from(steps, () => null);
+  const t0 = ref.times[0];
+  return Array.from(steps, (s, i) => {
+    const own = wallTimes ? wallTimes[i] : null;
+    if (own != null && Number.isFinite(own)) return own - t0;
     const t = interpolateAt(ref.steps, ref.times, s);
     return t == null ? null : t - t0;
   });

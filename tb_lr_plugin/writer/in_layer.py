@@ -125,8 +125,10 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
 
     Call it in `Layer.call`; the layer is found from the caller (pass `layer=`
     from a helper function). The value is stored as float32. A non-scalar
-    tensor is reduced to its mean (a warning says so once). Outside training
-    (predict, evaluate, no logger) it records nothing and adds no op.
+    tensor is reduced to its mean (a warning says so). Under a
+    `tf.distribute` strategy with several replicas, the mean over replicas is
+    recorded. Outside training (predict, evaluate, no logger) it records
+    nothing and adds no op.
 
     Args:
         name: The value's name under the layer.
@@ -150,10 +152,14 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
         raise ValueError(f"record() needs a non-empty string name, got {name!r}")
     layer = layer or _calling_layer(sys._getframe(1))
     path = f"{layer.path}/{name}" if layer is not None else name
-    value = tf.convert_to_tensor(value)
+    value = tf.cast(tf.convert_to_tensor(value), tf.float32)
     if value.shape.rank != 0:
         warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {value.shape}; recording its mean")
         value = tf.reduce_mean(value)
+    replicas = tf.distribute.get_replica_context()
+    if replicas is not None and replicas.num_replicas_in_sync > 1:
+        # One value per step: the mean over replicas, not whichever wrote last.
+        value = replicas.all_reduce(tf.distribute.ReduceOp.MEAN, value)
     tap.record(path, value)
 
 

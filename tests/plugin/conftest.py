@@ -187,17 +187,18 @@ def chunk(steps, values) -> bytes:
     return event_format.encode_chunk(steps, np.float32(values), 1000.0 + steps)
 
 
-def write_records(run_dir: Path, records) -> None:
+def write_records(run_dir: Path, records, wall_time: float = 1000.0) -> None:
     """Writes raw records of this plugin with TensorBoard's own event writer.
 
     Args:
         run_dir: The run's directory.
         records: `(tag, step, payload, kind[, sampling[, metadata overrides]])`.
+        wall_time: The event wall time of the first record (one second apart).
     """
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     writer = EventFileWriter(str(run_dir))
-    for wall_time, (tag, step, payload, kind, *rest) in enumerate(records, start=1000):
+    for offset, (tag, step, payload, kind, *rest) in enumerate(records):
         sampling = rest[0] if rest else event_format.SAMPLED_EVERY_STEP
         metadata = event_format.create_metadata(kind, sampling=sampling)
         if len(rest) > 1:
@@ -207,10 +208,16 @@ def write_records(run_dir: Path, records) -> None:
         value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
         writer.add_event(
             event_pb2.Event(
-                wall_time=float(wall_time), step=step, summary=summary_pb2.Summary(value=[value])
+                wall_time=wall_time + offset, step=step, summary=summary_pb2.Summary(value=[value])
             )
         )
     writer.close()
+
+
+@pytest.fixture(scope="session")
+def raw_records():
+    """`(chunk, write_records)`: hand-made records for tests that grow a run."""
+    return chunk, write_records
 
 
 @pytest.fixture(scope="session")

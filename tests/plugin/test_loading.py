@@ -150,7 +150,8 @@ multiplexer.AddRunsFromDirectory(logdir)
 multiplexer.Reload()
 provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
 plugin = loader.LearningRatePluginLoader().load(base_plugin.TBContext(data_provider=provider))
-client = test.Client(application.TensorBoardWSGI([plugin], data_provider=provider), wrappers.Response)
+app = application.TensorBoardWSGI([plugin], data_provider=provider)
+client = test.Client(app, wrappers.Response)
 answers = {{
     route: client.get("/data/plugin/lr/" + route).get_json()
     for route in ("runs", "series?run=plateau&name=learning_rate&max_points=20",

@@ -128,9 +128,8 @@ def test_series_of_several_optimizers(server):
 def test_non_finite_values_are_null(edge_server):
     server = edge_server
     body = server.json("series", run="non_finite", name="learning_rate")
-    assert body["values"] == [0.10000000149011612, None, None, None, 0.10000000149011612] + [
-        0.10000000149011612
-    ]
+    rate = float(np.float32(0.1))
+    assert body["values"] == [rate, None, None, None, rate, rate]
 
 
 def test_unreadable_records_are_skipped_and_reported(edge_server):

@@ -1,0 +1,405 @@
+// A line chart over uPlot (vendored): lines with their own x values, dashed
+// and stepped lines, overlays (vertical rules, markers, spans) drawn on the
+// same canvas, drag-to-zoom and double-click-to-reset handed to the owner,
+// a tooltip whose rows the owner computes, PNG export.
+
+import uPlot from './vendor/uplot/uPlot.esm.js';
+import {alignLines, forLogScale, formatValue} from './model.js';
+
+/**
+ * @typedef {object} Line
+ * @property {string} label
+ * @property {string} color
+ * @property {ArrayLike<number|null>} x ascending
+ * @property {ArrayLike<number|null>} y
+ * @property {boolean} [dashed] the configured schedule
+ * @property {boolean} [stepped] change-sampled: holds until the next point
+ * @property {number} [width]
+ */
+
+/**
+ * @typedef {object} Overlays
+ * @property {{x: number, color: string}[]} [rules] faint vertical lines (epochs)
+ * @property {{x: number, y: number, color: string}[]} [markers] deviation marks
+ * @property {{x0: number, x1: number, color: string}[]} [spans] strips along the top
+ */
+
+/** The colours of the page's theme, read from its CSS variables. */
+export function themeColors() {
+  const css = getComputedStyle(document.documentElement);
+  const read = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return {
+    fg: read('--lr-fg', '#202124'),
+    muted: read('--lr-muted', '#5f6368'),
+    grid: read('--lr-grid', 'rgba(0,0,0,0.08)'),
+    bg: read('--lr-bg', '#ffffff'),
+    rule: read('--lr-rule', 'rgba(0,0,0,0.12)'),
+    font: read('--lr-font', 'system-ui, sans-serif'),
+  };
+}
+
+export class LineChart {
+  /**
+   * @param {HTMLElement} host the element the chart fills (its width)
+   * @param {{
+   *   height?: number,
+   *   log?: boolean,
+   *   formatX: (x: number) => string,
+   *   onZoom?: (min: number, max: number) => void,
+   *   onReset?: () => void,
+   *   tooltip?: (x: number) => {title: string, rows: {color: string, cells: string[]}[], header?: string[]} | null,
+   *   linearFromZero?: boolean,
+   *   perfName?: string,
+   * }} options
+   */
+  constructor(host, options) {
+    this.host = host;
+    this.options = options;
+    this.log = Boolean(options.log);
+    /** @type {Line[]} */
+    this.lines = [];
+    /** @type {Overlays} */
+    this.overlays = {};
+    /** @type {{min: number, max: number} | null} */
+    this.window = null;
+    this.plot = null;
+    this.afterDraw = [];
+    this.tip = document.createElement('div');
+    this.tip.className = 'lr-tooltip';
+    this.tip.hidden = true;
+    this.tip.setAttribute('role', 'tooltip');
+    host.classList.add('lr-chart');
+    this.resizeObserver = new ResizeObserver(() => this.resize());
+    this.resizeObserver.observe(host);
+  }
+
+  /**
+   * Replaces the lines and overlays, keeping the x window when one is set.
+   * @param {Line[]} lines
+   * @param {Overlays} [overlays]
+   * @returns {Promise<void>} settles when the chart has drawn them
+   */
+  setLines(lines, overlays = {}) {
+    const sameShape = this.plot && lines.length === this.lines.length &&
+      lines.every((l, i) => l.label === this.lines[i].label && l.color === this.lines[i].color &&
+        Boolean(l.dashed) === Boolean(this.lines[i].dashed) &&
+        Boolean(l.stepped) === Boolean(this.lines[i].stepped));
+    this.lines = lines;
+    this.overlays = overlays;
+    const drawn = this.nextDraw();
+    if (sameShape) {
+      this.plot.setData(this.data(), this.window === null);
+      if (this.window) this.plot.setScale('x', this.window);
+    } else {
+      this.rebuild();
+    }
+    return drawn;
+  }
+
+  /**
+   * Sets the x window (null: everything) and redraws with the data at hand.
+   * @param {{min: number, max: number} | null} window
+   * @returns {Promise<void>} settles when drawn
+   */
+  setWindow(window) {
+    this.window = window;
+    if (!this.plot) return Promise.resolve();
+    const drawn = this.nextDraw();
+    if (window) {
+      this.plot.setScale('x', window);
+    } else {
+      this.plot.setData(this.data(), true);
+    }
+    return drawn;
+  }
+
+  /**
+   * Switches the y axis between linear and log (base 10).
+   * @param {boolean} log
+   */
+  setLog(log) {
+    this.log = log;
+    if (this.plot) this.rebuild();
+  }
+
+  /** Rebuilds the chart with the current theme (after a colour-scheme change). */
+  restyle() {
+    if (this.plot) this.rebuild();
+  }
+
+  /** Removes the chart and its listeners. */
+  destroy() {
+    this.resizeObserver.disconnect();
+    this.plot?.destroy();
+    this.plot = null;
+    this.tip.remove();
+  }
+
+  /** @returns {Promise<void>} settles after the next completed draw */
+  nextDraw() {
+    return new Promise((resolve) => this.afterDraw.push(resolve));
+  }
+
+  data() {
+    const lines = this.lines.map((l) => ({x: l.x, y: this.log ? forLogScale(l.y) : l.y}));
+    return /** @type {any} */ (alignLines(lines));
+  }
+
+  size() {
+    const width = Math.max(this.host.clientWidth, 200);
+    return {width, height: this.options.height || 300};
+  }
+
+  resize() {
+    if (!this.plot) return;
+    const {width, height} = this.size();
+    if (Math.abs(this.plot.width - width) > 1 || this.plot.height !== height) {
+      this.plot.setSize({width, height});
+    }
+  }
+
+  rebuild() {
+    this.plot?.destroy();
+    const theme = themeColors();
+    const {formatX, onZoom, linearFromZero} = this.options;
+    const axis = {
+      stroke: theme.muted,
+      grid: {stroke: theme.grid, width: 1},
+      ticks: {stroke: theme.grid, width: 1},
+      font: `11px ${theme.font}`,
+    };
+    const yRange = this.log ?
+      undefined :
+      (u, min, max) => {
+        if (min == null || max == null) return [0, 1];
+        if (linearFromZero && min >= 0) return [0, max > 0 ? max * 1.05 : 1];
+        if (min === max) return [min - Math.abs(min || 1) * 0.1, max + Math.abs(max || 1) * 0.1];
+        const pad = (max - min) * 0.05;
+        return [min - pad, max + pad];
+      };
+    const options = {
+      ...this.size(),
+      legend: {show: false},
+      scales: {
+        x: {time: false},
+        y: this.log ? {distr: 3, log: 10} : {range: yRange},
+      },
+      axes: [
+        {...axis, values: (u, splits) => splits.map((v) => (v == null ? '' : formatX(v)))},
+        {
+          ...axis,
+          size: 64,
+          values: (u, splits) => splits.map((v) => (v == null ? '' : formatValue(v))),
+        },
+      ],
+      series: [
+        {},
+        ...this.lines.map((line) => ({
+          label: line.label,
+          stroke: line.color,
+          width: line.width ?? (line.dashed ? 1.25 : 1.75),
+          dash: line.dashed ? [6, 4] : undefined,
+          spanGaps: true,
+          points: {show: false},
+          paths: line.stepped ? uPlot.paths.stepped({align: 1}) : undefined,
+        })),
+      ],
+      cursor: {
+        drag: {x: Boolean(onZoom), y: false, setScale: false},
+        points: {show: false},
+        // Double-click resets the whole view (the owner re-fetches), not just this scale.
+        bind: {dblclick: () => null},
+      },
+      hooks: {
+        setSelect: [(u) => this.onSelect(u)],
+        setCursor: [(u) => this.showTooltip(u)],
+        draw: [(u) => this.drawOverlays(u, theme), () => this.drawn()],
+        ready: [(u) => this.attach(u)],
+      },
+    };
+    this.plot = new uPlot(options, this.data(), this.host);
+    if (this.window) this.plot.setScale('x', this.window);
+  }
+
+  attach(u) {
+    u.over.addEventListener('dblclick', () => this.options.onReset?.());
+    u.over.addEventListener('mouseleave', () => {
+      this.tip.hidden = true;
+    });
+    this.host.appendChild(this.tip);
+  }
+
+  drawn() {
+    const waiting = this.afterDraw;
+    this.afterDraw = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  onSelect(u) {
+    const {left, width} = u.select;
+    if (width < 3) return;
+    const min = u.posToVal(left, 'x');
+    const max = u.posToVal(left + width, 'x');
+    u.setSelect({left: 0, top: 0, width: 0, height: 0}, false);
+    this.options.onZoom?.(min, max);
+  }
+
+  showTooltip(u) {
+    const {left, top} = u.cursor;
+    if (left == null || left < 0 || !this.options.tooltip || this.lines.length === 0) {
+      this.tip.hidden = true;
+      return;
+    }
+    const content = this.options.tooltip(u.posToVal(left, 'x'));
+    if (!content) {
+      this.tip.hidden = true;
+      return;
+    }
+    renderTooltip(this.tip, content);
+    this.tip.hidden = false;
+    // Beside the cursor, flipped to stay inside the chart.
+    const overLeft = u.over.offsetLeft;
+    const overTop = u.over.offsetTop;
+    const tipWidth = this.tip.offsetWidth;
+    const tipHeight = this.tip.offsetHeight;
+    let x = overLeft + left + 16;
+    if (x + tipWidth > this.host.clientWidth) x = Math.max(0, overLeft + left - tipWidth - 16);
+    let y = overTop + (top ?? 0) + 16;
+    if (y + tipHeight > this.host.clientHeight + 40) y = Math.max(0, overTop + (top ?? 0) - tipHeight - 16);
+    this.tip.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+  }
+
+  drawOverlays(u, theme) {
+    const {rules = [], markers = [], spans = []} = this.overlays;
+    if (rules.length === 0 && markers.length === 0 && spans.length === 0) return;
+    const ctx = u.ctx;
+    const {left, top, width, height} = u.bbox;
+    const xMin = u.scales.x.min;
+    const xMax = u.scales.x.max;
+    const ratio = uPlot.pxRatio;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    // Epoch rules: skipped when denser than one per 4 pixels (a grey wash says nothing).
+    const visibleRules = rules.filter((r) => r.x >= xMin && r.x <= xMax);
+    if (visibleRules.length > 0 && visibleRules.length * 4 * ratio <= width) {
+      ctx.lineWidth = ratio;
+      ctx.setLineDash([]);
+      ctx.globalAlpha = 0.35;
+      for (const rule of visibleRules) {
+        const x = Math.round(u.valToPos(rule.x, 'x', true)) + 0.5;
+        ctx.strokeStyle = rule.color || theme.rule;
+        ctx.beginPath();
+        ctx.moveTo(x, top);
+        ctx.lineTo(x, top + height);
+        ctx.stroke();
+      }
+      ctx.globalAlpha = 1;
+    }
+    for (const span of spans) {
+      if (span.x1 < xMin || span.x0 > xMax) continue;
+      const x0 = u.valToPos(Math.max(span.x0, xMin), 'x', true);
+      const x1 = u.valToPos(Math.min(span.x1, xMax), 'x', true);
+      ctx.fillStyle = span.color;
+      ctx.globalAlpha = 0.5;
+      ctx.fillRect(x0, top, Math.max(x1 - x0, 2 * ratio), 4 * ratio);
+      ctx.globalAlpha = 1;
+    }
+    const size = 6 * ratio;
+    ctx.lineWidth = 1.5 * ratio;
+    for (const marker of markers) {
+      if (marker.x < xMin || marker.x > xMax || marker.y == null) continue;
+      if (this.log && !(marker.y > 0)) continue;
+      const x = u.valToPos(marker.x, 'x', true);
+      const y = u.valToPos(marker.y, 'y', true);
+      // A triangle pointing down at the first deviating point.
+      ctx.beginPath();
+      ctx.moveTo(x, y - 1.5 * ratio);
+      ctx.lineTo(x - size, y - size * 1.8);
+      ctx.lineTo(x + size, y - size * 1.8);
+      ctx.closePath();
+      ctx.fillStyle = marker.color;
+      ctx.strokeStyle = theme.bg;
+      ctx.fill();
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  /**
+   * The chart as a PNG, with a title and a legend above it, on the page's background.
+   * @param {string} title
+   * @param {{color: string, label: string, dashed?: boolean}[]} legend
+   * @returns {Promise<Blob>}
+   */
+  toPng(title, legend) {
+    const theme = themeColors();
+    const source = this.plot.ctx.canvas;
+    const ratio = uPlot.pxRatio;
+    const pad = 12 * ratio;
+    const lineHeight = 18 * ratio;
+    const legendRows = Math.ceil(legend.length / 3);
+    const headHeight = pad + lineHeight * (1 + legendRows) + pad / 2;
+    const canvas = document.createElement('canvas');
+    canvas.width = source.width + 2 * pad;
+    canvas.height = source.height + headHeight + pad;
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = theme.bg;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = theme.fg;
+    ctx.textBaseline = 'middle';
+    ctx.font = `600 ${13 * ratio}px ${theme.font}`;
+    ctx.fillText(title, pad, pad + lineHeight / 2);
+    ctx.font = `${11 * ratio}px ${theme.font}`;
+    const column = (canvas.width - 2 * pad) / 3;
+    legend.forEach((item, i) => {
+      const x = pad + (i % 3) * column;
+      const y = pad + lineHeight * (1.5 + Math.floor(i / 3));
+      ctx.strokeStyle = item.color;
+      ctx.lineWidth = 2 * ratio;
+      ctx.setLineDash(item.dashed ? [4 * ratio, 3 * ratio] : []);
+      ctx.beginPath();
+      ctx.moveTo(x, y);
+      ctx.lineTo(x + 18 * ratio, y);
+      ctx.stroke();
+      ctx.fillStyle = theme.fg;
+      // fillText draws text as pixels: a run name cannot become markup here.
+      ctx.fillText(item.label, x + 24 * ratio, y, column - 30 * ratio);
+    });
+    ctx.drawImage(source, pad, headHeight);
+    return new Promise((resolve, reject) =>
+      canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('PNG encoding failed'))), 'image/png'));
+  }
+}
+
+/**
+ * Fills the tooltip element; every string goes in as text.
+ * @param {HTMLElement} tip
+ * @param {{title: string, header?: string[], rows: {color: string, cells: string[]}[]}} content
+ */
+function renderTooltip(tip, content) {
+  const title = document.createElement('div');
+  title.className = 'lr-tooltip-title';
+  title.textContent = content.title;
+  const table = document.createElement('table');
+  if (content.header) {
+    const head = table.createTHead().insertRow();
+    head.insertCell().textContent = '';
+    for (const text of content.header) {
+      const th = document.createElement('th');
+      th.textContent = text;
+      head.appendChild(th);
+    }
+  }
+  const body = table.createTBody();
+  for (const row of content.rows) {
+    const tr = body.insertRow();
+    const swatch = document.createElement('span');
+    swatch.className = 'lr-swatch';
+    swatch.style.background = row.color;
+    tr.insertCell().appendChild(swatch);
+    for (const text of row.cells) tr.insertCell().textContent = text;
+  }
+  tip.replaceChildren(title, table);
+}
