@@ -50,10 +50,16 @@ class ScheduleCurve:
         except Exception as error:  # A user schedule may not implement it.
             warnings.warn(f"tb_lr_plugin: the schedule's get_config() raised {error!r}")
             config = {"error": f"get_config() raised {error!r}"}
+        safe = json_safe(config)
+        if safe != config:
+            warnings.warn(
+                "tb_lr_plugin: the schedule's get_config() is not JSON-serialisable; "
+                "what is not is shown as its repr"
+            )
         return {
             "kind": type(self.schedule).__name__,
             "source": "LearningRateSchedule",
-            "config": json_safe(config),
+            "config": safe,
         }
 
 

@@ -143,14 +143,20 @@ class Recorder:
         """
         if self._pending_scheduler is not None and epochs and steps_per_epoch:
             track, callback, previous_rate, step = self._pending_scheduler
-            track.curve = configured_curves.EpochCurve(
-                callback.schedule,
-                previous_rate,
-                first_epoch=self._epoch or 0,
-                epochs=epochs,
-                first_step=step,
-                steps_per_epoch=steps_per_epoch,
-            )
+            try:
+                track.curve = configured_curves.EpochCurve(
+                    callback.schedule,
+                    previous_rate,
+                    first_epoch=self._epoch or 0,
+                    epochs=epochs,
+                    first_step=step,
+                    steps_per_epoch=steps_per_epoch,
+                )
+            except Exception as error:  # The user's epoch function.
+                warnings.warn(
+                    f"tb_lr_plugin: chaining the LearningRateScheduler's function raised "
+                    f"{error!r}; the configured curve stays the initial rate"
+                )
         self._pending_scheduler = None
         self._open_ended = total_steps is None
         for track in self._tracks:
