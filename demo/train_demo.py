@@ -1,10 +1,23 @@
-"""Demo: train a small model with CosineDecay and warm-up, logging for the LR tab.
+"""Demo: the questions users bring about learning rates, answered by runs in the LR tab.
 
 Usage: python demo/train_demo.py runs/demo
 
-Writes the run `cosine_warmup/train` (3 epochs of 1,000 steps, about half a
-minute on 2 CPU cores) with `LearningRateLogger` next to Keras' own
-TensorBoard callback, then `tensorboard --logdir runs/demo` shows it.
+Writes one run per question into the log directory (about a minute on 2 CPU
+cores, on data generated here: no downloads), then `tensorboard --logdir
+runs/demo` shows them in the LR tab:
+
+- `fit_cosine_warmup`: `fit` with CosineDecay after a warm-up, and a custom
+  layer that reads the current learning rate and step inside `call` and
+  records two values.
+- `loop_exponential`: a GradientTape loop with ExponentialDecay.
+- `loop_manual_assign`: a loop with a float rate halved by hand halfway
+  (a deviation from the configured flat rate).
+- `epoch_scheduler`: a `LearningRateScheduler` epoch function.
+- `plateau`: `ReduceLROnPlateau` on a loss that plateaus.
+- `custom_schedule_and_optimizer`: a user-defined `LearningRateSchedule`
+  (linear decay) with a custom optimizer whose own hyperparameter changes
+  during training.
+- `preview/*`: three schedules written with `write_schedule`, no training.
 """
 
 from __future__ import annotations
@@ -16,54 +29,253 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import tb_lr_plugin as tblr
 
-STEPS_PER_EPOCH = 1000
-EPOCHS = 3
 BATCH = 32
+STEPS_PER_EPOCH = 250
+schedules = keras.optimizers.schedules
 
 
-def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A regression problem generated on the spot: no downloads."""
+def make_data(seed: int = 0, steps: int = STEPS_PER_EPOCH) -> tuple[np.ndarray, np.ndarray]:
+    """A regression problem generated on the spot."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(STEPS_PER_EPOCH * BATCH, 16)).astype("float32")
+    x = rng.normal(size=(steps * BATCH, 16)).astype("float32")
     y = np.sin(x[:, :4].sum(axis=1, keepdims=True)) + 0.1 * rng.normal(size=(len(x), 1))
     return x, y.astype("float32")
 
 
-def cosine_with_warmup(log_dir: str) -> None:
-    """`fit` with CosineDecay after a linear warm-up: the most common recipe."""
-    total = EPOCHS * STEPS_PER_EPOCH
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        decay_steps=total - 300,
-        warmup_target=1e-2,
-        warmup_steps=300,
-        alpha=0.05,
+def mlp(*extra: keras.layers.Layer) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((16,)),
+            keras.layers.Dense(64, activation="relu"),
+            *extra,
+            keras.layers.Dense(1),
+        ]
     )
-    model = keras.Sequential(
-        [keras.Input((16,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)]
+
+
+class AnnealedNoise(keras.layers.Layer):
+    """Gaussian noise scaled by the learning rate of the current step.
+
+    `tblr.current_learning_rate()` is a tensor read inside the compiled step,
+    so the scale follows the schedule (a Python float would be frozen when
+    `fit` traces its train function).
+    """
+
+    def call(self, x, training=False):
+        rate = tblr.current_learning_rate(default=0.0)
+        step = tblr.current_step(default=0)
+        tblr.record("noise_scale", rate * 10.0)
+        tblr.record("steps_seen", step)
+        if not training:
+            return x
+        return x + rate * 10.0 * keras.random.normal(keras.ops.shape(x))
+
+
+def fit_cosine_warmup(log_dir: str) -> None:
+    """How do I see the learning rate of a CosineDecay with warm-up, per step?"""
+    epochs = 4
+    total = epochs * STEPS_PER_EPOCH
+    schedule = schedules.CosineDecay(
+        0.0, decay_steps=total - 200, warmup_target=1e-2, warmup_steps=200, alpha=0.05
     )
+    model = mlp(AnnealedNoise(name="annealed_noise"))
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse", steps_per_execution=8)
     x, y = make_data()
-    run = os.path.join(log_dir, "cosine_warmup")
+    run = os.path.join(log_dir, "fit_cosine_warmup")
     model.fit(
         x,
         y,
         batch_size=BATCH,
-        epochs=EPOCHS,
-        verbose=2,
+        epochs=epochs,
+        verbose=0,
         callbacks=[keras.callbacks.TensorBoard(run), tblr.LearningRateLogger(run)],
+    )
+
+
+def gradient_tape_loop(log_dir: str, run_name: str, optimizer, steps: int, assign_at=None) -> None:
+    """A custom loop: `LearningRateWriter.log()` after every update."""
+    model = mlp()
+    x, y = make_data(seed=1)
+
+    @tf.function
+    def train_step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean((model(xb, training=True) - yb) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+    with tblr.LearningRateWriter(log_dir, optimizer, total_steps=steps, run_name=run_name) as w:
+        for step in range(steps):
+            if step % STEPS_PER_EPOCH == 0:
+                w.begin_epoch(step // STEPS_PER_EPOCH)
+            if step == assign_at:
+                # Applied from the next update on; the tab marks it "manual assign".
+                optimizer.learning_rate.assign(float(optimizer.learning_rate) / 2)
+            batch = step % STEPS_PER_EPOCH
+            train_step(
+                x[batch * BATCH : (batch + 1) * BATCH], y[batch * BATCH : (batch + 1) * BATCH]
+            )
+            w.log()
+
+
+def epoch_scheduler(log_dir: str) -> None:
+    """LearningRateScheduler: a function of the epoch, applied at each epoch's start."""
+
+    def step_down(epoch: int, lr: float) -> float:
+        return lr * 0.5 if epoch in (2, 4) else lr
+
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="mse")
+    x, y = make_data(seed=2, steps=100)
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=6,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.LearningRateScheduler(step_down),
+            tblr.LearningRateLogger(log_dir, run_name="epoch_scheduler"),
+        ],
+    )
+
+
+def plateau(log_dir: str) -> None:
+    """ReduceLROnPlateau: the rate drops where the loss stops improving."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(100 * BATCH, 16)).astype("float32")
+    y = rng.normal(size=(len(x), 1)).astype("float32")  # Noise: the loss plateaus.
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=8,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.ReduceLROnPlateau("loss", factor=0.3, patience=1, min_delta=1e-2),
+            tblr.LearningRateLogger(log_dir, run_name="plateau"),
+        ],
+    )
+
+
+class LinearDecay(schedules.LearningRateSchedule):
+    """A user-defined schedule: linear decay from `initial` to 0 over `steps`."""
+
+    def __init__(self, initial: float, steps: int):
+        self.initial = initial
+        self.steps = steps
+
+    def __call__(self, step):
+        fraction = keras.ops.cast(step, "float32") / self.steps
+        return self.initial * keras.ops.maximum(0.0, 1.0 - fraction)
+
+    def get_config(self):
+        return {"initial": self.initial, "steps": self.steps}
+
+
+class DampedSGD(keras.optimizers.SGD):
+    """A custom optimizer with a hyperparameter of its own, decayed every update.
+
+    `damping` is a scalar variable: the LR tab shows it as `optimizer/damping`
+    at every step it changes, and `trust` (a float in `get_config`) once.
+    """
+
+    def __init__(self, learning_rate=0.01, trust: float = 0.9, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.trust = trust
+
+    def build(self, variables):
+        super().build(variables)
+        self.damping = self.add_variable((), initializer="ones", name="damping")
+
+    def update_step(self, gradient, variable, learning_rate):
+        rate = keras.ops.cast(learning_rate, variable.dtype) * self.trust * self.damping
+        variable.assign_sub(rate * gradient)
+
+    def apply(self, grads, trainable_variables=None):
+        super().apply(grads, trainable_variables)
+        self.damping.assign(keras.ops.maximum(0.2, self.damping * 0.999))
+
+    def get_config(self):
+        return {**super().get_config(), "trust": self.trust}
+
+
+def custom_schedule_and_optimizer(log_dir: str) -> None:
+    epochs = 4
+    model = mlp()
+    model.compile(
+        optimizer=DampedSGD(LinearDecay(0.05, epochs * STEPS_PER_EPOCH), trust=0.9), loss="mse"
+    )
+    x, y = make_data(seed=4)
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[tblr.LearningRateLogger(log_dir, run_name="custom_schedule_and_optimizer")],
+    )
+
+
+def previews(log_dir: str) -> None:
+    """Look at schedules before training anything."""
+    preview_dir = os.path.join(log_dir, "preview")
+    tblr.write_schedule(
+        preview_dir,
+        schedules.CosineDecayRestarts(0.1, 2000, t_mul=2.0, m_mul=0.7),
+        30_000,
+        run_name="cosine_restarts",
+    )
+    tblr.write_schedule(
+        preview_dir,
+        schedules.PiecewiseConstantDecay([10_000, 20_000], [0.1, 0.01, 0.001]),
+        30_000,
+        run_name="piecewise",
+    )
+    tblr.write_schedule(
+        preview_dir,
+        schedules.ExponentialDecay(0.1, 3000, 0.5, staircase=True),
+        30_000,
+        run_name="exponential_staircase",
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log_dir", help="where to write the runs (then: tensorboard --logdir)")
-    args = parser.parse_args()
+    log_dir = parser.parse_args().log_dir
     keras.utils.set_random_seed(0)
-    cosine_with_warmup(args.log_dir)
+    steps = [
+        ("fit_cosine_warmup", lambda: fit_cosine_warmup(log_dir)),
+        (
+            "loop_exponential",
+            lambda: gradient_tape_loop(
+                log_dir,
+                "loop_exponential",
+                keras.optimizers.Adam(schedules.ExponentialDecay(1e-2, 200, 0.7)),
+                1000,
+            ),
+        ),
+        (
+            "loop_manual_assign",
+            lambda: gradient_tape_loop(
+                log_dir, "loop_manual_assign", keras.optimizers.SGD(0.02), 1000, assign_at=500
+            ),
+        ),
+        ("epoch_scheduler", lambda: epoch_scheduler(log_dir)),
+        ("plateau", lambda: plateau(log_dir)),
+        ("custom_schedule_and_optimizer", lambda: custom_schedule_and_optimizer(log_dir)),
+        ("preview", lambda: previews(log_dir)),
+    ]
+    for name, write in steps:
+        print(f"writing {name} ...", flush=True)
+        write()
 
 
 if __name__ == "__main__":
