@@ -1,4 +1,4 @@
-"""Every Python block in README.md runs as written."""
+"""Every Python block in README.md and docs/GUIDE.md runs as written."""
 
 from __future__ import annotations
 
@@ -7,16 +7,25 @@ import re
 
 import pytest
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DOCUMENTS = ("README.md", "docs/GUIDE.md")
+BLOCKS = [
+    (document, index, code)
+    for document in DOCUMENTS
+    for index, code in enumerate(
+        re.findall(r"```python\n(.*?)```", (ROOT / document).read_text(), flags=re.DOTALL)
+    )
+]
 
 
-def test_readme_has_examples():
-    assert len(BLOCKS) >= 3
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_documents_have_examples(document):
+    assert sum(1 for d, _, _ in BLOCKS if d == document) >= 3
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_block_runs(index, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("document", "index", "code"), BLOCKS, ids=[f"{d}-{i}" for d, i, _ in BLOCKS]
+)
+def test_block_runs(document, index, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {"__name__": "readme"})
-    assert (tmp_path / "logs").is_dir()
+    exec(compile(code, f"{document} block {index}", "exec"), {"__name__": "docs_example"})

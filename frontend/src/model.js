@@ -494,7 +494,7 @@ export function configRows(config) {
   const walk = (value, key) => {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
       const entries = Object.entries(value);
-      if (entries.length === 0) rows.push([key, '{}']);
+      if (entries.length === 0 && key) rows.push([key, '{}']);
       for (const [k, v] of entries) walk(v, key ? `${key}.${k}` : k);
     } else {
       rows.push([key, formatConfigValue(value)]);

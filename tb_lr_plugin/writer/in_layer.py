@@ -49,7 +49,8 @@ def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
     logger records for that step.
 
     Args:
-        default: Returned outside training (predict, evaluate, no logger).
+        default: Returned outside training (predict, evaluate, no logger); a
+            number is returned as a float32 tensor, like the training value.
 
     Raises:
         NotTrainingError: outside training when no `default` is given.
@@ -65,7 +66,7 @@ def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
     """
     tap = _training_tap("current_learning_rate", default)
     if tap is None:
-        return default
+        return _as_tensor(default, tf.float32)
     return tf.cast(tap.optimizer.learning_rate, tf.float32)
 
 
@@ -76,7 +77,7 @@ def current_step(default: Any = _NO_DEFAULT) -> Any:
     step axis the LR tab uses.
 
     Args:
-        default: Returned outside training.
+        default: Returned outside training; a number as an int64 tensor.
 
     Raises:
         NotTrainingError: outside training when no `default` is given.
@@ -91,7 +92,7 @@ def current_step(default: Any = _NO_DEFAULT) -> Any:
     """
     tap = _training_tap("current_step", default)
     if tap is None:
-        return default
+        return _as_tensor(default, tf.int64)
     return tf.cast(tf.convert_to_tensor(tap.optimizer.iterations), tf.int64)
 
 
@@ -101,7 +102,7 @@ def current_epoch(default: Any = _NO_DEFAULT) -> Any:
     In a custom loop, epochs are those given to `LearningRateWriter.begin_epoch`.
 
     Args:
-        default: Returned outside training.
+        default: Returned outside training; a number as an int64 tensor.
 
     Raises:
         NotTrainingError: outside training when no `default` is given.
@@ -116,7 +117,7 @@ def current_epoch(default: Any = _NO_DEFAULT) -> Any:
     """
     tap = _training_tap("current_epoch", default)
     if tap is None:
-        return default
+        return _as_tensor(default, tf.int64)
     return tf.convert_to_tensor(tap.epoch)
 
 
@@ -173,6 +174,13 @@ def _training_tap(caller: str, default: Any) -> step_tap.StepTap | None:
             f"(predict, evaluate, a loaded model) pass default=..., e.g. {caller}(default=0)"
         )
     return None
+
+
+def _as_tensor(default: Any, dtype: tf.DType) -> Any:
+    """A number default as a tensor of the training value's dtype, so code is type-stable."""
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return tf.constant(default, dtype)
+    return default
 
 
 def _training_flag() -> bool | None:
