@@ -197,10 +197,12 @@ class Recorder:
                 last_step = max(last_step, int(steps[-1]))
         self._write_config_hyperparameters(step_now)
         if self._epochs:
+            # An epoch with no update shares its step with the next: the last mark wins.
+            steps, last = np.unique(np.array(self._epoch_steps)[::-1], return_index=True)
             self._sink.write_points(
                 event_format.EPOCH,
-                np.array(self._epoch_steps),
-                np.array(self._epochs, np.float64),
+                steps,
+                np.array(self._epochs[::-1], np.float64)[last],
                 sampling=event_format.SAMPLED_ON_CHANGE,
             )
             self._epoch_steps, self._epochs = [], []

@@ -128,3 +128,15 @@ def test_million_step_preview_is_sampled_with_the_real_schedule(log_dir):
     assert np.all(
         event_format.rates_agree(curve.values[probes], schedule_at(schedule, probes), peak=0.1)
     )
+
+
+def test_an_epoch_without_updates_is_superseded_by_the_next(log_dir):
+    optimizer = keras.optimizers.SGD(0.1)
+    train_step = make_loop(optimizer)
+    with tblr.LearningRateWriter(log_dir, optimizer) as writer:
+        writer.begin_epoch(0)
+        writer.begin_epoch(1)  # epoch 0 ran no update
+        train_step()
+        writer.log()
+    epoch = read_run(log_dir).series("epoch")
+    assert epoch.steps.tolist() == [0] and epoch.values.tolist() == [1]
