@@ -252,6 +252,7 @@ def rates_agree(applied: np.ndarray, expected: np.ndarray, peak: float) -> np.nd
     """
     applied = np.asarray(applied, np.float64)
     expected = np.asarray(expected, np.float64)
+    peak = float(peak) if np.isfinite(peak) else 0.0
     with np.errstate(invalid="ignore"):
         close = np.abs(applied - expected) <= RELATIVE_TOLERANCE * (
             np.abs(expected) + abs(float(peak))

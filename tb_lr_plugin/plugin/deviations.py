@@ -51,6 +51,10 @@ class Assignment:
         value: The value set; NaN when it was not a number.
         source: `ReduceLROnPlateau`, `LearningRateScheduler`,
             `manual assign`, `callback <Name>`, ...
+
+    Example:
+        >>> Assignment(step=100, value=0.05, source="ReduceLROnPlateau").step
+        100
     """
 
     step: int
@@ -74,6 +78,11 @@ class DeviationEvent:
         largest_step: The step of the event farthest from the curve.
         largest_applied: The applied rate there.
         largest_expected: The curve's rate there.
+
+    Example:
+        >>> DeviationEvent("learning_rate", 3, 5, 3, 0.05, 0.1, "unknown", None,
+        ...                3, 0.05, 0.1).steps
+        3
     """
 
     series: str
@@ -125,6 +134,10 @@ class Comparison:
         deviating_steps: Compared steps that deviate.
         events: The first deviation events, in step order.
         total_events: How many events there are in all.
+
+    Example:
+        >>> Comparison("learning_rate", 10, 0, 0, [], 0).deviating_steps
+        0
     """
 
     series: str

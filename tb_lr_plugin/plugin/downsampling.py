@@ -106,41 +106,41 @@ def shape_preserving_indices(steps: np.ndarray, values: np.ndarray, max_points: 
     values = np.asarray(values, dtype=np.float64)
     starts = bucket_starts(steps, max_points)
     lengths = np.diff(np.append(starts, count))
-    index = np.arange(count, dtype=np.int64)
-    none = np.int64(count)  # "no such point in this bucket"
-
-    def first_where(mask: np.ndarray) -> np.ndarray:
-        return np.minimum.reduceat(np.where(mask, index, none), starts)
-
-    finite = np.isfinite(values)
-    # Minimum and maximum over the values that are numbers (infinities count).
-    low = np.where(np.isnan(values), np.inf, values)
-    high = np.where(np.isnan(values), -np.inf, values)
-    lowest = first_where(low == np.repeat(np.minimum.reduceat(low, starts), lengths))
-    highest = first_where(high == np.repeat(np.maximum.reduceat(high, starts), lengths))
+    nan = np.isnan(values)
+    any_nan = bool(nan.any())
+    # fmin/fmax skip NaN (infinities count as extremes); a bucket of NaN only gives NaN.
+    lowest = _first_index_per_bucket(
+        values == np.repeat(np.fmin.reduceat(values, starts), lengths), starts
+    )
+    highest = _first_index_per_bucket(
+        values == np.repeat(np.fmax.reduceat(values, starts), lengths), starts
+    )
     # Jumps between consecutive finite points of one bucket. Those between
     # buckets are kept already (last and first points); a NaN by its own rule.
-    both_finite = finite & np.concatenate([[False], finite[:-1]])
+    jumps = np.empty(count)
+    jumps[0] = 0.0
     with np.errstate(invalid="ignore"):
-        jumps = np.where(both_finite, np.abs(np.diff(values, prepend=values[0])), 0.0)
+        np.abs(np.subtract(values[1:], values[:-1], out=jumps[1:]), out=jumps[1:])
+    if any_nan or np.isinf(values).any():
+        finite = np.isfinite(values)
+        jumps[1:][~(finite[1:] & finite[:-1])] = 0.0
     jumps[starts] = 0.0
     largest = np.repeat(np.maximum.reduceat(jumps, starts), lengths)
-    after_jump = first_where((jumps == largest) & (jumps > 0))
-    after_jump = after_jump[after_jump < count]
-    first_nan = first_where(np.isnan(values))
-    kept = np.concatenate(
-        [
-            starts,
-            starts + lengths - 1,
-            lowest,
-            highest,
-            after_jump,
-            after_jump - 1,
-            first_nan,
-        ]
-    )
-    kept = np.unique(kept)
-    return kept[kept < count]
+    after_jump = _first_index_per_bucket((jumps == largest) & (largest > 0), starts)
+    kept = [starts, starts + lengths - 1, lowest, highest, after_jump, after_jump - 1]
+    if any_nan:
+        kept.append(_first_index_per_bucket(nan, starts))
+    kept = np.unique(np.concatenate(kept))
+    return kept[kept >= 0]
+
+
+def _first_index_per_bucket(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The first index where `mask` holds in each bucket that has one."""
+    hits = np.flatnonzero(mask)
+    position = np.searchsorted(hits, starts)
+    found = hits[np.minimum(position, len(hits) - 1)] if len(hits) else position
+    ends = np.append(starts[1:], len(mask))
+    return found[(position < len(hits)) & (found < ends)]
 
 
 def select(

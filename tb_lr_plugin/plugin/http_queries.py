@@ -39,14 +39,25 @@ class QueryError(ValueError):
 
 
 class QueryArgs(Protocol):
-    """What the parsers need of a request's arguments (werkzeug's `MultiDict`)."""
+    """What the parsers need of a request's arguments (werkzeug's `MultiDict`).
+
+    Example:
+        >>> from werkzeug.datastructures import MultiDict
+        >>> MultiDict([("run", "a"), ("run", "b")]).getlist("run")
+        ['a', 'b']
+    """
 
     def getlist(self, key: str) -> list[str]: ...
 
 
 @dataclasses.dataclass(frozen=True)
 class SeriesQuery:
-    """`series?run=R&name=S[&start=A&end=B][&max_points=N]`."""
+    """`series?run=R&name=S[&start=A&end=B][&max_points=N]`.
+
+    Example:
+        >>> SeriesQuery("train", "epoch", start=None, end=None, max_points=None).name
+        'epoch'
+    """
 
     run: str
     name: str
@@ -57,7 +68,12 @@ class SeriesQuery:
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleQuery:
-    """`schedule?run=R[&optimizer=O][&start=A&end=B][&max_points=N]`."""
+    """`schedule?run=R[&optimizer=O][&start=A&end=B][&max_points=N]`.
+
+    Example:
+        >>> ScheduleQuery("train", "adam", start=0, end=99, max_points=None).optimizer
+        'adam'
+    """
 
     run: str
     optimizer: str | None
@@ -68,7 +84,12 @@ class ScheduleQuery:
 
 @dataclasses.dataclass(frozen=True)
 class DeviationsQuery:
-    """`deviations?run=R[&optimizer=O][&max_events=N]`."""
+    """`deviations?run=R[&optimizer=O][&max_events=N]`.
+
+    Example:
+        >>> DeviationsQuery("train", optimizer=None, max_events=10).max_events
+        10
+    """
 
     run: str
     optimizer: str | None
@@ -77,7 +98,12 @@ class DeviationsQuery:
 
 @dataclasses.dataclass(frozen=True)
 class ExportQuery:
-    """`export?run=R&name=S&format=csv|json[&start=A&end=B]`."""
+    """`export?run=R&name=S&format=csv|json[&start=A&end=B]`.
+
+    Example:
+        >>> ExportQuery("train", "learning_rate", "csv", start=None, end=None).format
+        'csv'
+    """
 
     run: str
     name: str

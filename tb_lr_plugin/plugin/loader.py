@@ -33,8 +33,11 @@ class LearningRatePluginLoader(base_plugin.TBLoader):
     """Loads `LearningRatePlugin`, keeping every record of this plugin at ingestion.
 
     Example:
-        >>> loader = LearningRatePluginLoader()
-        >>> plugin = loader.load(context)  # doctest: +SKIP
+
+    ```python
+    loader = LearningRatePluginLoader()
+    plugin = loader.load(context)
+    ```
     """
 
     def fix_flags(self, flags) -> None:

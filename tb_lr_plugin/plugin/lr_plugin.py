@@ -11,9 +11,11 @@ This module never imports TensorFlow or Keras: it reads through TensorBoard's
 data provider, which works with either loader (`--load_fast=true|false`).
 
 Example:
-    >>> plugin = LearningRatePlugin(context)  # doctest: +SKIP
-    >>> plugin.series_impl(ctx, "", http_queries.series_query(args))["total"]  # doctest: +SKIP
-    100000
+
+```python
+plugin = LearningRatePlugin(context)
+plugin.series_impl(ctx, "", http_queries.series_query(args))["total"]  # 100000
+```
 """
 
 from __future__ import annotations
@@ -97,9 +99,11 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         context: TensorBoard's `TBContext`; only its `data_provider` is used.
 
     Example:
-        >>> context = base_plugin.TBContext(data_provider=provider)  # doctest: +SKIP
-        >>> sorted(LearningRatePlugin(context).get_plugin_apps())[:2]  # doctest: +SKIP
-        ['/*', '/deviations']
+
+    ```python
+    context = base_plugin.TBContext(data_provider=provider)
+    sorted(LearningRatePlugin(context).get_plugin_apps())[:2]  # ['/*', '/deviations']
+    ```
     """
 
     plugin_name = event_format.PLUGIN_NAME
@@ -110,6 +114,14 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         self._lock = threading.Lock()
 
     def get_plugin_apps(self) -> dict[str, Callable]:
+        """The routes, relative to `/data/plugin/lr` (see docs/HTTP_API.md).
+
+        Example:
+
+        ```python
+        "/series" in LearningRatePlugin(context).get_plugin_apps()  # True
+        ```
+        """
         return {
             "/runs": self._serve_runs,
             "/series": self._serve_series,
@@ -124,20 +136,52 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         }
 
     def is_active(self) -> bool:
-        # TensorBoard marks the tab active when its data provider lists
-        # plugin `lr` in the logdir; nothing to scan here.
+        """Always `False`: TensorBoard itself marks the tab active (see below).
+
+        TensorBoard's listing shows the tab when its data provider lists
+        `data_plugin_names()` in the logdir, which costs no scan here.
+
+        Example:
+
+        ```python
+        LearningRatePlugin(context).is_active()  # False
+        ```
+        """
         return False
 
     def data_plugin_names(self) -> tuple[str, ...]:
+        """The plugin name whose data makes the tab active: `("lr",)`.
+
+        Example:
+
+        ```python
+        LearningRatePlugin(context).data_plugin_names()  # ('lr',)
+        ```
+        """
         return (event_format.PLUGIN_NAME,)
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        """The tab: named `LR`, an ES module (`/index.js`) in an iframe.
+
+        Example:
+
+        ```python
+        LearningRatePlugin(context).frontend_metadata().tab_name  # 'LR'
+        ```
+        """
         return base_plugin.FrontendMetadata(es_module_path=ES_MODULE_PATH, tab_name=TAB_NAME)
 
     # -- Logic, one method per route: (ctx, experiment, query) -> body. --
 
     def runs_impl(self, ctx, experiment: str) -> Body:
-        """`{"runs": [{"name", "series", "schedule", "optimizers"}], "problems"}`."""
+        """`{"runs": [{"name", "series", "schedule", "optimizers"}], "problems"}`.
+
+        Example:
+
+        ```python
+        plugin.runs_impl(ctx, "")["runs"][0]["name"]  # 'train'
+        ```
+        """
         tags_by_run, problems = self._data.tags(ctx, experiment)
         runs = [
             {
@@ -151,7 +195,18 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         return {"runs": runs, "problems": problems}
 
     def series_impl(self, ctx, experiment: str, query: http_queries.SeriesQuery) -> Body:
-        """The points of one series in a window, maybe downsampled."""
+        """The points of one series in a window, maybe downsampled.
+
+        Raises:
+            run_catalog.UnknownNameError: for an unknown run or series.
+
+        Example:
+
+        ```python
+        query = http_queries.SeriesQuery("train", "learning_rate", None, None, 2000)
+        plugin.series_impl(ctx, "", query)["downsampled"]  # True
+        ```
+        """
         entry = self._run(ctx, experiment, query.run)
         series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))
         return {
@@ -162,7 +217,19 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         }
 
     def schedule_impl(self, ctx, experiment: str, query: http_queries.ScheduleQuery) -> Body:
-        """The configured curve of one optimizer and what configured it."""
+        """The configured curve of one optimizer and what configured it.
+
+        Raises:
+            run_catalog.UnknownNameError: for an unknown run or optimizer, or no schedule.
+            run_catalog.AmbiguousNameError: when the optimizer must be named.
+
+        Example:
+
+        ```python
+        query = http_queries.ScheduleQuery("train", None, None, None, None)
+        plugin.schedule_impl(ctx, "", query)["kind"]  # 'CosineDecay'
+        ```
+        """
         entry = self._run(ctx, experiment, query.run)
         optimizer = entry.schedule_optimizer(query.optimizer)
         description: dict[str, Any] = {}
@@ -191,7 +258,18 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         }
 
     def deviations_impl(self, ctx, experiment: str, query: http_queries.DeviationsQuery) -> Body:
-        """The deviation events of every optimizer (or one) of a run."""
+        """The deviation events of every optimizer (or one) of a run.
+
+        Raises:
+            run_catalog.UnknownNameError: for an unknown run or optimizer.
+
+        Example:
+
+        ```python
+        query = http_queries.DeviationsQuery("plateau", None, max_events=1000)
+        plugin.deviations_impl(ctx, "", query)["events"][0]["source"]  # 'ReduceLROnPlateau'
+        ```
+        """
         entry = self._run(ctx, experiment, query.run)
         optimizers = entry.optimizers()
         if query.optimizer is not None:
@@ -230,7 +308,18 @@ class LearningRatePlugin(base_plugin.TBPlugin):
     def export_impl(
         self, ctx, experiment: str, query: http_queries.ExportQuery
     ) -> tuple[str, str, str]:
-        """`(body, content type, file name)` of one series, every point."""
+        """`(body, content type, file name)` of one series, every point.
+
+        Raises:
+            run_catalog.UnknownNameError: for an unknown run or series.
+
+        Example:
+
+        ```python
+        query = http_queries.ExportQuery("train", "epoch", "csv", None, None)
+        plugin.export_impl(ctx, "", query)[2]  # 'train__epoch.csv'
+        ```
+        """
         entry = self._run(ctx, experiment, query.run)
         series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))
         part = downsampling.window(series.steps, query.start, query.end)

@@ -54,6 +54,10 @@ class RunEntry:
     Attributes:
         name: The run's name, as TensorBoard lists it.
         tags: Its tags by name.
+
+    Example:
+        >>> RunEntry("train", {"epoch": _tag("epoch", "series")}).name
+        'train'
     """
 
     name: str

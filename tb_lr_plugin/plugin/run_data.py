@@ -79,6 +79,7 @@ class RunData:
     def __init__(self, provider: data_provider.DataProvider):
         self._provider = provider
         self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], Series]] = {}
+        self._documents_cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], list]] = {}
         self._lock = threading.Lock()
 
     def tags(
@@ -95,7 +96,7 @@ class RunData:
             plugin_name=event_format.PLUGIN_NAME,
             run_tag_filter=None if runs is None else data_provider.RunTagFilter(runs=runs),
         )
-        runs: dict[str, dict[str, Tag]] = {}
+        by_run: dict[str, dict[str, Tag]] = {}
         problems = []
         for run, time_series_by_tag in listing.items():
             for tag, time_series in time_series_by_tag.items():
@@ -104,13 +105,13 @@ class RunData:
                 except event_format.FormatError as error:
                     problems.append(f"run {run!r}, tag {tag!r}: {error}")
                     continue
-                runs.setdefault(run, {})[tag] = Tag(
+                by_run.setdefault(run, {})[tag] = Tag(
                     name=tag,
                     kind=metadata["kind"],
                     sampling=metadata.get("sampling", event_format.SAMPLED_EVERY_STEP),
                     version_key=(time_series.max_step, time_series.max_wall_time),
                 )
-        return runs, problems
+        return by_run, problems
 
     def series(self, ctx, experiment_id: str, run: str, tag: Tag) -> Series:
         """The merged points of a `series` or `schedule` tag (cached until it grows)."""
@@ -125,7 +126,18 @@ class RunData:
         return series
 
     def documents(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[Document]:
-        """The JSON records of a tag, in the order they were written."""
+        """The JSON records of a tag, in the order they were written (cached until it grows)."""
+        key = (experiment_id, run, tag.name)
+        with self._lock:
+            cached = self._documents_cache.get(key)
+        if cached is not None and cached[0] == tag.version_key:
+            return list(cached[1])
+        documents = self._read_documents(ctx, experiment_id, run, tag)
+        with self._lock:
+            self._documents_cache[key] = (tag.version_key, documents)
+        return list(documents)
+
+    def _read_documents(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[Document]:
         documents = []
         for datum in self._read(ctx, experiment_id, run, tag.name):
             try:

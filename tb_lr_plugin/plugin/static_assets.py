@@ -46,7 +46,12 @@ DEFAULT_MIME_TYPE = "application/octet-stream"
 
 
 class AssetNotFoundError(LookupError):
-    """The path names no file inside the static directory: answered with HTTP 404."""
+    """The path names no file inside the static directory: answered with HTTP 404.
+
+    Example:
+        >>> isinstance(AssetNotFoundError("no static file 'x'"), LookupError)
+        True
+    """
 
 
 def static_root() -> Traversable:
@@ -81,7 +86,10 @@ def read_asset(path: str, root: Traversable | None = None) -> tuple[bytes, str]:
         AssetNotFoundError: when `path` is not a file inside the directory.
 
     Example:
-        >>> body, mime = read_asset("index.js")  # doctest: +SKIP
+
+    ```python
+    body, mime = read_asset("index.js")
+    ```
     """
     root = static_root() if root is None else root
     parts = path.split("/")

@@ -110,6 +110,7 @@ class Recorder:
         self._anchor_times = [time.time()]
         self._epoch_steps: list[int] = []
         self._epochs: list[int] = []
+        self._epoch_times: list[float] = []
         self._epoch = None
         self._open_ended = True
         self._pending_scheduler = None
@@ -175,6 +176,7 @@ class Recorder:
         self._epoch = epoch
         self._epoch_steps.append(self.step if step is None else step)
         self._epochs.append(epoch)
+        self._epoch_times.append(time.time())
         for track in self._tracks:
             track.tap.epoch.assign(epoch)
 
@@ -203,9 +205,10 @@ class Recorder:
                 event_format.EPOCH,
                 steps,
                 np.array(self._epochs[::-1], np.float64)[last],
+                np.array(self._epoch_times[::-1])[last],
                 sampling=event_format.SAMPLED_ON_CHANGE,
             )
-            self._epoch_steps, self._epochs = [], []
+            self._epoch_steps, self._epochs, self._epoch_times = [], [], []
         if self._open_ended:
             for track in self._tracks:
                 if last_step + _OPEN_ENDED_HORIZON // 2 >= track.curve_end:

@@ -132,19 +132,28 @@ class PluginServer:
 
 
 @pytest.fixture(scope="session")
-def training_logdir(tmp_path_factory) -> Path:
-    """The runs described in the module docstring."""
-    logdir = tmp_path_factory.mktemp("training") / "logs"
-    _run_writer_script(_TRAINING_SCRIPT, logdir)
-    return logdir
+def _log_writers(tmp_path_factory) -> dict[str, tuple[Path, subprocess.Popen]]:
+    """Starts writing both logdirs at once: two processes, two cores."""
+    started = {}
+    for name, script, args in (
+        ("training", _TRAINING_SCRIPT, ()),
+        ("long", _LONG_SCRIPT, (str(LONG_RUN_STEPS), str(STEPS_PER_CALL))),
+    ):
+        logdir = tmp_path_factory.mktemp(name) / "logs"
+        started[name] = (logdir, _start_writer_script(script, logdir, *args))
+    return started
 
 
 @pytest.fixture(scope="session")
-def long_logdir(tmp_path_factory) -> Path:
+def training_logdir(_log_writers) -> Path:
+    """The runs described in the module docstring."""
+    return _finish_writer_script(*_log_writers["training"])
+
+
+@pytest.fixture(scope="session")
+def long_logdir(_log_writers) -> Path:
     """`long` (100,000 steps), `short` (200 steps) and `preview`."""
-    logdir = tmp_path_factory.mktemp("long") / "logs"
-    _run_writer_script(_LONG_SCRIPT, logdir, str(LONG_RUN_STEPS), str(STEPS_PER_CALL))
-    return logdir
+    return _finish_writer_script(*_log_writers["long"])
 
 
 @pytest.fixture(scope="session")
@@ -286,22 +295,27 @@ def _entry_point_installed() -> bool:
     return any(point.name == "lr" for point in entry_points(group="tensorboard_plugins"))
 
 
-def _run_writer_script(script: str, logdir: Path, *args: str) -> None:
+def _start_writer_script(script: str, logdir: Path, *args: str) -> subprocess.Popen:
     # A subprocess: the test process itself stays free of TensorFlow's
     # global state. A file, not `-c`: AutoGraph reads the source of tf.functions.
     script_file = logdir.parent / "write_logs.py"
     script_file.write_text(script)
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
-    result = subprocess.run(
-        [sys.executable, str(script_file), str(logdir), *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
+    with open(logdir.parent / "write_logs.out", "wb") as output:
+        return subprocess.Popen(
+            [sys.executable, str(script_file), str(logdir), *args],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _finish_writer_script(logdir: Path, process: subprocess.Popen) -> Path:
+    if process.wait() != 0:
+        output = (logdir.parent / "write_logs.out").read_text(errors="replace")
         shutil.rmtree(logdir, ignore_errors=True)
-        pytest.fail(f"writing test logs failed:\n{result.stdout}\n{result.stderr}")
+        pytest.fail(f"writing test logs failed:\n{output[-5000:]}")
+    return logdir
 
 
 # Shared by both scripts: a tiny model and data.
@@ -334,10 +348,12 @@ def custom_loop(run_name, optimizer, steps, before_step=None, **writer_options):
     optimizer.build([variable])
     with tblr.LearningRateWriter(logdir, optimizer, run_name=run_name, **writer_options) as w:
         for step in range(steps):
+            if step % 50 == 0:
+                w.begin_epoch(step // 50)
             if before_step is not None:
                 before_step(step, optimizer)
             optimizer.apply_gradients([(tf.ones((3,)), variable)])
-            w.log(epoch=step // 50)
+            w.log()
 """
 
 _TRAINING_SCRIPT = (

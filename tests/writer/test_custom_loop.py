@@ -140,3 +140,10 @@ def test_an_epoch_without_updates_is_superseded_by_the_next(log_dir):
         writer.log()
     epoch = read_run(log_dir).series("epoch")
     assert epoch.steps.tolist() == [0] and epoch.values.tolist() == [1]
+
+
+def test_wrong_arguments_raise_instead_of_being_swallowed(log_dir):
+    writer = tblr.LearningRateWriter(log_dir, keras.optimizers.SGD(0.1))
+    with pytest.raises(TypeError):
+        writer.log(epoch=1)
+    writer.close()
