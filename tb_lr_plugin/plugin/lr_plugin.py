@@ -20,6 +20,7 @@ plugin.series_impl(ctx, "", http_queries.series_query(args))["total"]  # 100000
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -243,6 +244,16 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             curve = self._data.series(ctx, experiment, query.run, curve_tag)
         else:
             curve = _EMPTY_SERIES
+        total_steps = description.get("total_steps")
+        if isinstance(total_steps, int) and len(curve.steps) and curve.steps[-1] >= total_steps:
+            # Points past the latest plan are left from an earlier, longer guess.
+            keep = curve.steps < total_steps
+            curve = dataclasses.replace(
+                curve,
+                steps=curve.steps[keep],
+                values=curve.values[keep],
+                wall_times=curve.wall_times[keep],
+            )
         points = _points(curve, query.start, query.end, query.max_points)
         del points["wall_times"]  # A curve is computed, not timed.
         config = description.get("config")

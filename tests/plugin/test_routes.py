@@ -247,3 +247,30 @@ def test_applied_rate_agrees_with_the_schedule_for_a_pure_schedule_run(server):
     curve = server.json("schedule", run="cosine")["values"]
     peak = max(abs(v) for v in curve)
     assert event_format.rates_agree(np.array(applied), np.array(curve), peak).all()
+
+
+def test_schedule_ends_at_the_latest_plan(make_server, tmp_path):
+    # A dataset of unknown length: the curve is first written ahead (4096+
+    # steps), then re-planned once the first epoch has measured the run.
+    script = """
+import sys
+import keras, numpy as np, tensorflow as tf
+import tb_lr_plugin as tblr
+x = np.zeros((80, 3), "float32"); y = np.zeros((80, 1), "float32")
+dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).filter(lambda a, b: True)
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+model.compile(optimizer=keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(0.1, 50)),
+              loss="mse")
+model.fit(dataset, epochs=2, verbose=0, callbacks=[tblr.LearningRateLogger(sys.argv[1])])
+print(int(model.optimizer.iterations.numpy()))
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], check=True, capture_output=True, text=True
+    )
+    updates = int(done.stdout.split()[-1])
+    body = make_server(tmp_path).json("schedule", run="train")
+    assert body["total_steps"] == updates
+    assert body["steps"] == list(range(updates))
