@@ -48,7 +48,6 @@ class _Track:
     tapped: hyperparameters.TappedOptimizer
     tap: step_tap.StepTap
     curve: configured_curves.ConfiguredCurve | None
-    iterations_at_drain: int
     curve_end: int = 0
     last_values: dict[str, float] = dataclasses.field(default_factory=dict)
     last_config: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -100,9 +99,9 @@ class Recorder:
                     tapped=tapped,
                     tap=step_tap.tap_for(tapped),
                     curve=curve or configured_curves.curve_of(tapped.optimizer),
-                    iterations_at_drain=_iterations(tapped.optimizer),
                 )
             )
+            self._tracks[-1].tap.drain()  # Starts empty: what ran before is not this run's.
         self._drain_every = min(track.tap.capacity for track in self._tracks) // 2
         self._drained_step = self.step
         self._next_flush = time.monotonic() + flush_secs
@@ -190,8 +189,13 @@ class Recorder:
         anchor_steps, anchor_times = anchor_steps[order], anchor_times[order]
         last_step = self._drained_step - 1
         for track in self._tracks:
-            steps, rows, written = track.tap.drain()
-            self._check_lost(track, len(steps))
+            steps, rows, written, lost = track.tap.drain()
+            if lost:
+                warnings.warn(
+                    f"tb_lr_plugin: {lost} steps ran between two reads of the step tap "
+                    f"(capacity {track.tap.capacity}) and were not recorded; call "
+                    "LearningRateWriter.log() after every update"
+                )
             if len(steps):
                 # Step s has finished when the count reaches s + 1.
                 wall_times = np.interp(steps + 1.0, anchor_steps, anchor_times)
@@ -228,17 +232,6 @@ class Recorder:
                 assignment_tracking.unwatch(variable, listener)
             self._watched = []
             self._sink.close()
-
-    def _check_lost(self, track: _Track, drained: int) -> None:
-        iterations = _iterations(track.tapped.optimizer)
-        advanced = iterations - track.iterations_at_drain
-        track.iterations_at_drain = iterations
-        if advanced > track.tap.capacity and drained < advanced:
-            warnings.warn(
-                f"tb_lr_plugin: {advanced - drained} steps ran between two reads of the "
-                f"step tap (capacity {track.tap.capacity}) and were not recorded; call "
-                "LearningRateWriter.log() after every update"
-            )
 
     def _write_rows(self, track, steps, rows, written, wall_times) -> None:
         for index, column in enumerate(track.tap.columns[: rows.shape[1]]):

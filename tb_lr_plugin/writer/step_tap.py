@@ -60,7 +60,7 @@ class StepTap:
     ```python
     tap = tap_for(hyperparameters.TappedOptimizer(optimizer))
     train_step()  # calls optimizer.apply_gradients inside a tf.function
-    steps, rows, written = tap.drain()  # rows[:, i] holds tap.columns[i]
+    steps, rows, written, lost = tap.drain()  # rows[:, i] holds tap.columns[i]
     ```
     """
 
@@ -71,42 +71,52 @@ class StepTap:
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
+        self._drained_until = _iterations(tapped.optimizer)
         with tf.init_scope():  # Eager variables even when created while tracing.
-            self._steps = tf.Variable(_fill_steps(capacity), trainable=False, name="tb_lr_steps")
+            # Flat, so one scatter with computed indices writes a step's cells.
             self._values = tf.Variable(
                 _fill_unwritten(capacity), trainable=False, name="tb_lr_values"
             )
             self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
         self._install(tapped.optimizer)
 
-    def drain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Returns `(steps, rows, written)` in step order and empties the ring.
+    def drain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Returns `(steps, rows, written, lost)` since the last drain, and empties the ring.
 
-        Rows hold one column per entry of `columns`; `written` says which
-        cells something wrote during that step. Called between executions of
-        the train function, on the thread that runs it, so nothing writes
-        while it reads.
+        The steps are those `optimizer.iterations` went through since the
+        last drain; rows hold one column per entry of `columns`, and `written`
+        says which cells an update (or `record`) wrote. `lost` counts the
+        oldest steps overwritten because more than `capacity` ran between two
+        drains. Called between executions of the train function, on the
+        thread that runs it, so nothing writes while it reads.
         """
-        steps = self._steps.numpy()
-        values = self._values.numpy()
-        self._steps.assign(_fill_steps(self.capacity))
+        stop = _iterations(self.optimizer)
+        start = self._drained_until
+        if stop < start:  # Iterations were reset (a checkpoint restored mid-run).
+            start = max(0, stop - self.capacity)
+        lost = max(0, stop - start - self.capacity)
+        steps = np.arange(start + lost, stop, dtype=np.int64)
+        values = self._values.numpy().reshape(self.capacity, MAX_COLUMNS)
         self._values.assign(_fill_unwritten(self.capacity))
-        filled = np.flatnonzero(steps >= 0)
-        order = filled[np.argsort(steps[filled], kind="stable")]
-        rows = values[order, : len(self.columns)]
-        return steps[order], rows, rows.view(np.uint32) != _UNWRITTEN_BITS
+        self._drained_until = stop
+        rows = values[steps % self.capacity, : len(self.columns)]
+        written = rows.view(np.uint32) != _UNWRITTEN_BITS
+        updated = np.any(written, axis=1)  # Steps with no update (no gradients) have no row.
+        return steps[updated], rows[updated], written[updated], lost
 
     def record(self, name: str, value) -> None:
         """Writes `value` into this step's row, column `name` (while tracing)."""
         column = self._column(Column(RECORDED, name))
         if column is None:
             return
-        step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
-        slot = tf.math.floormod(step, self.capacity)
-        self._values.scatter_nd_update(
-            tf.reshape(tf.stack([slot, tf.constant(column, tf.int64)]), [1, 2]),
-            tf.reshape(tf.cast(value, tf.float32), [1]),
+        index = self._row_start() + column
+        self._values.scatter_update(
+            tf.IndexedSlices(tf.reshape(tf.cast(value, tf.float32), [1]), tf.reshape(index, [1]))
         )
+
+    def _row_start(self) -> tf.Tensor:
+        step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
+        return tf.math.floormod(step, self.capacity) * MAX_COLUMNS
 
     def _column(self, column: Column) -> int | None:
         if column in self.columns:
@@ -141,19 +151,19 @@ class StepTap:
         try:
             if self._captured is None:
                 self._captured = self._choose_captured()
-            step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
-            columns, values = [], []
-            for column, variable in self._captured:
-                columns.append(column)
-                source = self.optimizer.learning_rate if variable is None else variable
-                values.append(tf.cast(source, tf.float32))
-            slot = tf.math.floormod(step, self.capacity)
-            self._steps.scatter_nd_update(tf.reshape(slot, [1, 1]), tf.reshape(step, [1]))
-            if columns:
-                indices = tf.stack(
-                    [tf.fill([len(columns)], slot), tf.constant(columns, tf.int64)], axis=1
+            if not self._captured:
+                return
+            columns = tf.constant([column for column, _ in self._captured], tf.int64)
+            values = [
+                self.optimizer.learning_rate if variable is None else variable
+                for _, variable in self._captured
+            ]
+            self._values.scatter_update(
+                tf.IndexedSlices(
+                    tf.stack([tf.cast(value, tf.float32) for value in values]),
+                    self._row_start() + columns,
                 )
-                self._values.scatter_nd_update(indices, tf.stack(values))
+            )
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
             return
@@ -172,13 +182,13 @@ class StepTap:
         return captured
 
 
-def _fill_steps(capacity: int) -> tf.Tensor:
-    return tf.fill([capacity], tf.constant(-1, tf.int64))
-
-
 def _fill_unwritten(capacity: int) -> tf.Tensor:
-    bits = tf.fill([capacity, MAX_COLUMNS], tf.constant(_UNWRITTEN_BITS, tf.uint32))
+    bits = tf.fill([capacity * MAX_COLUMNS], tf.constant(_UNWRITTEN_BITS, tf.uint32))
     return tf.bitcast(bits, tf.float32)
+
+
+def _iterations(optimizer: keras.optimizers.Optimizer) -> int:
+    return int(optimizer.iterations.numpy())
 
 
 def _learning_rate_is_readable(optimizer: keras.optimizers.Optimizer) -> bool:

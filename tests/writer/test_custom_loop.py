@@ -147,3 +147,20 @@ def test_wrong_arguments_raise_instead_of_being_swallowed(log_dir):
     with pytest.raises(TypeError):
         writer.log(epoch=1)
     writer.close()
+
+
+def test_steps_beyond_the_ring_between_two_logs_are_reported_lost(log_dir):
+    optimizer = keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 100, 0.9))
+    variable = keras.Variable(np.zeros(2, "float32"))
+
+    @tf.function
+    def many_steps(count):
+        for _ in tf.range(count):
+            optimizer.apply_gradients([(tf.ones(2), variable)])
+
+    writer = tblr.LearningRateWriter(log_dir, optimizer)
+    many_steps(tf.constant(9000))
+    with pytest.warns(UserWarning, match="808 steps ran between two reads"):
+        writer.close()
+    applied = read_run(log_dir).series("learning_rate")
+    np.testing.assert_array_equal(applied.steps, np.arange(808, 9000))
