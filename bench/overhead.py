@@ -47,6 +47,7 @@ import json
 import os
 import platform
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -63,14 +64,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Import the project from this checkout even when it is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorboard.backend.event_processing import event_file_loader  # noqa: E402
-from tensorboard.compat.proto import event_pb2  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_file_loader
+from tensorboard.compat.proto import event_pb2
 
-import tb_lr_plugin as tblr  # noqa: E402
-from tb_lr_plugin import event_format  # noqa: E402
+import tb_lr_plugin as tblr
+from tb_lr_plugin import event_format
 
 INPUT_DIM = 32
 HIDDEN_UNITS = 64
@@ -107,11 +108,24 @@ class PerBatchSummary(keras.callbacks.Callback):
         self.writer.close()
 
 
+class RecordFour(keras.layers.Layer):
+    """An identity layer that records 4 scalars per step with `tblr.record` (issue 3)."""
+
+    def call(self, x):
+        tblr.record("mean", keras.ops.mean(x))
+        tblr.record("max", keras.ops.max(x))
+        tblr.record("rate", tblr.current_learning_rate(default=0.0))
+        tblr.record("step", tblr.current_step(default=0))
+        return x
+
+
 Variant = Callable[[str], list[keras.callbacks.Callback]]
 
 VARIANTS: dict[str, Variant] = {
     "bare": lambda log_dir: [],
     "lr_logger": lambda log_dir: [tblr.LearningRateLogger(log_dir)],
+    # The same logger, on the model with a `RecordFour` layer after the hidden one.
+    "lr_logger_record4": lambda log_dir: [tblr.LearningRateLogger(log_dir)],
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
 }
@@ -128,7 +142,10 @@ def make_data(steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model(
-    weights: list[np.ndarray] | None, steps_per_execution: int, total_steps: int
+    weights: list[np.ndarray] | None,
+    steps_per_execution: int,
+    total_steps: int,
+    record: bool = False,
 ) -> keras.Model:
     """A fresh compiled MLP with a fresh `Adam(CosineDecay)`, from `weights` if given."""
     keras.utils.set_random_seed(MODEL_SEED)
@@ -136,6 +153,7 @@ def build_model(
         [
             keras.Input((INPUT_DIM,)),
             keras.layers.Dense(HIDDEN_UNITS, activation="relu"),
+            *([RecordFour()] if record else []),
             keras.layers.Dense(1),
         ]
     )
@@ -158,18 +176,21 @@ def timed_fit(
     epochs: int,
     steps_per_execution: int,
     profiler: cProfile.Profile | None = None,
-) -> float:
-    """Seconds for one run of `variant`: callback construction plus `fit`, end to end."""
+) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of `variant`: callback construction plus `fit`."""
     steps_per_epoch = len(data[0]) // BATCH_SIZE
     # Free the previous run's graphs and objects outside the timed span.
     keras.backend.clear_session()
     gc.collect()
-    model = build_model(weights, steps_per_execution, epochs * steps_per_epoch)
+    model = build_model(
+        weights, steps_per_execution, epochs * steps_per_epoch, record=variant.endswith("record4")
+    )
     # Reseed so every variant sees the same shuffling order.
     keras.utils.set_random_seed(MODEL_SEED)
     if profiler is not None:
         profiler.enable()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     callbacks = VARIANTS[variant](log_dir)
     model.fit(
         data[0],
@@ -180,9 +201,10 @@ def timed_fit(
         verbose=0,
     )
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     if profiler is not None:
         profiler.disable()
-    return elapsed
+    return elapsed, cpu
 
 
 def event_file_stats(log_dir: str) -> dict[str, Any]:
@@ -237,7 +259,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     del reference
 
     seconds: dict[str, list[float]] = {name: [] for name in variants}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in variants}
     ratios: dict[str, list[float]] = {name: [] for name in variants}
+    cpu_ratios: dict[str, list[float]] = {name: [] for name in variants}
+    load: dict[str, list[float]] = {name: [] for name in variants}
     stats: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="tblr-bench-") as root:
         # Untimed warm-up: first imports (the writer side of tb_lr_plugin is lazy,
@@ -250,21 +275,29 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         print(f"warm-up done (1 x {len(warmup[0]) // BATCH_SIZE} steps per variant)", flush=True)
 
         for repeat in range(args.repeats):
-            times: dict[str, float] = {}
+            wall: dict[str, float] = {}
+            cpu: dict[str, float] = {}
             for name in rotated(variants, repeat):
                 log_dir = os.path.join(root, f"{name}-{repeat}")
-                times[name] = timed_fit(
+                wall[name], cpu[name] = timed_fit(
                     name, log_dir, weights, data, args.epochs, args.steps_per_execution
                 )
-                seconds[name].append(times[name])
+                seconds[name].append(wall[name])
+                cpu_seconds[name].append(cpu[name])
+                # Other processes on the machine are the main source of noise: keep the
+                # 1-minute load average beside each run so polluted runs can be spotted.
+                load[name].append(os.getloadavg()[0])
                 stats[name] = event_file_stats(log_dir)  # Deterministic but for wall times.
+                shutil.rmtree(log_dir, ignore_errors=True)
                 print(
                     f"repeat {repeat + 1}/{args.repeats} spe={args.steps_per_execution} "
-                    f"{name:<18} {times[name]:8.3f} s",
+                    f"{name:<18} {wall[name]:8.3f} s wall {cpu[name]:8.3f} s cpu "
+                    f"load {load[name][-1]:.2f}",
                     flush=True,
                 )
             for name in variants:
-                ratios[name].append(times[name] / times["bare"])
+                ratios[name].append(wall[name] / wall["bare"])
+                cpu_ratios[name].append(cpu[name] / cpu["bare"])
 
     bare_median = statistics.median(seconds["bare"])
     summary = {
@@ -274,6 +307,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "ratio_of_medians": statistics.median(seconds[name]) / bare_median,
             "min_ratio": min(ratios[name]),
             "max_ratio": max(ratios[name]),
+            "median_cpu_ratio": statistics.median(cpu_ratios[name]),
             "learning_rate_points": stats[name]["learning_rate_points"],
         }
         for name in variants
@@ -297,7 +331,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "platform": platform.platform(),
         },
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "ratios": ratios,
+        "cpu_ratios": cpu_ratios,
+        "load_average_1min": load,
         "summary": summary,
         "event_files": stats,
     }
@@ -309,14 +346,15 @@ def format_tables(results: dict[str, Any]) -> str:
     spe = config["steps_per_execution"]
     total_steps = config["total_steps"]
     lines = [
-        "| variant | spe | median s | ratio | median/median | ratio range | steps logged |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | spe | median s | ratio | median/median | ratio range | cpu ratio "
+        "| steps logged |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["summary"].items():
         lines.append(
             f"| {name} | {spe} | {row['median_seconds']:.3f} | {row['median_ratio']:.3f} "
             f"| {row['ratio_of_medians']:.3f} | {row['min_ratio']:.3f}-{row['max_ratio']:.3f} "
-            f"| {row['learning_rate_points']} |"
+            f"| {row['median_cpu_ratio']:.3f} | {row['learning_rate_points']} |"
         )
     lines += [
         "",
@@ -351,7 +389,7 @@ def profile_fit(args: argparse.Namespace, variant: str, top: int = 25) -> None:
     with tempfile.TemporaryDirectory(prefix="tblr-profile-") as root:
         timed_fit(variant, os.path.join(root, "warmup"), weights, data, 1, args.steps_per_execution)
         profiler = cProfile.Profile()
-        elapsed = timed_fit(
+        wall, cpu = timed_fit(
             variant,
             os.path.join(root, "profiled"),
             weights,
@@ -360,8 +398,11 @@ def profile_fit(args: argparse.Namespace, variant: str, top: int = 25) -> None:
             args.steps_per_execution,
             profiler,
         )
-    print(f"{variant}: {elapsed:.3f} s under cProfile", flush=True)
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+    print(f"{variant}: {wall:.3f} s wall, {cpu:.3f} s cpu under cProfile", flush=True)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(top)
+    # The callbacks' own Python, which the overall top list can hide.
+    stats.sort_stats("cumulative").print_stats(r"tb_lr_plugin|callbacks|overhead\.py", top)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

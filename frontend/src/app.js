@@ -19,6 +19,8 @@ export const MARKS = {
   zoomStart: 'lr:zoom-start',
   zoomRedraw: 'lr:zoom-redraw',
   zoomRefetch: 'lr:zoom-refetch',
+  fetch: 'lr:fetch',
+  draw: 'lr:draw-main',
 };
 
 /** Resolves after the browser has painted the current frame. */
@@ -56,8 +58,10 @@ export class App {
     this.autoRefresh = prefs.autoRefresh !== false;
     /** @type {{min: number, max: number} | null} x window, in the x axis' units */
     this.window = null;
-    /** run -> what was fetched for it in the current window */
+    /** run -> its curves (learning rates, schedules) fetched for the current window */
     this.cache = new Map();
+    /** run -> its epochs and deviations (whole run) */
+    this.marks = new Map();
     /** run -> full-range (steps, wall times) of its learning rate: the step/time mapping */
     this.timeRefs = new Map();
     this.loads = 0;
@@ -66,13 +70,18 @@ export class App {
     this.lastDeviationsKey = '';
     this.lastSchedulesKey = '';
 
+    // `refreshSeconds` has no control on the page; it is set in localStorage by hand (or a test).
+    const seconds = Number(prefs.refreshSeconds);
+    this.refreshMs = seconds >= 1 ? seconds * 1000 : REFRESH_INTERVAL_MS;
+    this.refreshSeconds = seconds >= 1 ? seconds : undefined;
+
     this.buildToolbar();
     this.buildMainCard(Boolean(prefs.mainLog));
     this.small = new SmallCharts(this.parts.hyperparameters, this.parts.layers, this);
     this.watchColorScheme();
     this.timer = setInterval(() => {
-      if (this.autoRefresh && !document.hidden) this.refresh();
-    }, REFRESH_INTERVAL_MS);
+      if (this.autoRefresh && !document.hidden) this.guard(this.refresh());
+    }, this.refreshMs);
   }
 
   // ---------------------------------------------------------------- building
@@ -83,9 +92,9 @@ export class App {
     });
     this.stepButton = modeButton('step', 'Step');
     this.timeButton = modeButton('time', 'Relative time');
-    this.resetButton = views.button('Reset zoom', () => this.resetZoom(), {title: 'Show every step (or double-click a chart)'});
+    this.resetButton = views.button('Reset zoom', () => this.guard(this.resetZoom()), {title: 'Show every step (or double-click a chart)'});
     this.resetButton.disabled = true;
-    const refresh = views.button('Refresh', () => this.refresh(), {title: 'Fetch new data now'});
+    const refresh = views.button('Refresh', () => this.guard(this.refresh({everything: true})), {title: 'Fetch everything again now'});
     const auto = /** @type {HTMLInputElement} */ (views.el('input', {attrs: {type: 'checkbox'}}));
     auto.checked = this.autoRefresh;
     auto.addEventListener('change', () => {
@@ -100,7 +109,7 @@ export class App {
         views.el('span', {className: 'lr-spacer'}),
         this.statusNode,
         refresh,
-        views.el('label', {className: 'lr-check', title: `Fetch new data every ${REFRESH_INTERVAL_MS / 1000} s`}, [
+        views.el('label', {className: 'lr-check', title: `Fetch new data every ${this.refreshMs / 1000} s`}, [
           auto, document.createTextNode('Auto-refresh'),
         ]));
   }
@@ -113,7 +122,7 @@ export class App {
       this.logButton,
       views.button('CSV', () => this.downloadMain('csv'), {title: 'Download the points shown, as CSV', className: 'lr-button lr-download-csv'}),
       views.button('JSON', () => this.downloadMain('json'), {title: 'Download the points shown, as JSON', className: 'lr-button lr-download-json'}),
-      views.button('PNG', () => this.downloadMainPng(), {title: 'Download the chart as a PNG image', className: 'lr-button lr-download-png'}),
+      views.button('PNG', () => this.guard(this.downloadMainPng()), {title: 'Download the chart as a PNG image', className: 'lr-button lr-download-png'}),
     ];
     const {card, plot, legend, status} = views.chartCard('Learning rate', actions, {
       className: 'lr-main-chart',
@@ -124,12 +133,13 @@ export class App {
     this.deviationsNode = views.el('aside', {className: 'lr-card lr-deviations', attrs: {'aria-label': 'Deviations'}});
     this.parts.main.replaceChildren(views.el('div', {className: 'lr-main-row'}, [card, this.deviationsNode]));
     this.mainChart = new LineChart(plot, {
+      title: 'Learning rate',
       height: 360,
       log,
       linearFromZero: true,
       formatX: (x) => this.formatX(x),
-      onZoom: (min, max) => this.zoom(min, max),
-      onReset: () => this.resetZoom(),
+      onZoom: (min, max) => this.guard(this.zoom(min, max)),
+      onReset: () => this.guard(this.resetZoom()),
       tooltip: (x) => this.mainTooltip(x),
     });
   }
@@ -157,10 +167,22 @@ export class App {
         mainLog: this.mainChart?.log || false,
         autoRefresh: this.autoRefresh,
         deselected: [...this.deselected].slice(0, 1000),
+        refreshSeconds: this.refreshSeconds,
       }));
     } catch {
       // Storage may be off (private mode): preferences just do not persist.
     }
+  }
+
+  /**
+   * Runs a task started by the user or a timer; a failure shows in the
+   * toolbar instead of escaping as an unhandled rejection.
+   * @param {Promise<unknown>} task
+   */
+  guard(task) {
+    task.catch((error) => {
+      if (!isAbort(error)) this.setStatus(`Something went wrong: ${error.message}`, true);
+    });
   }
 
   setStatus(text, error = false) {
@@ -170,38 +192,54 @@ export class App {
 
   // -------------------------------------------------------------- lifecycle
 
-  /** First load: the run list, then everything for the selected runs. */
-  async start() {
-    await this.refresh({initial: true});
+  /**
+   * First load: the run list, then everything for the selected runs.
+   * @param {object|Error} [listing] the `runs` answer (or its error) if already fetched
+   */
+  async start(listing) {
+    await this.refresh({initial: true, listing});
   }
 
   /**
    * Fetches the run list and the data of the selected runs in the current
    * window again: a live training's new steps, runs and deviations show up
    * without reloading the page, and the zoom is kept.
-   * @param {{initial?: boolean}} [options]
+   * @param {{initial?: boolean, everything?: boolean, listing?: object|Error}} [options]
+   *   `everything`: re-fetch every selected run, not only those that grew
    */
-  async refresh({initial = false} = {}) {
-    if (this.refreshing) return;
+  async refresh({initial = false, everything = false, listing} = {}) {
+    if (this.refreshing) {
+      // One more pass after the current one (a click during an auto-refresh is not lost).
+      this.again = {everything: everything || Boolean(this.again?.everything)};
+      return;
+    }
     this.refreshing = true;
     try {
       this.setStatus('Loading…');
-      let listing;
       try {
-        listing = await api.fetchRuns();
+        listing ??= await api.fetchRuns();
+        if (listing instanceof Error) throw listing;
       } catch (error) {
         this.setStatus(`Could not list runs: ${error.message}`, true);
+        if (initial) await this.markRendered();
         return;
       }
       this.applyRunList(listing, initial);
       if (this.runs.length > 0) {
-        await this.loadAndDraw({force: !initial, refreshDeviations: true});
+        const changed = initial ? new Set() :
+          everything ? new Set(this.runs.map((r) => r.name)) : await this.changedRuns();
+        await this.loadAndDraw({force: changed});
+      } else {
+        await this.markRendered();
       }
       const time = new Date().toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit'});
       this.setStatus(`Updated ${time}`);
     } finally {
       this.refreshing = false;
     }
+    const again = this.again;
+    this.again = null;
+    if (again) await this.refresh(again);
   }
 
   applyRunList(listing, initial) {
@@ -215,7 +253,9 @@ export class App {
     this.known = new Set(names);
     this.runs = runs;
     this.colors = model.runColors(names);
-    for (const name of this.cache.keys()) if (!this.known.has(name)) this.cache.delete(name);
+    for (const map of [this.cache, this.marks]) {
+      for (const name of map.keys()) if (!this.known.has(name)) map.delete(name);
+    }
     views.renderProblems(this.parts.problems, listing?.problems || []);
     const empty = runs.length === 0;
     this.parts.empty.hidden = !empty;
@@ -226,7 +266,7 @@ export class App {
 
   renderRunList() {
     const counts = new Map();
-    for (const [run, data] of this.cache) counts.set(run, data.deviations?.events?.length || 0);
+    for (const [run, marks] of this.marks) counts.set(run, marks.deviations?.events?.length || 0);
     views.renderRunList(this.parts.sidebar, {
       runs: this.runs,
       colors: this.colors,
@@ -259,7 +299,7 @@ export class App {
     }
     this.savePrefs();
     this.renderRunList();
-    this.loadAndDraw({});
+    this.guard(this.loadAndDraw({}));
   }
 
   selectedRuns() {
@@ -279,7 +319,7 @@ export class App {
     this.resetButton.disabled = true;
     this.mainChart.window = null;
     this.small.setWindow(null, false);
-    this.loadAndDraw({});
+    this.guard(this.loadAndDraw({}));
   }
 
   formatX(x) {
@@ -328,8 +368,9 @@ export class App {
     return range ? range[1] : null;
   }
 
+  /** Points to ask for per line, from the main chart's width. */
   maxPoints() {
-    return model.maxPointsFor(this.mainChart.host.clientWidth || 800, devicePixelRatio);
+    return model.maxPointsFor(this.mainChart.width() || 800, devicePixelRatio);
   }
 
   // -------------------------------------------------------------- zooming
@@ -373,31 +414,80 @@ export class App {
   }
 
   /**
+   * The selected runs that logged new steps since they were fetched: one tiny
+   * request per run (the step range of its learning rate), so that a refresh
+   * re-fetches only what a live training changed.
+   * @returns {Promise<Set<string>>}
+   */
+  async changedRuns() {
+    const changed = new Set();
+    await Promise.all(this.selectedRuns().map(async (info) => {
+      const data = this.cache.get(info.name);
+      const lr = model.classifySeries(info.series, info.optimizers || []).learningRates[0];
+      if (!data || !lr || data.lr.length === 0) {
+        changed.add(info.name);
+        return;
+      }
+      try {
+        const probe = await api.fetchSeries(info.name, lr.name, {maxPoints: model.MIN_MAX_POINTS});
+        if (model.rangeKey(probe) !== data.rangeKey) changed.add(info.name);
+      } catch {
+        changed.add(info.name); // The load will say what is wrong.
+      }
+    }));
+    return changed;
+  }
+
+  /**
    * Fetches what the main chart needs for every selected run in the current
-   * window (what is cached for this window is reused unless `force`), then
-   * draws the chart, the deviations and the schedule panels.
-   * @param {{force?: boolean, refreshDeviations?: boolean}} options
+   * window (what is cached for this window is reused, except for the runs in
+   * `force`), then draws the chart, the deviations and the schedule panels.
+   *
+   * Curves (learning rates, schedules) are asked for first and drawn as soon
+   * as they are in; marks (epochs, deviations), which do not depend on the
+   * window, follow in the same burst and are drawn over them.
+   * @param {{force?: Set<string>}} options
    * @returns {Promise<boolean>} false when a newer load superseded this one
    */
-  async loadAndDraw({force = false, refreshDeviations = false}) {
+  async loadAndDraw({force = new Set()}) {
     this.controller?.abort();
     const controller = new AbortController();
+    const signal = controller.signal;
     this.controller = controller;
     const key = this.windowKey();
     const runs = this.selectedRuns();
-    const stale = runs.filter((r) => force || this.cache.get(r.name)?.key !== key);
+    const stale = runs.filter((r) => force.has(r.name) || this.cache.get(r.name)?.key !== key);
+    const unmarked = runs.filter((r) => force.has(r.name) || !this.marks.has(r.name));
     if (stale.length > 0) this.mainStatus.textContent = 'Loading…';
-    const results = await Promise.allSettled(
-        stale.map((r) => this.loadRun(r, key, controller.signal, refreshDeviations || force)));
-    if (controller.signal.aborted) return false;
-    const failures = results.filter((r) => r.status === 'rejected' && !isAbort(r.reason));
-    this.mainStatus.textContent = failures.length ?
-      `Could not load ${failures.length} run${failures.length === 1 ? '' : 's'}: ${failures[0].reason.message}` : '';
-    this.mainStatus.classList.toggle('lr-error', failures.length > 0);
+    const fetchStart = performance.now();
+    // Issued in this order, so the browser sends every curve request first.
+    const curves = Promise.allSettled(stale.map((r) => this.loadCurves(r, key, signal)));
+    const marks = Promise.allSettled(unmarked.map((r) => this.loadMarks(r, signal)));
+    const curveResults = await curves;
+    if (signal.aborted) return false;
     await this.redrawMain();
+    if (!performance.getEntriesByName(MARKS.mainChart).length && this.mainLineData.length > 0) {
+      performance.mark(MARKS.mainChart);
+    }
+    const markResults = await marks;
+    if (signal.aborted) return false;
+    performance.measure(MARKS.fetch, {start: fetchStart});
+    const failures = [...curveResults, ...markResults].filter((r) => r.status === 'rejected' && !isAbort(r.reason));
+    this.mainStatus.textContent = failures.length ?
+      `Could not load ${failures.length} part${failures.length === 1 ? '' : 's'}: ${failures[0].reason.message}` : '';
+    this.mainStatus.classList.toggle('lr-error', failures.length > 0);
+    const drawStart = performance.now();
+    if (unmarked.length > 0) await this.mainChart.setOverlays(this.mainLines().overlays);
+    performance.measure(MARKS.draw, {start: drawStart});
     this.renderSidePanels();
     this.renderRunList();
-    this.small.update(model.chartGroups(this.selectedRuns()), {force});
+    this.small.update(model.chartGroups(this.selectedRuns()), {changed: force});
+    await this.markRendered();
+    return true;
+  }
+
+  /** Counts a finished load; the first one is the page's first full render. */
+  async markRendered() {
     this.loads++;
     this.root.dataset.loads = String(this.loads);
     if (!this.firstRenderDone) {
@@ -406,14 +496,10 @@ export class App {
       performance.mark(MARKS.firstRender);
       this.root.dataset.ready = 'true';
     }
-    return true;
   }
 
-  /**
-   * Fetches one run's learning rates, schedules, epochs (and deviations) for
-   * the current window, all at once.
-   */
-  async loadRun(info, key, signal, refreshDeviations) {
+  /** Fetches one run's learning rates and schedules for the current window. */
+  async loadCurves(info, key, signal) {
     const run = info.name;
     const kinds = model.classifySeries(info.series, info.optimizers || []);
     const maxPoints = this.maxPoints();
@@ -423,9 +509,8 @@ export class App {
       this.setTimeRef(run, full);
     }
     const window = {...this.stepWindowOf(run), maxPoints};
-    const previous = this.cache.get(run);
     const optimizers = info.schedule ? ((info.optimizers || []).length > 1 ? info.optimizers : [null]) : [];
-    const [lr, schedules, epoch, deviations] = await Promise.all([
+    const [lr, schedules] = await Promise.all([
       Promise.all(kinds.learningRates.map(async (s) => ({
         ...s, resp: await api.fetchSeries(run, s.name, window, signal),
       }))),
@@ -434,18 +519,30 @@ export class App {
           if (error.status === 404) return null; // An optimizer without a schedule.
           throw error;
         }))),
-      kinds.epoch ? api.fetchSeries(run, model.EPOCH, window, signal) : null,
-      previous?.deviations && !refreshDeviations ? previous.deviations :
-        (info.schedule ? api.fetchDeviations(run, signal) : null),
     ]);
     if (lr.length > 0 && window.start === undefined) this.setTimeRef(run, lr[0].resp);
     this.cache.set(run, {
       key,
+      // What a refresh compares with to tell whether the run grew.
+      rangeKey: lr.length > 0 ? model.rangeKey(lr[0].resp) : null,
       lr,
       schedules: new Map(schedules.filter(Boolean).map((s) => [s.series, s])),
-      epoch,
-      deviations,
     });
+  }
+
+  /**
+   * Fetches one run's epochs and deviations: whole runs, not windows, so they
+   * are kept across zooms until a refresh finds the run grown. Epoch marks are
+   * few and change-sampled: every one is fetched.
+   */
+  async loadMarks(info, signal) {
+    const run = info.name;
+    const kinds = model.classifySeries(info.series, info.optimizers || []);
+    const [epoch, deviations] = await Promise.all([
+      kinds.epoch ? api.fetchSeries(run, model.EPOCH, {}, signal) : null,
+      info.schedule ? api.fetchDeviations(run, signal) : null,
+    ]);
+    this.marks.set(run, {epoch, deviations});
   }
 
   setTimeRef(run, resp) {
@@ -462,7 +559,8 @@ export class App {
   mainLines() {
     const lines = [];
     const legend = [];
-    const rules = [];
+    // Epoch rules are neutral and drawn once where runs share a boundary.
+    const rules = new Set();
     const markers = [];
     const spans = [];
     for (const info of this.selectedRuns()) {
@@ -487,19 +585,19 @@ export class App {
         }
         legend.push({color: shade, label});
       }
-      if (data.epoch) {
-        const boundaries = model.epochBoundaries(data.epoch.steps, data.epoch.values);
-        const xs = this.toX(run, boundaries, null);
-        for (const x of xs) if (x != null) rules.push({x, color});
+      const marks = this.marks.get(run);
+      if (marks?.epoch) {
+        const boundaries = model.epochBoundaries(marks.epoch.steps, marks.epoch.values);
+        for (const x of this.toX(run, boundaries, null)) if (x != null) rules.add(x);
       }
-      for (const event of data.deviations?.events || []) {
+      for (const event of marks?.deviations?.events || []) {
         const [x0, x1] = this.toX(run, [event.step, event.end_step ?? event.step], null);
         if (x0 == null) continue;
         markers.push({x: x0, y: event.applied, color});
         spans.push({x0, x1: x1 ?? x0, color});
       }
     }
-    return {lines, legend, overlays: {rules, markers, spans}};
+    return {lines, legend, overlays: {rules: [...rules].map((x) => ({x})), markers, spans}};
   }
 
   async redrawMain() {
@@ -515,9 +613,6 @@ export class App {
         'No run selected: pick runs on the left.' : 'The selected runs have no learning rate or schedule.';
     }
     await this.mainChart.setLines(lines.map(({label, color, dashed, x, y}) => ({label, color, dashed, x, y})), overlays);
-    if (!performance.getEntriesByName(MARKS.mainChart).length && lines.length > 0) {
-      performance.mark(MARKS.mainChart);
-    }
   }
 
   renderSidePanels() {
@@ -526,7 +621,7 @@ export class App {
     const truncated = [];
     let compared = 0;
     for (const info of runs) {
-      const deviations = this.cache.get(info.name)?.deviations;
+      const deviations = this.marks.get(info.name)?.deviations;
       if (!deviations) continue;
       if ((deviations.compared || []).length > 0 || deviations.events.length > 0) compared++;
       events.set(info.name, deviations.events);
@@ -566,7 +661,7 @@ export class App {
     const length = Math.max(row.endStep - row.step, 1);
     const pad = Math.max(10, Math.round(length * 0.25));
     const [x0, x1] = this.toX(row.run, [Math.max(0, row.step - pad), row.endStep + pad], null);
-    if (x0 != null && x1 != null) this.zoom(x0, x1);
+    if (x0 != null && x1 != null) this.guard(this.zoom(x0, x1));
   }
 
   /** Tooltip rows of the main chart: every selected run at the hovered x. */
@@ -593,9 +688,8 @@ export class App {
           const found = model.valueAt(applied.steps, applied.values, step, 'step');
           shownStep = found.step;
           appliedValue = found.value;
-        } else if (applied) {
-          shownStep = null;
         }
+        // Outside the trained steps only the schedule (planned further) may have a value.
         let expected = null;
         let approximate = false;
         if (schedule && shownStep != null) {
@@ -607,8 +701,11 @@ export class App {
             approximate = expected != null;
           }
         }
-        const epoch = data.epoch && shownStep != null ?
-          model.valueAt(data.epoch.steps, data.epoch.values, shownStep, 'change')?.value : null;
+        // A run with nothing at this step (it is shorter) is left out, not listed empty.
+        if (appliedValue == null && expected == null) continue;
+        const epochs = this.marks.get(run)?.epoch;
+        const epoch = epochs && appliedValue != null ?
+          model.valueAt(epochs.steps, epochs.values, shownStep, 'change')?.value : null;
         rows.push({
           color: shade,
           cells: [

@@ -2,9 +2,14 @@
 // and stepped lines, overlays (vertical rules, markers, spans) drawn on the
 // same canvas, drag-to-zoom and double-click-to-reset handed to the owner,
 // a tooltip whose rows the owner computes, PNG export.
+//
+// uPlot runs in its faceted mode (mode 2): every line keeps its own x array.
+// Runs downsampled by the server keep different steps; putting them on one
+// shared x axis (uPlot's usual layout) would cost lines x union-of-steps
+// cells (2 million for 20 runs) to build and to draw.
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
-import {alignLines, forLogScale, formatValue} from './model.js';
+import {formatValue, yExtent} from './model.js';
 
 /**
  * @typedef {object} Line
@@ -19,7 +24,7 @@ import {alignLines, forLogScale, formatValue} from './model.js';
 
 /**
  * @typedef {object} Overlays
- * @property {{x: number, color: string}[]} [rules] faint vertical lines (epochs)
+ * @property {{x: number}[]} [rules] faint vertical lines (epoch boundaries)
  * @property {{x: number, y: number, color: string}[]} [markers] deviation marks
  * @property {{x0: number, x1: number, color: string}[]} [spans] strips along the top
  */
@@ -49,7 +54,7 @@ export class LineChart {
    *   onReset?: () => void,
    *   tooltip?: (x: number) => {title: string, rows: {color: string, cells: string[]}[], header?: string[]} | null,
    *   linearFromZero?: boolean,
-   *   perfName?: string,
+   *   title?: string,
    * }} options
    */
   constructor(host, options) {
@@ -63,6 +68,7 @@ export class LineChart {
     /** @type {{min: number, max: number} | null} */
     this.window = null;
     this.plot = null;
+    this.faceted = [null];
     this.afterDraw = [];
     this.tip = document.createElement('div');
     this.tip.className = 'lr-tooltip';
@@ -80,7 +86,7 @@ export class LineChart {
    * @returns {Promise<void>} settles when the chart has drawn them
    */
   setLines(lines, overlays = {}) {
-    const sameShape = this.plot && lines.length === this.lines.length &&
+    const sameShape = this.plot && lines.length > 0 && lines.length === this.lines.length &&
       lines.every((l, i) => l.label === this.lines[i].label && l.color === this.lines[i].color &&
         Boolean(l.dashed) === Boolean(this.lines[i].dashed) &&
         Boolean(l.stepped) === Boolean(this.lines[i].stepped));
@@ -88,11 +94,25 @@ export class LineChart {
     this.overlays = overlays;
     const drawn = this.nextDraw();
     if (sameShape) {
-      this.plot.setData(this.data(), this.window === null);
-      if (this.window) this.plot.setScale('x', this.window);
+      // Both scales follow (see xRange and yRange).
+      this.faceted = this.data();
+      this.plot.setData(this.faceted, true);
     } else {
       this.rebuild();
     }
+    return drawn;
+  }
+
+  /**
+   * Replaces the overlays only: the lines' paths are kept, so this is cheap.
+   * @param {Overlays} overlays
+   * @returns {Promise<void>} settles when drawn
+   */
+  setOverlays(overlays) {
+    this.overlays = overlays;
+    if (!this.plot) return Promise.resolve();
+    const drawn = this.nextDraw();
+    this.plot.redraw(false, false);
     return drawn;
   }
 
@@ -105,11 +125,11 @@ export class LineChart {
     this.window = window;
     if (!this.plot) return Promise.resolve();
     const drawn = this.nextDraw();
-    if (window) {
-      this.plot.setScale('x', window);
-    } else {
-      this.plot.setData(this.data(), true);
-    }
+    this.plot.batch(() => {
+      this.plot.setScale('x', window ? {...window} : {min: null, max: null});
+      // The y range follows what is visible in the new window.
+      this.plot.setScale('y', {min: null, max: null});
+    });
     return drawn;
   }
 
@@ -140,17 +160,64 @@ export class LineChart {
     return new Promise((resolve) => this.afterDraw.push(resolve));
   }
 
+  /** uPlot's faceted data: `[null, [xs, ys], ...]`, points without an x left out. */
   data() {
-    const lines = this.lines.map((l) => ({x: l.x, y: this.log ? forLogScale(l.y) : l.y}));
-    return /** @type {any} */ (alignLines(lines));
+    const out = [null];
+    for (const line of this.lines) {
+      const xs = [];
+      const ys = [];
+      for (let i = 0; i < line.x.length; i++) {
+        const x = line.x[i];
+        if (x == null || !Number.isFinite(x)) continue;
+        let y = line.y[i] ?? null;
+        // A log axis has no place for zero, negatives or non-finite values: gaps.
+        if (y !== null && (!Number.isFinite(y) || (this.log && y <= 0))) y = null;
+        xs.push(x);
+        ys.push(y);
+      }
+      out.push([xs, ys]);
+    }
+    // uPlot needs one series at least: an empty, invisible one.
+    if (this.lines.length === 0) out.push([[], []]);
+    return out;
+  }
+
+  /** The x range: the window, else the data's extent. */
+  xRange(min, max) {
+    if (this.window) return [this.window.min, this.window.max];
+    if (min == null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+    if (min === max) return [min - 1, max + 1];
+    return [min, max];
+  }
+
+  /** The y range of what is visible in the x window, padded. */
+  yRange() {
+    const extent = yExtent(this.faceted.slice(1), this.window);
+    if (extent === null) return this.log ? [0.1, 1] : [0, 1];
+    let [min, max] = extent;
+    if (this.log) return uPlot.rangeLog(min, max, 10, true);
+    if (this.options.linearFromZero && min >= 0) return [0, max > 0 ? max * 1.05 : 1];
+    if (min === max) return [min - Math.abs(min || 1) * 0.1, max + Math.abs(max || 1) * 0.1];
+    const pad = (max - min) * 0.05;
+    return [min - pad, max + pad];
+  }
+
+  /**
+   * The chart's width in CSS pixels. Kept from the last resize: reading
+   * clientWidth forces a layout, and every run's fetch asks for it.
+   * @returns {number}
+   */
+  width() {
+    this.hostWidth ??= this.host.clientWidth;
+    return this.hostWidth;
   }
 
   size() {
-    const width = Math.max(this.host.clientWidth, 200);
-    return {width, height: this.options.height || 300};
+    return {width: Math.max(this.width(), 200), height: this.options.height || 300};
   }
 
   resize() {
+    this.hostWidth = this.host.clientWidth;
     if (!this.plot) return;
     const {width, height} = this.size();
     if (Math.abs(this.plot.width - width) > 1 || this.plot.height !== height) {
@@ -161,28 +228,23 @@ export class LineChart {
   rebuild() {
     this.plot?.destroy();
     const theme = themeColors();
-    const {formatX, onZoom, linearFromZero} = this.options;
+    const {formatX, onZoom} = this.options;
     const axis = {
       stroke: theme.muted,
       grid: {stroke: theme.grid, width: 1},
       ticks: {stroke: theme.grid, width: 1},
       font: `11px ${theme.font}`,
     };
-    const yRange = this.log ?
-      undefined :
-      (u, min, max) => {
-        if (min == null || max == null) return [0, 1];
-        if (linearFromZero && min >= 0) return [0, max > 0 ? max * 1.05 : 1];
-        if (min === max) return [min - Math.abs(min || 1) * 0.1, max + Math.abs(max || 1) * 0.1];
-        const pad = (max - min) * 0.05;
-        return [min - pad, max + pad];
-      };
+    const facet = (scale) => ({scale, auto: true, sorted: 0});
     const options = {
       ...this.size(),
+      mode: 2,
       legend: {show: false},
       scales: {
-        x: {time: false},
-        y: this.log ? {distr: 3, log: 10} : {range: yRange},
+        x: {time: false, auto: true, range: (u, min, max) => this.xRange(min, max)},
+        y: this.log ?
+          {distr: 3, log: 10, auto: true, range: () => this.yRange()} :
+          {auto: true, range: () => this.yRange()},
       },
       axes: [
         {...axis, values: (u, splits) => splits.map((v) => (v == null ? '' : formatX(v)))},
@@ -194,14 +256,14 @@ export class LineChart {
       ],
       series: [
         {},
-        ...this.lines.map((line) => ({
+        ...(this.lines.length ? this.lines : [{label: '', color: 'transparent'}]).map((line) => ({
           label: line.label,
           stroke: line.color,
           width: line.width ?? (line.dashed ? 1.25 : 1.75),
           dash: line.dashed ? [6, 4] : undefined,
-          spanGaps: true,
+          facets: [facet('x'), facet('y')],
           points: {show: false},
-          paths: line.stepped ? uPlot.paths.stepped({align: 1}) : undefined,
+          paths: line.stepped ? uPlot.paths.stepped({align: 1}) : uPlot.paths.linear(),
         })),
       ],
       cursor: {
@@ -217,8 +279,8 @@ export class LineChart {
         ready: [(u) => this.attach(u)],
       },
     };
-    this.plot = new uPlot(options, this.data(), this.host);
-    if (this.window) this.plot.setScale('x', this.window);
+    this.faceted = this.data();
+    this.plot = new uPlot(options, this.faceted, this.host);
   }
 
   attach(u) {
@@ -230,9 +292,29 @@ export class LineChart {
   }
 
   drawn() {
+    this.describe();
     const waiting = this.afterDraw;
     this.afterDraw = [];
     for (const resolve of waiting) resolve();
+  }
+
+  /**
+   * A text summary of what is drawn, for screen readers (the canvas has no
+   * text): each line and its points, the axes and the x range.
+   */
+  describe() {
+    const u = this.plot;
+    const {formatX, title = 'Chart'} = this.options;
+    const lines = this.lines.map((line) => {
+      let points = 0;
+      for (let i = 0; i < line.y.length; i++) if (line.y[i] != null && line.x[i] != null) points++;
+      return `${line.label}: ${line.dashed ? 'dashed' : 'solid'}, ${points} points`;
+    });
+    const x = u.scales.x;
+    const range = x.min == null ? 'no data' : `x from ${formatX(x.min)} to ${formatX(x.max)}`;
+    this.host.setAttribute('role', 'img');
+    this.host.setAttribute('aria-label',
+        `${title}. ${this.log ? 'Log' : 'Linear'} y axis; ${range}. ${lines.join('; ')}.`);
   }
 
   onSelect(u) {
@@ -286,16 +368,14 @@ export class LineChart {
     if (visibleRules.length > 0 && visibleRules.length * 4 * ratio <= width) {
       ctx.lineWidth = ratio;
       ctx.setLineDash([]);
-      ctx.globalAlpha = 0.35;
+      ctx.beginPath();
       for (const rule of visibleRules) {
         const x = Math.round(u.valToPos(rule.x, 'x', true)) + 0.5;
-        ctx.strokeStyle = rule.color || theme.rule;
-        ctx.beginPath();
         ctx.moveTo(x, top);
         ctx.lineTo(x, top + height);
-        ctx.stroke();
       }
-      ctx.globalAlpha = 1;
+      ctx.strokeStyle = theme.rule;
+      ctx.stroke();
     }
     for (const span of spans) {
       if (span.x1 < xMin || span.x0 > xMax) continue;

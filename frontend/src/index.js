@@ -3,7 +3,7 @@
 // /data/plugin/lr/) and calls render(). Everything it needs is imported
 // from beside it: no other origin is allowed by TensorBoard's CSP.
 
-import {App} from './app.js';
+import {fetchRuns} from './api.js';
 
 function addStylesheet(path) {
   const link = document.createElement('link');
@@ -19,21 +19,41 @@ function addStylesheet(path) {
 
 /**
  * Builds the LR tab in this document and starts loading its data.
- * @returns {Promise<App>}
+ * @returns {Promise<import('./app.js').App>}
  */
 export async function render() {
   const meta = document.createElement('meta');
   meta.name = 'color-scheme';
   meta.content = 'light dark';
   document.head.appendChild(meta);
-  await Promise.all([
+  // The run list, the stylesheets and the rest of the code load at once (the
+  // charts' widths, which decide how many points to fetch, need the styles).
+  // Every module is named here so the browser fetches them in parallel rather
+  // than finding app.js's imports, then chart.js's, one level at a time.
+  const listing = fetchRuns().catch((error) => error);
+  const [{App}] = await Promise.all([
+    import('./app.js'),
+    import('./chart.js'),
+    import('./model.js'),
+    import('./small_charts.js'),
+    import('./views.js'),
+    import('./vendor/uplot/uPlot.esm.js'),
     addStylesheet('./vendor/uplot/uPlot.min.css'),
     addStylesheet('./style.css'),
   ]);
   const root = document.createElement('div');
   root.className = 'lr-app';
   document.body.appendChild(root);
-  const app = new App(root);
-  await app.start();
-  return app;
+  try {
+    const app = new App(root);
+    await app.start(await listing);
+    return app;
+  } catch (error) {
+    // A bug, not bad data (the app reports those itself): say so on the page too.
+    const message = document.createElement('p');
+    message.className = 'lr-fatal';
+    message.textContent = `The LR tab failed to start: ${error.message}`;
+    root.replaceChildren(message);
+    throw error;
+  }
 }

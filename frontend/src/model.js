@@ -6,6 +6,8 @@ export const LEARNING_RATE = 'learning_rate';
 export const EPOCH = 'epoch';
 export const OPTIMIZER_PREFIX = 'optimizer/';
 export const LAYERS_PREFIX = 'layers/';
+/** The fewest points the `series` route will downsample to. */
+export const MIN_MAX_POINTS = 10;
 
 /**
  * Run colours: readable on light and dark backgrounds, distinct in order.
@@ -254,81 +256,31 @@ export function extendHold(steps, values, endStep) {
 }
 
 /**
- * The union of several ascending x arrays, ascending, without repeats.
- * @param {ArrayLike<number|null>[]} arrays
- * @returns {Float64Array}
+ * The smallest and largest y drawn in an x window, over lines with their own
+ * ascending x. The point just outside each edge counts too: a line runs to it
+ * (and a held value comes from before the window).
+ * @param {[ArrayLike<number>, ArrayLike<number|null>][]} lines `[xs, ys]` each
+ * @param {{min: number, max: number}|null} window null: everything
+ * @returns {[number, number]|null} null when nothing is drawn
  */
-export function mergeX(arrays) {
-  let total = 0;
-  for (const a of arrays) total += a.length;
-  const all = new Float64Array(total);
-  let k = 0;
-  for (const a of arrays) {
-    for (let i = 0; i < a.length; i++) {
-      if (a[i] != null && Number.isFinite(a[i])) all[k++] = a[i];
+export function yExtent(lines, window) {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const [xs, ys] of lines) {
+    let from = 0;
+    let to = xs.length;
+    if (window) {
+      from = Math.max(0, lowerBound(xs, window.min) - 1);
+      to = Math.min(xs.length, lowerBound(xs, window.max) + 1);
+    }
+    for (let i = from; i < to; i++) {
+      const y = ys[i];
+      if (y == null || !Number.isFinite(y)) continue;
+      if (y < min) min = y;
+      if (y > max) max = y;
     }
   }
-  const used = all.subarray(0, k).sort();
-  let m = 0;
-  for (let i = 0; i < used.length; i++) {
-    if (i === 0 || used[i] !== used[m - 1]) used[m++] = used[i];
-  }
-  return used.slice(0, m);
-}
-
-/**
- * Puts lines with their own x values on one shared x axis, the data layout
- * of uPlot: `[xs, ys0, ys1, ...]` with null where a line has no point.
- * @param {{x: ArrayLike<number|null>, y: ArrayLike<number|null>}[]} lines each ascending in x
- * @returns {[Float64Array, ...(number|null)[][]]}
- */
-export function alignLines(lines) {
-  const xs = mergeX(lines.map((l) => l.x));
-  const out = [xs];
-  for (const line of lines) {
-    const ys = new Array(xs.length).fill(null);
-    let j = 0;
-    for (let i = 0; i < line.x.length; i++) {
-      const x = line.x[i];
-      if (x == null || !Number.isFinite(x)) continue;
-      // Ascending x walks forward; an x that goes back (a resumed run's wall
-      // times) is looked up instead.
-      if (j > 0 && xs[j - 1] >= x) j = lowerBound(xs, x);
-      while (xs[j] < x) j++;
-      ys[j] = line.y[i] ?? null;
-      j++;
-    }
-    out.push(ys);
-  }
-  return out;
-}
-
-/**
- * Values a log axis can show: zero, negatives and non-finite become gaps.
- * @param {ArrayLike<number|null>} values
- * @returns {(number|null)[]}
- */
-export function forLogScale(values) {
-  return Array.from(values, (v) => (v != null && v > 0 && Number.isFinite(v) ? v : null));
-}
-
-/**
- * Seconds since the run's first logged step, for each step, by linear
- * interpolation over the run's (step, wall time) points; null outside them
- * (a schedule planned beyond what was trained has no time yet).
- * @param {ArrayLike<number>} steps
- * @param {ArrayLike<number>} refSteps ascending steps with known wall times
- * @param {ArrayLike<number|null>} refTimes wall times (seconds since the epoch)
- * @returns {(number|null)[]}
- */
-export function stepsToRelativeTimes(steps, refSteps, refTimes) {
-  const ref = knownTimes(refSteps, refTimes);
-  if (ref.steps.length === 0) return Array.from(steps, () => null);
-  const t0 = ref.times[0];
-  return Array.from(steps, (s) => {
-    const t = interpolateAt(ref.steps, ref.times, s);
-    return t == null ? null : t - t0;
-  });
+  return min <= max ? [min, max] : null;
 }
 
 /**
@@ -353,7 +305,7 @@ export function relativeX(steps, wallTimes, refSteps, refTimes) {
 }
 
 /**
- * The step logged at a relative time (the inverse of `stepsToRelativeTimes`),
+ * The step logged at a relative time (the inverse of `relativeX`),
  * clamped to the run's logged steps.
  * @param {number} seconds since the run's first logged step
  * @param {ArrayLike<number>} refSteps
@@ -451,14 +403,14 @@ export function formatStep(step) {
 }
 
 /**
- * A compact axis label for a step: `950`, `12k`, `1.5M`.
+ * A compact axis label for a step: `950`, `2.5k`, `12k`, `1.5M`.
  * @param {number} step
  * @returns {string}
  */
 export function formatAxisStep(step) {
   const abs = Math.abs(step);
   if (abs >= 1e6) return `${Number((step / 1e6).toPrecision(3))}M`;
-  if (abs >= 1e4) return `${Number((step / 1e3).toPrecision(3))}k`;
+  if (abs >= 1e3) return `${Number((step / 1e3).toPrecision(3))}k`;
   return String(Number(step.toPrecision(6)));
 }
 
@@ -628,18 +580,11 @@ export function nextSelection(known, selected, names) {
 }
 
 /**
- * Whether a re-fetched series differs from the one drawn (a live run grew).
- * @param {{total?: number, steps?: number[], values?: unknown[], step_range?: number[]|null}|null|undefined} a
- * @param {{total?: number, steps?: number[], values?: unknown[], step_range?: number[]|null}|null|undefined} b
- * @returns {boolean}
+ * What tells whether a series grew between two fetches: its whole step range
+ * (the same in a windowed and a full answer).
+ * @param {{step_range?: [number, number]|null}} resp a `series` answer
+ * @returns {string}
  */
-export function seriesChanged(a, b) {
-  if (!a || !b) return a !== b;
-  if (a.total !== b.total) return true;
-  const ra = a.step_range || [];
-  const rb = b.step_range || [];
-  if (ra[0] !== rb[0] || ra[1] !== rb[1]) return true;
-  const n = a.steps?.length ?? 0;
-  if (n !== (b.steps?.length ?? 0)) return true;
-  return n > 0 && (a.steps[n - 1] !== b.steps[n - 1] || a.values[n - 1] !== b.values[n - 1]);
+export function rangeKey(resp) {
+  return JSON.stringify(resp.step_range ?? null);
 }

@@ -12,6 +12,7 @@ import * as views from './views.js';
  * @typedef {object} Card
  * @property {string} id
  * @property {string} title
+ * @property {string|null} layer
  * @property {{run: string, series: string, label: string}[]} lines
  * @property {HTMLElement} node
  * @property {HTMLElement} plot
@@ -38,13 +39,15 @@ export class SmallCharts {
     /** @type {Map<string, Card>} */
     this.cards = new Map();
     this.structure = '';
-    this.generation = 0;
+    this.colors = '';
+    /** run -> how many times a refresh found it grown: what was fetched before is stale */
+    this.generations = new Map();
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) {
         const card = this.cards.get(entry.target.dataset.chartId);
         if (!card) continue;
         card.visible = entry.isIntersecting;
-        if (card.visible) this.load(card);
+        if (card.visible) this.app.guard(this.load(card));
       }
     }, {rootMargin: '300px'});
   }
@@ -52,10 +55,10 @@ export class SmallCharts {
   /**
    * Lays out the charts for the selected runs' series and loads the visible ones.
    * @param {ReturnType<typeof model.chartGroups>} groups
-   * @param {{force?: boolean}} [options] re-fetch even what is loaded (a refresh)
+   * @param {{changed?: Set<string>}} [options] runs to fetch again (a refresh found them grown)
    */
-  update(groups, {force = false} = {}) {
-    if (force) this.generation++;
+  update(groups, {changed = new Set()} = {}) {
+    for (const run of changed) this.generations.set(run, (this.generations.get(run) || 0) + 1);
     const specs = [
       ...groups.hyperparameters.map((g) => ({id: `optimizer:${g.key}`, title: g.key, layer: null, lines: g.lines})),
       ...groups.layers.flatMap((group) => group.charts.map((c) => ({
@@ -69,17 +72,30 @@ export class SmallCharts {
     } else {
       for (const spec of specs) this.cards.get(spec.id).lines = spec.lines;
     }
-    for (const card of this.cards.values()) if (card.visible) this.load(card);
+    // Colours follow the run list: a new run can shift them; redraw what is loaded.
+    const colors = JSON.stringify([...this.app.colors]);
+    if (colors !== this.colors) {
+      this.colors = colors;
+      for (const card of this.cards.values()) if (card.chart) this.draw(card);
+    }
+    for (const card of this.cards.values()) if (card.visible) this.app.guard(this.load(card));
   }
 
   rebuild(specs, groups) {
-    for (const card of this.cards.values()) {
+    // Cards that stay keep their chart and data; only new ones start empty.
+    const ids = new Set(specs.map((s) => s.id));
+    for (const [id, card] of this.cards) {
+      if (ids.has(id)) continue;
       card.controller?.abort();
       card.chart?.destroy();
       this.observer.unobserve(card.node);
+      this.cards.delete(id);
     }
-    this.cards.clear();
-    for (const spec of specs) this.cards.set(spec.id, this.makeCard(spec));
+    for (const spec of specs) {
+      const card = this.cards.get(spec.id);
+      if (card) card.lines = spec.lines;
+      else this.cards.set(spec.id, this.makeCard(spec));
+    }
     const cardsOf = (filter) => specs.filter(filter).map((s) => this.cards.get(s.id).node);
 
     if (groups.hyperparameters.length === 0) {
@@ -102,11 +118,12 @@ export class SmallCharts {
     for (const card of this.cards.values()) this.observer.observe(card.node);
   }
 
+
   /** @returns {Card} */
   makeCard(spec) {
     /** @type {Card} */
     const card = {
-      id: spec.id, title: spec.title, lines: spec.lines, chart: null, data: [], key: '',
+      id: spec.id, title: spec.title, layer: spec.layer, lines: spec.lines, chart: null, data: [], key: '',
       visible: false, controller: null,
     };
     card.logButton = views.button('Log', () => {
@@ -118,7 +135,7 @@ export class SmallCharts {
       card.logButton,
       views.button('CSV', () => this.offer(card, 'csv'), {title: 'Download the points shown, as CSV'}),
       views.button('JSON', () => this.offer(card, 'json'), {title: 'Download the points shown, as JSON'}),
-      views.button('PNG', () => this.png(card), {title: 'Download the chart as a PNG image'}),
+      views.button('PNG', () => this.app.guard(this.png(card)), {title: 'Download the chart as a PNG image'}),
     ];
     const parts = views.chartCard(spec.title, actions, {className: 'lr-small-chart'});
     card.node = parts.card;
@@ -142,26 +159,37 @@ export class SmallCharts {
     }
   }
 
-  /** Re-fetches the visible charts (the x axis or the window changed). */
-  invalidate() {
-    for (const card of this.cards.values()) if (card.visible) this.load(card);
-  }
-
   restyle() {
     for (const card of this.cards.values()) card.chart?.restyle();
   }
 
   /** Fetches a card's series for the current window, unless already fetched. */
   async load(card) {
-    const key = JSON.stringify([this.app.windowKey(), this.generation, card.lines.map((l) => [l.run, l.series])]);
+    const windowKey = this.app.windowKey();
+    const generation = (run) => this.generations.get(run) || 0;
+    const key = JSON.stringify([windowKey, card.lines.map((l) => [l.run, l.series, generation(l.run)])]);
     if (key === card.key) return;
     card.key = key;
     card.controller?.abort();
     const controller = new AbortController();
     card.controller = controller;
     const maxPoints = this.app.maxPoints();
-    const results = await Promise.allSettled(card.lines.map((line) =>
-      api.fetchSeries(line.run, line.series, {...this.app.stepWindowOf(line.run), maxPoints}, controller.signal)));
+    const results = await Promise.allSettled(card.lines.map((line) => {
+      const kept = card.data.find((d) => d.run === line.run && d.series === line.series)?.resp;
+      // Kept: what was fetched for this window, and a change-sampled series (a
+      // hyperparameter) fetched whole, which serves every window; unless the run grew.
+      if (kept && kept.generation === generation(line.run) &&
+          (kept.windowKey === windowKey || (kept.sampling === 'change' && kept.whole))) {
+        return kept;
+      }
+      const window = this.app.stepWindowOf(line.run);
+      return api.fetchSeries(line.run, line.series, {...window, maxPoints}, controller.signal).then((resp) =>
+        Object.assign(resp, {
+          generation: generation(line.run),
+          windowKey,
+          whole: window.start === undefined && !resp.downsampled,
+        }));
+    }));
     if (controller.signal.aborted) return;
     const failed = results.filter((r) => r.status === 'rejected');
     card.status.textContent = failed.length ? `Could not load: ${failed[0].reason.message}` : '';
@@ -176,10 +204,11 @@ export class SmallCharts {
   draw(card) {
     if (!card.chart) {
       card.chart = new LineChart(card.plot, {
+        title: card.layer ? `${card.layer}/${card.title}` : card.title,
         height: 180,
         formatX: (x) => this.app.formatX(x),
-        onZoom: (min, max) => this.app.zoom(min, max),
-        onReset: () => this.app.resetZoom(),
+        onZoom: (min, max) => this.app.guard(this.app.zoom(min, max)),
+        onReset: () => this.app.guard(this.app.resetZoom()),
         tooltip: (x) => this.tooltip(card, x),
       });
       card.chart.window = this.app.window;
@@ -227,12 +256,14 @@ export class SmallCharts {
       const {steps, values, sampling} = line.resp;
       let found = null;
       const last = this.app.lastStep(line.run);
-      if (step != null && steps.length && step >= steps[0] && (sampling === 'change' ? last == null || step <= last : step <= steps[steps.length - 1])) {
+      const end = sampling === 'change' ? last ?? Infinity : steps[steps.length - 1];
+      if (step != null && steps.length && step >= steps[0] && step <= end) {
         found = model.valueAt(steps, values, step, sampling);
       }
+      if (!found) continue; // The run has nothing here (it is shorter).
       rows.push({
         color: model.lineColor(this.app.colors.get(line.run) || '#888888', k),
-        cells: [line.label, model.formatStep(found?.step ?? null), model.formatValue(found?.value ?? null)],
+        cells: [line.label, model.formatStep(found.step), model.formatValue(found.value)],
       });
     }
     if (rows.length === 0) return null;

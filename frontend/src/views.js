@@ -235,7 +235,7 @@ export function renderDeviations(container, rows, props) {
   if (rows.length > 0) {
     const table = el('table', {className: 'lr-table lr-deviation-table'});
     const head = table.createTHead().insertRow();
-    for (const text of ['Run', 'Step', 'Applied', 'Expected', 'Ratio', 'Source']) {
+    for (const text of ['Run', 'Step', 'Applied', 'Expected', 'Source']) {
       head.appendChild(el('th', {text, attrs: {scope: 'col'}}));
     }
     const body = table.createTBody();
@@ -243,14 +243,16 @@ export function renderDeviations(container, rows, props) {
       const tr = body.insertRow();
       tr.className = 'lr-deviation';
       tr.tabIndex = 0;
-      tr.title = explainSource(row.source);
+      tr.title = `${explainSource(row.source)}; the applied rate was ${row.ratio} the schedule's, ` +
+        `for ${formatStep(row.steps)} step${row.steps === 1 ? '' : 's'}`;
       const runCell = tr.insertCell();
+      runCell.title = row.run;
       runCell.append(swatch(props.colors.get(row.run)), el('span', {className: 'lr-run-name', text: row.run}));
       if (row.series !== 'learning_rate') runCell.append(el('span', {className: 'lr-muted', text: ` ${row.series.replace(/^learning_rate\//, '')}`}));
       tr.insertCell().textContent = row.endStep > row.step ? `${formatStep(row.step)}–${formatStep(row.endStep)}` : formatStep(row.step);
-      tr.insertCell().textContent = formatValue(row.applied);
+      const applied = tr.insertCell();
+      applied.append(formatValue(row.applied), el('span', {className: 'lr-ratio', text: ` ${row.ratio}`}));
       tr.insertCell().textContent = formatValue(row.expected);
-      tr.insertCell().textContent = row.ratio;
       tr.insertCell().textContent = row.source;
       tr.dataset.step = String(row.step);
       const choose = () => props.onSelect(row);
@@ -263,6 +265,10 @@ export function renderDeviations(container, rows, props) {
       });
     }
     children.push(el('div', {className: 'lr-table-scroll'}, [table]));
+    if (rows.length > 500) children.push(el('p', {className: 'lr-muted', text: `The first 500 of ${rows.length} are listed.`}));
+    if (rows.some((row) => row.source === 'unknown')) {
+      children.push(el('p', {className: 'lr-muted lr-unknown-note', text: `unknown: ${explainSource('unknown')}.`}));
+    }
   }
   container.replaceChildren(...children);
 }
@@ -312,9 +318,13 @@ export function renderSchedules(container, panels) {
     }
     return el('div', {className: 'lr-card lr-schedule-card'}, body);
   });
-  container.replaceChildren(
-      el('h2', {className: 'lr-heading', text: 'Schedules'}),
-      el('div', {className: 'lr-grid'}, cards));
+  // Collapsible: with many runs the panels are long, and the charts below matter too.
+  const details = el('details', {className: 'lr-section'}, [
+    el('summary', {className: 'lr-heading', text: `Schedules (${panels.length} run${panels.length === 1 ? '' : 's'})`}),
+    el('div', {className: 'lr-grid lr-schedule-grid'}, cards),
+  ]);
+  details.open = container.querySelector('details')?.open ?? true;
+  container.replaceChildren(details);
 }
 
 /**

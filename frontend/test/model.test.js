@@ -157,48 +157,12 @@ describe('looking values up', () => {
   });
 });
 
-describe('aligning lines for the chart', () => {
-  test('mergeX is the sorted union without repeats or missing values', () => {
-    assert.deepEqual([...m.mergeX([[0, 2, 4], [1, 2, null, 5], []])], [0, 1, 2, 4, 5]);
-  });
-
-  test('alignLines puts each line on the shared x with gaps elsewhere', () => {
-    const [xs, a, b] = m.alignLines([{x: [0, 2], y: [1, 3]}, {x: [1, 2], y: [10, null]}]);
-    assert.deepEqual([...xs], [0, 1, 2]);
-    assert.deepEqual(a, [1, null, 3]);
-    assert.deepEqual(b, [null, 10, null]);
-  });
-
-  test('alignLines places points whose x goes back (a resumed run\'s wall times)', () => {
-    const [xs, a] = m.alignLines([{x: [0, 5, 3, 7], y: [1, 2, 3, 4]}]);
-    assert.deepEqual([...xs], [0, 3, 5, 7]);
-    assert.deepEqual(a, [1, 3, 2, 4]);
-  });
-
-  test('alignLines handles 20 lines of 4,000 points quickly', () => {
-    const lines = Array.from({length: 20}, (_, r) => ({
-      x: Array.from({length: 4000}, (_, i) => i * 25 + (r % 3)),
-      y: Array.from({length: 4000}, (_, i) => i),
-    }));
-    const started = performance.now();
-    const data = m.alignLines(lines);
-    const elapsed = performance.now() - started;
-    assert.equal(data.length, 21);
-    assert.equal(data[0].length, 12000);
-    assert.ok(elapsed < 1000, `took ${elapsed} ms`);
-  });
-
-  test('a log axis shows only positive finite values', () => {
-    assert.deepEqual(m.forLogScale([0.1, 0, -1, null, Infinity, 1e-9]), [0.1, null, null, null, null, 1e-9]);
-  });
-});
-
 describe('relative time', () => {
   const refSteps = [0, 100, 200];
   const refTimes = [1000, 1010, 1030];
 
   test('steps map to seconds since the first step', () => {
-    assert.deepEqual(m.stepsToRelativeTimes([0, 50, 150, 200, 300], refSteps, refTimes), [0, 5, 20, 30, null]);
+    assert.deepEqual(m.relativeX([0, 50, 150, 200, 300], null, refSteps, refTimes), [0, 5, 20, 30, null]);
   });
 
   test('a point\'s own wall time wins over the interpolated one', () => {
@@ -214,8 +178,8 @@ describe('relative time', () => {
   });
 
   test('missing and backward wall times are skipped', () => {
-    assert.deepEqual(m.stepsToRelativeTimes([100], [0, 50, 100], [null, 1000, 1010]), [10]);
-    assert.deepEqual(m.stepsToRelativeTimes([100], [0, 50, 100], [1000, 990, 1010]), [10]);
+    assert.deepEqual(m.relativeX([100], null, [0, 50, 100], [null, 1000, 1010]), [10]);
+    assert.deepEqual(m.relativeX([100], null, [0, 50, 100], [1000, 990, 1010]), [10]);
   });
 });
 
@@ -234,14 +198,6 @@ describe('fetch windows', () => {
     assert.deepEqual(m.stepWindow(9, 2), {start: 2, end: 9});
   });
 
-  test('a re-fetched series is new when it grew or its last point changed', () => {
-    const a = {total: 3, steps: [0, 1, 2], values: [1, 1, 1], step_range: [0, 2]};
-    assert.equal(m.seriesChanged(a, {...a}), false);
-    assert.equal(m.seriesChanged(a, {...a, total: 4, step_range: [0, 3]}), true);
-    assert.equal(m.seriesChanged(a, {...a, values: [1, 1, 2]}), true);
-    assert.equal(m.seriesChanged(null, a), true);
-    assert.equal(m.seriesChanged(null, null), false);
-  });
 });
 
 describe('formatting', () => {
@@ -278,6 +234,7 @@ describe('formatting', () => {
     assert.equal(m.formatStep(0), '0');
     assert.equal(m.formatStep(null), '—');
     assert.equal(m.formatAxisStep(950), '950');
+    assert.equal(m.formatAxisStep(2500), '2.5k');
     assert.equal(m.formatAxisStep(12000), '12k');
     assert.equal(m.formatAxisStep(1500000), '1.5M');
   });
@@ -371,5 +328,25 @@ describe('downloads', () => {
         'lr-_img_src_x_onerror_alert_1_-learning_rate_adam.csv');
     assert.equal(m.fileName(['../..'], 'png'), 'lr.png');
     assert.equal(m.fileName([''], 'json'), 'lr.json');
+  });
+});
+
+describe('y range of a window', () => {
+  test('yExtent spans every line inside the window and the points next to it', () => {
+    const lines = [[[0, 10, 20, 30], [5, 1, 2, 9]], [[15, 25], [3, null]]];
+    assert.deepEqual(m.yExtent(lines, null), [1, 9]);
+    // x 12..18: points 10 and 20 of the first line border it; 15 of the second is in it.
+    assert.deepEqual(m.yExtent(lines, {min: 12, max: 18}), [1, 3]);
+    assert.equal(m.yExtent([[[0], [null]]], null), null);
+    assert.equal(m.yExtent([], null), null);
+  });
+});
+
+describe('refreshing', () => {
+  test('a series grew when its whole step range changed, whatever the window', () => {
+    const before = m.rangeKey({step_range: [0, 99], steps: [40, 50]});
+    assert.equal(m.rangeKey({step_range: [0, 99], steps: [0, 99]}), before);
+    assert.notEqual(m.rangeKey({step_range: [0, 199]}), before);
+    assert.equal(m.rangeKey({}), 'null');
   });
 });

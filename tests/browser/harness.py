@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -66,16 +67,19 @@ class TensorBoardProcess:
 
     def __enter__(self) -> TensorBoardProcess:
         executable = Path(sys.executable).with_name("tensorboard")
-        command = [str(executable)] if executable.exists() else [sys.executable, "-m", "tensorboard.main"]
+        command = [str(executable)]
+        if not executable.exists():
+            command = [sys.executable, "-m", "tensorboard.main"]
         command += ["--logdir", str(self.logdir), "--host", "127.0.0.1", "--port", str(self.port)]
         command += list(self._flags)
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         environment["PYTHONPATH"] = os.pathsep.join(
             [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
         )
-        log = self.logdir.parent / f"tensorboard-{self.port}.log"
-        self._log_path = log
-        self._log = log.open("w")
+        handle, name = tempfile.mkstemp(prefix=f"tensorboard-{self.port}-", suffix=".log")
+        os.close(handle)
+        self._log_path = Path(name)
+        self._log = self._log_path.open("w")
         self._process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=environment
         )
@@ -96,6 +100,7 @@ class TensorBoardProcess:
                 self._process.wait()
             self._process = None
             self._log.close()
+            self._log_path.unlink(missing_ok=True)
 
     def log_text(self) -> str:
         """What the process printed so far."""
@@ -125,10 +130,13 @@ class TensorBoardProcess:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"tensorboard exited:\n{self.log_text()}")
-            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
-                with urllib.request.urlopen(f"{self.url}/data/plugins_listing", timeout=5) as r:
-                    if PLUGIN in json.load(r):
-                        return
+            listing = f"{self.url}/data/plugins_listing"
+            with (
+                contextlib.suppress(urllib.error.URLError, OSError, ValueError),
+                urllib.request.urlopen(listing, timeout=5) as response,
+            ):
+                if PLUGIN in json.load(response):
+                    return
             time.sleep(0.3)
         raise TimeoutError(f"tensorboard did not list plugin {PLUGIN!r}:\n{self.log_text()}")
 
