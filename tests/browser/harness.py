@@ -52,8 +52,11 @@ class TensorBoardProcess:
     """`tensorboard --logdir LOGDIR` on 127.0.0.1 and a free port, default flags.
 
     Example:
-        >>> with TensorBoardProcess(logdir) as board:  # doctest: +SKIP
-        ...     board.wait_for_runs(3)
+
+    ```python
+    with TensorBoardProcess(logdir) as board:
+        board.wait_for_runs(3)
+    ```
     """
 
     def __init__(self, logdir: Path, *extra_flags: str):
