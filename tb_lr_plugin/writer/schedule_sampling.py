@@ -12,7 +12,6 @@ its result is trusted.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +19,6 @@ import numpy as np
 import tensorflow as tf
 
 from tb_lr_plugin import event_format
-
-_log = logging.getLogger(__name__)
 
 # Probe steps per strategy check: ends, evenly spaced interior steps.
 _PROBES = 9
