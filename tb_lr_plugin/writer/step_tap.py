@@ -2,10 +2,12 @@
 
 Reading `optimizer.learning_rate` on the host after a step costs an eager op
 and a device sync per step, and gives the *next* step's rate. Instead the tap
-wraps the optimizer's `apply` so that, just before update `s` runs and inside
-the same compiled function, the rate it applies and the optimizer's scalar
-variables are scattered into row `s % capacity` of a ring buffer; values that
-layers `record` during the same step land in the same row. The host reads the
+hooks the optimizer so that, as update `s` runs and inside the same compiled
+function, the rate it applies and the optimizer's scalar variables are
+scattered into row `s % capacity` of a ring buffer; values that layers
+`record` during the same step land in the same row. For Keras' own `apply`
+the hook is on `_backend_update_step`, which receives the very rate tensor the
+update uses; a custom `apply` is wrapped instead. The host reads the
 ring every few thousand steps: one copy for all of them. It works with
 `steps_per_execution > 1` (every step runs `apply`) and under XLA (scatter
 into a resource variable compiles, where summary ops do not).
@@ -131,8 +133,21 @@ class StepTap:
         return len(self.columns) - 1
 
     def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
+        update_step = getattr(optimizer, "_backend_update_step", None)
+        if update_step is not None and type(optimizer).apply is keras.optimizers.Optimizer.apply:
+            # Keras' own `apply` hands the rate it computed for this update to
+            # `_backend_update_step`: capturing that tensor costs a scatter,
+            # where evaluating `optimizer.learning_rate` again would repeat
+            # the schedule's ops in every step.
+            def backend_update_step(grads, trainable_variables, learning_rate):
+                self._capture(learning_rate)
+                return update_step(grads, trainable_variables, learning_rate)
+
+            backend_update_step.__wrapped__ = update_step
+            optimizer._backend_update_step = backend_update_step
+            return
+        # A custom `apply`: capture just before it, re-reading the rate.
         original_apply = optimizer.apply
-        tap = self
 
         def apply(grads, trainable_variables=None):
             if len(grads):
@@ -141,21 +156,23 @@ class StepTap:
                     # variables `build` creates (a custom optimizer's own).
                     optimizer.build(list(trainable_variables))
                     optimizer.built = True
-                tap._capture()
+                self._capture()
             return original_apply(grads, trainable_variables)
 
         apply.__wrapped__ = original_apply
         optimizer.apply = apply
 
-    def _capture(self) -> None:
+    def _capture(self, learning_rate: tf.Tensor | None = None) -> None:
         try:
             if self._captured is None:
-                self._captured = self._choose_captured()
+                self._captured = self._choose_captured(rate_given=learning_rate is not None)
             if not self._captured:
                 return
             columns = tf.constant([column for column, _ in self._captured], tf.int64)
             values = [
-                self.optimizer.learning_rate if variable is None else variable
+                (self.optimizer.learning_rate if learning_rate is None else learning_rate)
+                if variable is None
+                else variable
                 for _, variable in self._captured
             ]
             self._values.scatter_update(
@@ -170,10 +187,10 @@ class StepTap:
         if not tf.executing_eagerly():
             self.traced = True
 
-    def _choose_captured(self) -> list[tuple[int, keras.Variable | None]]:
-        """The columns `apply` fills: the rate (if readable), then scalar variables."""
+    def _choose_captured(self, rate_given: bool) -> list[tuple[int, keras.Variable | None]]:
+        """The columns an update fills: the rate (if readable), then scalar variables."""
         captured = []
-        if _learning_rate_is_readable(self.optimizer):
+        if rate_given or _learning_rate_is_readable(self.optimizer):
             captured.append((self._column(Column(LEARNING_RATE, LEARNING_RATE)), None))
         for name, variable in hyperparameters.scalar_variables(self._tapped).items():
             index = self._column(Column(HYPERPARAMETER, name))
