@@ -126,7 +126,7 @@ class Recorder:
     @property
     def step(self) -> int:
         """The step the next update will have: the optimizer's iterations."""
-        return _iterations(self._optimizer)
+        return step_tap.iterations(self._optimizer)
 
     def plan(
         self,
@@ -314,7 +314,7 @@ class Recorder:
 
     def _assignment_listener(self, track: _Track):
         def on_assignment(change: assignment_tracking.Assignment) -> None:
-            step = _iterations(track.tapped.optimizer)
+            step = step_tap.iterations(track.tapped.optimizer)
             if (
                 change.source == event_format.SOURCE_LEARNING_RATE_SCHEDULER
                 and not isinstance(track.curve, configured_curves.EpochCurve)
@@ -363,10 +363,6 @@ def write_curve(
 
 def _hyperparameter_tag(track: _Track, name: str) -> str:
     return f"{event_format.OPTIMIZER_PREFIX.rstrip('/')}{track.suffix}/{name}"
-
-
-def _iterations(optimizer) -> int:
-    return int(optimizer.iterations.numpy())
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -73,7 +73,7 @@ class StepTap:
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
-        self._drained_until = _iterations(tapped.optimizer)
+        self._drained_until = iterations(tapped.optimizer)
         with tf.init_scope():  # Eager variables even when created while tracing.
             # Flat, so one scatter with computed indices writes a step's cells.
             self._values = tf.Variable(
@@ -92,7 +92,7 @@ class StepTap:
         drains. Called between executions of the train function, on the
         thread that runs it, so nothing writes while it reads.
         """
-        stop = _iterations(self.optimizer)
+        stop = iterations(self.optimizer)
         start = self._drained_until
         if stop < start:  # Iterations were reset (a checkpoint restored mid-run).
             start = max(0, stop - self.capacity)
@@ -204,7 +204,8 @@ def _fill_unwritten(capacity: int) -> tf.Tensor:
     return tf.bitcast(bits, tf.float32)
 
 
-def _iterations(optimizer: keras.optimizers.Optimizer) -> int:
+def iterations(optimizer: keras.optimizers.Optimizer) -> int:
+    """The optimizer's update count, read on the host."""
     return int(optimizer.iterations.numpy())
 
 
