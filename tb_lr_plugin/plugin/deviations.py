@@ -164,11 +164,16 @@ def assignments_from_documents(documents: Iterable[dict[str, Any]]) -> list[Assi
         if not isinstance(step, int) or isinstance(step, bool):
             continue
         value = document.get("value")
-        value = float(value) if isinstance(value, (int, float)) else math.nan
+        # A JSON integer too large for a float (a corrupt record) must not raise.
+        value = float(value) if isinstance(value, float) or _fits_float(value) else math.nan
         source = document.get("source")
         source = source if isinstance(source, str) and source else event_format.SOURCE_UNKNOWN
         by_step[step] = Assignment(step=step, value=value, source=source)
     return [by_step[step] for step in sorted(by_step)]
+
+
+def _fits_float(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**1023
 
 
 def value_jumps(values: np.ndarray) -> np.ndarray:

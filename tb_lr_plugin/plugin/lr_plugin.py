@@ -215,6 +215,9 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             "name": query.name,
             "sampling": series.sampling,
             **_points(series, query.start, query.end, query.max_points),
+            # Records the reader skipped (a corrupt chunk): the points above are
+            # the readable rest, and the tab says what is missing.
+            "problems": list(series.problems),
         }
 
     def schedule_impl(self, ctx, experiment: str, query: http_queries.ScheduleQuery) -> Body:
@@ -234,16 +237,20 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         entry = self._run(ctx, experiment, query.run)
         optimizer = entry.schedule_optimizer(query.optimizer)
         description: dict[str, Any] = {}
+        problems: list[str] = []
         config_tag = entry.tag(event_format.SCHEDULE_CONFIG_TAG, optimizer)
         if config_tag is not None:
             documents = self._data.documents(ctx, experiment, query.run, config_tag)
-            if documents:
-                description = documents[-1].content  # The latest plan wins.
+            problems += [document.problem for document in documents if document.problem]
+            readable = [document for document in documents if document.content is not None]
+            if readable:
+                description = readable[-1].content  # The latest readable plan wins.
         curve_tag = entry.tag(event_format.SCHEDULE_TAG, optimizer)
         if curve_tag is not None and curve_tag.kind == event_format.KIND_SCHEDULE:
             curve = self._data.series(ctx, experiment, query.run, curve_tag)
         else:
             curve = _EMPTY_SERIES
+        problems += curve.problems
         total_steps = description.get("total_steps")
         if isinstance(total_steps, int) and len(curve.steps) and curve.steps[-1] >= total_steps:
             # Points past the latest plan are left from an earlier, longer guess.
@@ -266,6 +273,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             "config": config if isinstance(config, dict) else {},
             "total_steps": description.get("total_steps"),
             **points,
+            "problems": problems,
         }
 
     def deviations_impl(self, ctx, experiment: str, query: http_queries.DeviationsQuery) -> Body:
@@ -423,7 +431,9 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             applied.values,
             curve.steps,
             curve.values,
-            deviations.assignments_from_documents(document.content for document in documents),
+            deviations.assignments_from_documents(
+                document.content for document in documents if document.content is not None
+            ),
             max_events=max_events,
         )
         with self._lock:

@@ -10,13 +10,17 @@ the latest write wins.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from typing import Any
 
 import numpy as np
+from tensorboard import errors as tb_errors
 from tensorboard.data import provider as data_provider
 
 from tb_lr_plugin import event_format
+
+logger = logging.getLogger(__name__)
 
 # Records per tag to ask the provider for: every one (a chunk holds thousands of steps).
 _ALL_RECORDS = 1 << 30
@@ -54,11 +58,16 @@ class Tag:
 
 @dataclasses.dataclass(frozen=True)
 class Document:
-    """One JSON record (schedule config, assignment)."""
+    """One JSON record (schedule config, assignment).
+
+    `content` is `None` for a record that could not be read; `problem` then
+    says why (the caller reports it rather than silently losing the record).
+    """
 
     step: int
     wall_time: float
-    content: dict[str, Any]
+    content: dict[str, Any] | None
+    problem: str | None = None
 
 
 class RunData:
@@ -90,14 +99,8 @@ class RunData:
         A tag whose metadata is not ours or comes from a newer format version
         is left out and described in the notes.
         """
-        listing = self._provider.list_tensors(
-            ctx,
-            experiment_id=experiment_id,
-            plugin_name=event_format.PLUGIN_NAME,
-            run_tag_filter=None if runs is None else data_provider.RunTagFilter(runs=runs),
-        )
+        listing, problems = self._list_tensors(ctx, experiment_id, runs)
         by_run: dict[str, dict[str, Tag]] = {}
-        problems = []
         for run, time_series_by_tag in listing.items():
             for tag, time_series in time_series_by_tag.items():
                 try:
@@ -112,6 +115,46 @@ class RunData:
                     version_key=(time_series.max_step, time_series.max_wall_time),
                 )
         return by_run, problems
+
+    def _list_tensors(
+        self, ctx, experiment_id: str, runs: list[str] | None
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        try:
+            return self._list_runs_tensors(ctx, experiment_id, runs), []
+        except tb_errors.PublicError:
+            raise
+        except Exception:
+            # TensorBoard's Python loader raises (KeyError) for a whole listing
+            # when one tag has this plugin's metadata but no tensor (a damaged
+            # or foreign event). One such run must not hide every other run:
+            # list run by run and name the runs that fail.
+            pass
+        if runs is None:
+            runs = [
+                run.run_name for run in self._provider.list_runs(ctx, experiment_id=experiment_id)
+            ]
+        listing: dict[str, dict[str, Any]] = {}
+        problems = []
+        for run in runs:
+            try:
+                listing.update(self._list_runs_tensors(ctx, experiment_id, [run]))
+            except tb_errors.PublicError:
+                raise
+            except Exception as error:
+                logger.warning("LR plugin: TensorBoard could not list run %r: %r", run, error)
+                problems.append(
+                    f"run {run!r}: TensorBoard could not list its records "
+                    f"({type(error).__name__}: {error}); a damaged event file?"
+                )
+        return listing, problems
+
+    def _list_runs_tensors(self, ctx, experiment_id: str, runs: list[str] | None) -> dict:
+        return self._provider.list_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=event_format.PLUGIN_NAME,
+            run_tag_filter=None if runs is None else data_provider.RunTagFilter(runs=runs),
+        )
 
     def series(self, ctx, experiment_id: str, run: str, tag: Tag) -> Series:
         """The merged points of a `series` or `schedule` tag (cached until it grows)."""
@@ -141,11 +184,17 @@ class RunData:
         documents = []
         for datum in self._read(ctx, experiment_id, run, tag.name):
             try:
-                content = event_format.decode_json(_payload(datum))
-            except event_format.FormatError:
-                continue
+                content, problem = event_format.decode_json(_payload(datum)), None
+            except event_format.FormatError as error:
+                # Kept as a placeholder so the route can say what was skipped.
+                content, problem = None, f"record at step {datum.step} unreadable: {error}"
             documents.append(
-                Document(step=int(datum.step), wall_time=datum.wall_time, content=content)
+                Document(
+                    step=int(datum.step),
+                    wall_time=datum.wall_time,
+                    content=content,
+                    problem=problem,
+                )
             )
         return documents
 

@@ -9,7 +9,7 @@ import warnings
 
 import keras
 
-from tb_lr_plugin.writer import event_sink, hyperparameters, recorder, step_tap
+from tb_lr_plugin.writer import distribution, event_sink, hyperparameters, recorder, step_tap
 
 
 def never_raises(hook):
@@ -55,6 +55,13 @@ class LearningRateLogger(keras.callbacks.Callback):
     Its data goes in the run `train` under `log_dir`, the same run as
     `keras.callbacks.TensorBoard(log_dir)`, so both can be used together.
 
+    Under `MirroredStrategy` each step is logged once. Under
+    `MultiWorkerMirroredStrategy` only the chief writes; the other workers
+    keep the same compiled step but create no file and read nothing back.
+    Under `ParameterServerStrategy` and `TPUStrategy` it warns and does
+    nothing (training goes on). `log_dir` may be any path TensorFlow's file
+    system layer knows: `gs://...`, `s3://...` (with tensorflow-io), `hdfs://...`.
+
     Args:
         log_dir: The directory TensorBoard is pointed at (`--logdir`).
         run_name: The run subdirectory; `""` writes into `log_dir` itself.
@@ -62,7 +69,9 @@ class LearningRateLogger(keras.callbacks.Callback):
             flushed to disk while training.
 
     Raises:
-        LogDirError: when `log_dir/run_name` cannot be created or written.
+        LogDirError: when `log_dir/run_name` cannot be created or written
+            (checked in the process that will write: not on a worker that
+            `TF_CONFIG` names as a non-chief).
 
     Example:
 
@@ -83,8 +92,12 @@ class LearningRateLogger(keras.callbacks.Callback):
         super().__init__()
         self.run_dir = run_directory(log_dir, run_name)
         self.flush_secs = flush_secs
-        event_sink.check_writable(self.run_dir)
-        self._recorder: recorder.Recorder | None = None
+        # A non-chief worker writes nothing, so it must not even create the directory.
+        if distribution.chief_by_environment():
+            event_sink.check_writable(self.run_dir)
+        self._recorder: recorder.Recorder | distribution.NonChiefRecorder | None = None
+        self._writes = True
+        self._unsupported: str | None = None
         self._planned = False
         self._epoch_start = 0
         self._first_epoch: tuple[int, int] | None = None
@@ -96,6 +109,16 @@ class LearningRateLogger(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         if optimizer is None:
             return
+        strategy = distribution.model_strategy(model)
+        reason = distribution.unsupported_reason(strategy)
+        if reason is not None:
+            # A warning, not an error: a long cluster job must not die for its logging.
+            if self._unsupported is None:
+                distribution.warn_unsupported(type(self).__name__, reason)
+            self._unsupported = reason
+            return  # No tap: the compiled step stays exactly the user's.
+        self._unsupported = None
+        self._writes = distribution.writes_logs(strategy)
         # The taps must be in place before `fit` traces its train function.
         taps = [step_tap.tap_for(t) for t in hyperparameters.tapped_optimizers(optimizer)]
         if getattr(model, "train_function", None) is not None and not all(t.traced for t in taps):
@@ -103,14 +126,22 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     @never_raises
     def on_train_begin(self, logs=None):
-        self._recorder = recorder.Recorder(
-            self.run_dir, self.model.optimizer, flush_secs=self.flush_secs
-        )
+        if self._unsupported is not None:
+            self._recorder = None
+        elif self._writes:
+            self._recorder = recorder.Recorder(
+                self.run_dir, self.model.optimizer, flush_secs=self.flush_secs
+            )
+        else:
+            self._recorder = distribution.NonChiefRecorder(self.model.optimizer)
         self._planned = False
         self._first_epoch = None
+        self._optimizer = self.model.optimizer
 
     @never_raises
     def on_epoch_begin(self, epoch, logs=None):
+        if self._recorder is None:
+            return
         step = self._recorder.step
         self._epoch_start = step
         if self._first_epoch is None:
@@ -119,17 +150,34 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     @never_raises
     def on_train_batch_begin(self, batch, logs=None):
+        if self._recorder is None:
+            return
         if not self._planned:
             self._plan()
+        if self.model.optimizer is not self._optimizer:
+            # A callback replaced the optimizer mid-fit: the taps are on the
+            # old one, so say so (once) rather than log a stale step count.
+            self._optimizer = self.model.optimizer
+            warnings.warn(
+                "tb_lr_plugin: model.optimizer was replaced during fit; the LR tab keeps "
+                "logging the optimizer this fit started with, and the new one's updates "
+                "are not logged. Replace it between fits (the next fit logs it)."
+            )
         self._recorder.mark(self._epoch_start + batch)
 
     @never_raises
     def on_epoch_end(self, epoch, logs=None):
+        if self._recorder is None:
+            return
         steps = self.params.get("steps")
         first_epoch, first_step = self._first_epoch
         if not steps and epoch == first_epoch:
             # The dataset's length was unknown: the first epoch measured it.
             self._plan(steps_per_epoch=self._recorder.step - first_step)
+        # Flushed at every epoch's end: a checkpoint saved after this hook
+        # (ModelCheckpoint listed after the logger) is then never ahead of the
+        # log, so a crash and a resume from that checkpoint leave no gap.
+        self._recorder.drain()
 
     @never_raises
     def on_train_end(self, logs=None):

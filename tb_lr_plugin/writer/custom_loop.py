@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from tb_lr_plugin.writer import recorder
+from tb_lr_plugin.writer import distribution, recorder
 from tb_lr_plugin.writer.callback import never_raises, run_directory
 
 
@@ -28,6 +28,11 @@ class LearningRateWriter:
             as training goes.
         run_name: The run subdirectory; `""` writes into `log_dir` itself.
         flush_secs: The longest time logged steps wait before a flush.
+
+    Under `MultiWorkerMirroredStrategy` (the optimizer created in its scope)
+    only the chief writes; on the other workers it keeps the compiled step
+    identical and does nothing else. Under `ParameterServerStrategy` and
+    `TPUStrategy` it warns and does nothing.
 
     Raises:
         LogDirError: when the run directory cannot be created or written.
@@ -60,27 +65,41 @@ class LearningRateWriter:
             )
         self.run_dir = run_directory(log_dir, run_name)
         self._failed_hooks: set[str] = set()
-        self._recorder = recorder.Recorder(
-            self.run_dir, optimizer, schedule=schedule, flush_secs=flush_secs
-        )
+        self._recorder: recorder.Recorder | distribution.NonChiefRecorder | None = None
+        strategy = distribution.optimizer_strategy(optimizer)
+        reason = distribution.unsupported_reason(strategy)
+        if reason is not None:
+            # A warning, not an error: the training loop must not fail for its logging.
+            distribution.warn_unsupported(type(self).__name__, reason)
+            self._next_step = 0
+            return
+        if distribution.writes_logs(strategy):
+            self._recorder = recorder.Recorder(
+                self.run_dir, optimizer, schedule=schedule, flush_secs=flush_secs
+            )
+        else:
+            self._recorder = distribution.NonChiefRecorder(optimizer)
         self._next_step = self._recorder.step
         self._recorder.plan(total_steps)
 
     @never_raises
     def begin_epoch(self, epoch: int) -> None:
         """Marks that the next update starts epoch `epoch` (for `current_epoch()` too)."""
-        self._recorder.mark_epoch(epoch, self._next_step)
+        if self._recorder is not None:
+            self._recorder.mark_epoch(epoch, self._next_step)
 
     @never_raises
     def log(self) -> None:
         """Notes that one more update has run. Costs a list append."""
         self._next_step += 1
-        self._recorder.mark(self._next_step)
+        if self._recorder is not None:
+            self._recorder.mark(self._next_step)
 
     @never_raises
     def flush(self) -> None:
         """Writes and flushes everything logged so far."""
-        self._recorder.drain()
+        if self._recorder is not None:
+            self._recorder.drain()
 
     @never_raises
     def close(self) -> None:

@@ -18,11 +18,19 @@ class LogDirError(OSError):
 def check_writable(run_dir: str) -> None:
     """Creates `run_dir` and proves it writable, through TensorFlow's file system.
 
-    Going through `tf.io.gfile` keeps remote schemes (`gs://`, `s3://`,
-    `ram://`) working like local paths.
+    Going through `tf.io.gfile` (never `os.path`) keeps remote schemes
+    (`gs://`, `ram://`, and `s3://` or `hdfs://` with tensorflow-io) working
+    like local paths.
 
     Raises:
-        LogDirError: with the path and the reason, before any training starts.
+        LogDirError: with the path and the reason, before any training starts;
+            for a scheme TensorFlow does not know, which ones it does.
+
+    Example:
+
+    ```python
+    check_writable("gs://my-bucket/logs/train")  # or raises LogDirError
+    ```
     """
     probe = tf.io.gfile.join(run_dir, f".tb_lr_plugin_probe_{uuid.uuid4().hex}")
     try:
@@ -32,6 +40,12 @@ def check_writable(run_dir: str) -> None:
         tf.io.gfile.remove(probe)
     except (tf.errors.OpError, OSError) as error:
         message = getattr(error, "message", None) or str(error)
+        if isinstance(error, tf.errors.UnimplementedError):
+            schemes = sorted(s for s in tf.io.gfile.get_registered_schemes() if s)
+            message += (
+                f"; TensorFlow here knows {', '.join(f'{s}://' for s in schemes)} "
+                "(s3:// and hdfs:// come with `pip install tensorflow-io`)"
+            )
         raise LogDirError(
             f"tb_lr_plugin cannot write to log directory {run_dir!r}: {message}"
         ) from None
@@ -94,7 +108,10 @@ class EventSink:
         return self._metadata[key]
 
     def _write(self, tag: str, payload: bytes, step: int, metadata: bytes) -> None:
-        with self._writer.as_default():
+        # `record_if(True)`: `keras.callbacks.TensorBoard(update_freq=N)` sets
+        # a global `record_if(step % N == 0)` during `fit`, which would
+        # silently drop most of these writes.
+        with self._writer.as_default(), tf.summary.record_if(True):
             tf.summary.write(
                 tag,
                 tf.constant(payload, tf.string),

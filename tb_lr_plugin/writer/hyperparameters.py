@@ -83,7 +83,10 @@ def scalar_variables(tapped: TappedOptimizer) -> dict[str, keras.Variable]:
 def config_hyperparameters(tapped: TappedOptimizer) -> dict[str, float]:
     """The numbers in the optimizer's (and its wrapper's) `get_config()`.
 
-    Booleans and `None` are left out; a `get_config` that raises yields `{}`.
+    Booleans and `None` are left out. Where `get_config` raises (as an
+    optimizer's does when its schedule's `get_config` raises), the numbers
+    among the optimizer's public attributes stand in: they are what Keras'
+    optimizers put in their config.
 
     Example:
         >>> sorted(config_hyperparameters(TappedOptimizer(keras.optimizers.SGD(momentum=0.9))))
@@ -96,7 +99,7 @@ def config_hyperparameters(tapped: TappedOptimizer) -> dict[str, float]:
         try:
             config = owner.get_config()
         except Exception:  # A custom get_config may fail; the rest is still logged.
-            continue
+            config = {key: value for key, value in vars(owner).items() if not key.startswith("_")}
         for key, value in config.items():
             if (
                 isinstance(value, (int, float))

@@ -18,6 +18,7 @@ interpolated within an execution of several steps.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 
@@ -39,6 +40,10 @@ DEFAULT_FLUSH_SECS = 10.0
 # Curve points per event, and how far ahead of training an open-ended curve runs.
 _CURVE_CHUNK = 65536
 _OPEN_ENDED_HORIZON = 4096
+# Per run directory, the step this process has logged it up to: a later
+# recorder starting below it (a new optimizer counts from 0 again) overwrites
+# steps, and says so rather than hiding the earlier ones silently.
+_LOGGED_UNTIL: dict[str, int] = {}
 
 
 @dataclasses.dataclass
@@ -89,6 +94,7 @@ class Recorder:
         flush_secs: float = DEFAULT_FLUSH_SECS,
     ):
         self._sink = event_sink.EventSink(run_dir)
+        self._run_key = run_dir if "://" in run_dir else os.path.abspath(run_dir)
         self._optimizer = optimizer
         self._flush_secs = flush_secs
         self._tracks = []
@@ -104,6 +110,17 @@ class Recorder:
             self._tracks[-1].tap.drain()  # Starts empty: what ran before is not this run's.
         self._drain_every = min(track.tap.capacity for track in self._tracks) // 2
         self._drained_step = self.step
+        # A resumed run (restored iterations) starts here, not at step 0.
+        self._first_step = self._drained_step
+        logged_until = _LOGGED_UNTIL.get(self._run_key, 0)
+        if self._first_step < logged_until:
+            warnings.warn(
+                f"tb_lr_plugin: this process already logged steps up to {logged_until - 1} "
+                f"into {run_dir!r}; this optimizer is at step {self._first_step}, so steps "
+                f"{self._first_step} to {logged_until - 1} are written again and the latest "
+                "write wins. A new optimizer counts from 0: give its training its own "
+                "run_name to keep both."
+            )
         self._next_flush = time.monotonic() + flush_secs
         self._anchor_steps = [self._drained_step]
         self._anchor_times = [time.time()]
@@ -160,7 +177,10 @@ class Recorder:
         self._pending_scheduler = None
         self._open_ended = total_steps is None
         for track in self._tracks:
-            track.curve_end = 0
+            # From this run's first step: a run resumed with another schedule
+            # must not overwrite the curve the steps before it were trained
+            # on (the latest write of a step wins).
+            track.curve_end = self._first_step
             self._write_curve(track, total_steps or self.step + _OPEN_ENDED_HORIZON, describe=True)
 
     def mark(self, step: int) -> None:
@@ -218,6 +238,7 @@ class Recorder:
                 if last_step + _OPEN_ENDED_HORIZON // 2 >= track.curve_end:
                     self._write_curve(track, 2 * (last_step + _OPEN_ENDED_HORIZON))
         self._sink.flush()
+        _LOGGED_UNTIL[self._run_key] = max(_LOGGED_UNTIL.get(self._run_key, 0), last_step + 1)
         self._drained_step = step_now
         self._anchor_steps, self._anchor_times = [step_now], [now]
         self._next_flush = time.monotonic() + self._flush_secs

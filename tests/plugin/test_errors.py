@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,25 +81,160 @@ _number_like = st.one_of(
     st.sampled_from(["", " 5", "5 ", "0x10", "1_000", "+7", "NaN", "inf", "１２", "\x00"]),
     _text,
 )
-
-
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    route=st.sampled_from(["series", "schedule", "deviations", "export", "runs", "static/x"]),
-    run=st.one_of(st.none(), st.sampled_from(["cosine", "plateau", "two_optimizers"]), _text),
-    name=st.one_of(st.none(), st.sampled_from(["learning_rate", "epoch", "schedule"]), _text),
-    numbers=st.dictionaries(
-        st.sampled_from(["start", "end", "max_points", "max_events"]), _number_like, max_size=4
+_known_runs = ["cosine", "plateau", "two_optimizers", "preview", "manual", "in_graph"]
+_known_names = ["learning_rate", "epoch", "schedule", "optimizer/beta_1", "learning_rate/biases"]
+# Raw query-string material: escapes, broken escapes, invalid UTF-8, separators.
+_raw_query = st.lists(
+    st.sampled_from(
+        [
+            *("run=", "name=", "start=", "end=", "max_points=", "max_events=", "format="),
+            *("optimizer=", "cosine", "learning_rate", "%", "%2", "%zz", "%ff%fe", "%00"),
+            *("%c3%28", "&", "=", ";", "+", "%2B", "..", "%252e", "\u202e", "10", "-1"),
+            *("9" * 20, "csv", "json", "x"),
+        ]
     ),
-    extra=st.dictionaries(st.sampled_from(["format", "optimizer", "x"]), _text, max_size=2),
+    max_size=12,
+).map("".join)
+
+ROUTES = ["runs", "series", "schedule", "deviations", "export"]
+# Per route: enough to hit the parsers' corners, few enough for a quick run
+# (a few milliseconds each through the WSGI app, no HTTP).
+EXAMPLES_PER_ROUTE = 1000
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES_PER_ROUTE,
+    deadline=None,
+    derandomize=True,  # Reproducible: the same requests on every run.
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_no_query_gives_a_server_error(server, route, run, name, numbers, extra):
-    query = {key: value for key, value in (("run", run), ("name", name)) if value is not None}
-    response = server.get(route, **query, **numbers, **extra)
-    assert response.status_code in (200, 400, 404), response.get_data(as_text=True)
-    if response.mimetype == "application/json":
-        body = response.get_json()
-        if response.status_code != 200:
-            assert set(body) == {"error"}
+
+
+def _assert_client_safe(response) -> None:
+    """No 5xx, and every error is a JSON `{"error": str}`."""
+    body = response.get_data(as_text=True)
+    assert response.status_code < 500, body
+    if response.status_code >= 400:
+        assert response.mimetype == "application/json", body
+        error = response.get_json()
+        assert set(error) == {"error"} and isinstance(error["error"], str), body
+
+
+_keys = st.sampled_from(
+    ["run", "name", "start", "end", "max_points", "max_events", "format", "optimizer", "x"]
+)
+_values = st.one_of(
+    st.sampled_from([*_known_runs, *_known_names, "csv", "json", "CSV", "biases", "kernels"]),
+    _number_like,
+)
+# A query as (key, value) pairs: repeated keys, missing keys and unknown keys included.
+_pairs = st.lists(st.tuples(_keys, _values), max_size=7)
+
+
+def test_no_query_gives_a_server_error(server):
+    """Every generated query goes to every route: the generation cost is shared."""
+    sent: dict[str, list[int]] = {route: [] for route in ROUTES}
+
+    @FUZZ_SETTINGS
+    @given(
+        pairs=st.one_of(
+            # A valid run, name and format first, then anything: reaches the data.
+            st.tuples(
+                st.sampled_from(_known_runs),
+                st.sampled_from(_known_names),
+                st.sampled_from(["csv", "json"]),
+                st.lists(st.tuples(_keys, _values), max_size=4),
+            ).map(lambda t: [("run", t[0]), ("name", t[1]), ("format", t[2]), *t[3]]),
+            _pairs,
+        ),
+        raw=st.one_of(st.none(), _raw_query),
+    )
+    def fuzz(pairs, raw):
+        for route in ROUTES:
+            if raw is not None:
+                response = server.client.get(f"/data/plugin/lr/{route}?{raw}")
+            else:
+                response = server.client.get(f"/data/plugin/lr/{route}", query_string=pairs)
+            sent[route].append(response.status_code)
+            _assert_client_safe(response)
+
+    fuzz()
+    for route, statuses in sent.items():
+        # Derandomized Hypothesis stops early only if it runs out of distinct inputs.
+        assert len(statuses) >= EXAMPLES_PER_ROUTE, route
+        # The fuzz reached the data, not only the parsers.
+        assert 200 in statuses and (route == "runs" or 400 in statuses), route
+
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "tb_lr_plugin" / "static"
+TRAVERSALS = [
+    "../pyproject.toml",
+    "../../pyproject.toml",
+    "..%2f..%2fpyproject.toml",
+    "%2e%2e/%2e%2e/pyproject.toml",
+    "%2e%2e%2f%2e%2e%2fpyproject.toml",
+    "%252e%252e%252fpyproject.toml",
+    "..%252f..%252fpyproject.toml",
+    "%c0%ae%c0%ae/pyproject.toml",
+    "vendor/../../pyproject.toml",
+    "vendor/uplot/../../../pyproject.toml",
+    "/etc/passwd",
+    "//etc/passwd",
+    "%2fetc%2fpasswd",
+    "..\\..\\pyproject.toml",
+    "..%5c..%5cpyproject.toml",
+    "C:\\Windows\\win.ini",
+    "C:/Windows/win.ini",
+    "index.js%00.png",
+    "index.js\x00",
+    "%00",
+    ".",
+    "..",
+    "./index.js",
+    ".hidden",
+    "vendor/./uplot/uPlot.esm.js",
+    "vendor//uplot/uPlot.esm.js",
+    "static/../../pyproject.toml",
+]
+
+
+@pytest.mark.parametrize("prefix", ["", "static/"])
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_static_traversal_is_refused(server, prefix, path):
+    response = server.client.get(f"/data/plugin/lr/{prefix}{path}")
+    assert response.status_code == 404, (path, response.get_data()[:200])
+    assert set(response.get_json()) == {"error"}
+
+
+def test_fuzzed_static_paths_serve_only_files_of_the_static_directory(server):
+    sent = []
+    static_files = {p.read_bytes() for p in STATIC_DIR.rglob("*") if p.is_file()}
+    segment = st.one_of(
+        st.sampled_from(
+            [
+                *("..", ".", "", "%2e%2e", "%252e%252e", "%2f", "%5c", "\\", "%00", "\x00"),
+                *(":", "vendor", "uplot", "index.js", "app.js", "uPlot.esm.js", "etc"),
+                *("passwd", "pyproject.toml", "static", "~", "%c0%ae", "%u002e", ".git", "C:"),
+            ]
+        ),
+        st.text(alphabet=st.characters(codec="utf-8", exclude_characters="?#"), max_size=8),
+    )
+
+    @FUZZ_SETTINGS
+    @given(parts=st.lists(segment, min_size=1, max_size=6), static=st.booleans())
+    def fuzz(parts, static):
+        path = "/".join(parts)
+        response = server.client.get(f"/data/plugin/lr/{'static/' if static else ''}{path}")
+        sent.append(response.status_code)
+        if path.strip("/") or static:
+            _assert_client_safe(response)
+        else:
+            # `.../lr/` is TensorBoard's own route table's miss (it drops the
+            # trailing slash; a plugin cannot register its bare root): text 404.
+            assert response.status_code == 404
+        if response.status_code == 200:
+            # Only ever a file of the static directory, byte for byte.
+            assert response.get_data() in static_files, path
+            assert all(part not in ("..", ".") for part in parts), path
+
+    fuzz()
+    assert len(sent) >= EXAMPLES_PER_ROUTE

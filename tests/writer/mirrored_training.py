@@ -1,4 +1,20 @@
-"""Run by test_distributed.py in a fresh process: two logical CPUs must be set up first."""
+"""Training under a `tf.distribute` strategy, run by test_distributed.py in a fresh process.
+
+Two logical CPUs (and a multi-worker cluster) must be set up before TensorFlow
+initialises its devices, so this runs in its own process:
+
+    python tests/writer/mirrored_training.py LOG_DIR
+
+It trains one small model per schedule of `SCHEDULES` with `fit` and a
+`LearningRateLogger` (run `<schedule name>`), then one custom loop with a
+`LearningRateWriter` (run `custom_loop`). multi_worker_training.py reuses
+`train_all` under `MultiWorkerMirroredStrategy`, where Keras 3.15's `fit`
+fails on its own (keras-team/keras#20585), with custom loops that drive the
+logger through `keras.callbacks.CallbackList`. The tests rebuild the same
+schedules from this module for their ground truth.
+"""
+
+from __future__ import annotations
 
 import sys
 
@@ -8,37 +24,184 @@ import tensorflow as tf
 
 import tb_lr_plugin as tblr
 
+schedules = keras.optimizers.schedules
+
+EPOCHS = 2
+BATCHES = 10  # global batches (optimizer steps) per epoch
+GLOBAL_BATCH = 16
+TOTAL = EPOCHS * BATCHES
+
+
+class LinearDecay(schedules.LearningRateSchedule):
+    """A user-defined schedule: linear decay to zero."""
+
+    def __init__(self, initial, steps):
+        self.initial = initial
+        self.steps = steps
+
+    def __call__(self, step):
+        fraction = keras.ops.cast(step, "float32") / self.steps
+        return self.initial * keras.ops.maximum(0.0, 1.0 - fraction)
+
+    def get_config(self):
+        return {"initial": self.initial, "steps": self.steps}
+
+
+# A subset of test_fit_exactness.py's schedules: transcendental with warm-up,
+# branching, and a user subclass.
+SCHEDULES = {
+    "cosine_warmup": lambda: schedules.CosineDecay(
+        0.0, 15, alpha=0.1, warmup_target=0.1, warmup_steps=5
+    ),
+    "piecewise": lambda: schedules.PiecewiseConstantDecay([4, 9, 13], [0.1, 0.05, 0.01, 0.001]),
+    "user_subclass": lambda: LinearDecay(0.1, 17),
+}
+# Multi-worker training is slower to start and trace: two of them there.
+MULTI_WORKER_SCHEDULES = ("cosine_warmup", "piecewise")
+CUSTOM_LOOP_SCHEDULE = lambda: schedules.ExponentialDecay(  # noqa: E731
+    0.1, decay_steps=3, decay_rate=0.7, staircase=True
+)
+
 
 class Probe(keras.layers.Layer):
+    """Records what a layer sees in replica context: the batch, step, rate and epoch."""
+
     def call(self, x):
         tblr.record("input_mean", keras.ops.mean(x))
         tblr.record("step", tblr.current_step(default=0))
         tblr.record("rate", tblr.current_learning_rate(default=0.0))
+        tblr.record("epoch", tblr.current_epoch(default=0))
         return x
 
 
-def main(log_dir: str) -> None:
-    # Before TensorFlow initialises its devices, so only in a fresh process.
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    schedule = keras.optimizers.schedules.CosineDecay(0.0, 30, warmup_target=0.1, warmup_steps=5)
+def training_data() -> tuple[np.ndarray, np.ndarray]:
+    """`BATCHES` global batches with distinct means, so a wrong reduction shows."""
+    x = np.arange(BATCHES * GLOBAL_BATCH * 3, dtype="float32").reshape(-1, 3) / 100.0
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def batch_means() -> np.ndarray:
+    """The mean of each global batch, in step order over the whole run."""
+    x, _ = training_data()
+    return np.tile(x.reshape(BATCHES, -1).mean(axis=1), EPOCHS)
+
+
+def build_model(strategy: tf.distribute.Strategy, optimizer_factory) -> keras.Model:
+    """A small model with a `Probe`, compiled in `strategy`'s scope."""
     with strategy.scope():
+        keras.utils.set_random_seed(0)
         model = keras.Sequential(
             [keras.Input((3,)), Probe(name="probe"), keras.layers.Dense(1)], name="net"
         )
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
-    x = np.arange(160 * 3, dtype="float32").reshape(160, 3) / 100.0
+        model.compile(optimizer=optimizer_factory(), loss="mse")
+    return model
+
+
+def fit_with_logger(strategy: tf.distribute.Strategy, log_dir: str, name: str) -> None:
+    """`fit` with a `LearningRateLogger` writing run `name`."""
+    model = build_model(strategy, lambda: keras.optimizers.Adam(SCHEDULES[name]()))
+    x, y = training_data()
     model.fit(
         x,
-        x.sum(axis=1, keepdims=True),
-        batch_size=16,
-        epochs=2,
+        y,
+        batch_size=GLOBAL_BATCH,
+        epochs=EPOCHS,
         shuffle=False,
         verbose=0,
-        callbacks=[tblr.LearningRateLogger(log_dir)],
+        callbacks=[tblr.LearningRateLogger(log_dir, run_name=name)],
     )
-    np.save(f"{log_dir}/batch_means.npy", x.reshape(10, 16 * 3).mean(axis=1))
+
+
+def distributed_batches(strategy: tf.distribute.Strategy):
+    """The training data as `strategy` hands it to its replicas, global batch by batch."""
+    x, y = training_data()
+    return strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
+    )
+
+
+def compiled_train_step(strategy: tf.distribute.Strategy, model: keras.Model):
+    """A `tf.function` running one update on every replica with `strategy.run`."""
+
+    def replica_step(features, targets):
+        with tf.GradientTape() as tape:
+            error = model(features, training=True) - targets
+            loss = tf.reduce_mean(error**2) / strategy.num_replicas_in_sync
+        variables = model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        model.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+    @tf.function
+    def train_step(batch):
+        strategy.run(replica_step, args=batch)
+
+    return train_step
+
+
+def loop_with_logger(strategy: tf.distribute.Strategy, log_dir: str, name: str) -> None:
+    """A custom loop driving a `LearningRateLogger` through Keras' `CallbackList`.
+
+    The way to use Keras callbacks without `fit` (which Keras 3.15 cannot run
+    under MultiWorkerMirroredStrategy).
+    """
+    model = build_model(strategy, lambda: keras.optimizers.Adam(SCHEDULES[name]()))
+    callbacks = keras.callbacks.CallbackList(
+        [tblr.LearningRateLogger(log_dir, run_name=name)],
+        model=model,
+        epochs=EPOCHS,
+        steps=BATCHES,
+    )
+    train_step = compiled_train_step(strategy, model)
+    callbacks.on_train_begin()
+    for epoch in range(EPOCHS):
+        callbacks.on_epoch_begin(epoch)
+        for batch, data in enumerate(distributed_batches(strategy)):
+            callbacks.on_train_batch_begin(batch)
+            train_step(data)
+            callbacks.on_train_batch_end(batch)
+        callbacks.on_epoch_end(epoch)
+    callbacks.on_train_end()
+
+
+def custom_loop(strategy: tf.distribute.Strategy, log_dir: str) -> None:
+    """A loop with `strategy.run` and a `LearningRateWriter` writing run `custom_loop`."""
+    model = build_model(strategy, lambda: keras.optimizers.SGD(CUSTOM_LOOP_SCHEDULE()))
+    train_step = compiled_train_step(strategy, model)
+    with tblr.LearningRateWriter(
+        log_dir, model.optimizer, total_steps=TOTAL, run_name="custom_loop"
+    ) as writer:
+        for epoch in range(EPOCHS):
+            writer.begin_epoch(epoch)
+            for data in distributed_batches(strategy):
+                train_step(data)
+                writer.log()
+
+
+def train_all(
+    strategy: tf.distribute.Strategy,
+    log_dir: str,
+    *,
+    names: tuple[str, ...] = tuple(SCHEDULES),
+    fit: bool = True,
+) -> None:
+    """Every run the distributed tests read back; `fit=False` drives the logger by hand."""
+    for name in names:
+        if fit:
+            fit_with_logger(strategy, log_dir, name)
+        else:
+            loop_with_logger(strategy, log_dir, name)
+    custom_loop(strategy, log_dir)
+
+
+def use_two_logical_cpus() -> None:
+    """Splits the CPU in two devices; only before TensorFlow initialises them."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+def main(log_dir: str) -> None:
+    use_two_logical_cpus()
+    train_all(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), log_dir)
 
 
 if __name__ == "__main__":

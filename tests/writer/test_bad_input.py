@@ -56,23 +56,59 @@ def test_schedule_that_raises_when_sampled_warns_and_logs_the_rest(log_dir):
     assert "schedule" not in run.tags
 
 
-class NanAfter(schedules.LearningRateSchedule):
+class NonFiniteAfter(schedules.LearningRateSchedule):
+    def __init__(self, value):
+        self.value = value
+
     def __call__(self, step):
-        return tf.where(step < 5, 0.1, float("nan"))
+        return tf.where(step < 5, 0.1, self.value)
 
     def get_config(self):
-        return {}
+        return {"value": self.value}
 
 
-def test_non_finite_rates_are_logged_and_flagged(log_dir):
-    model = small_model(keras.optimizers.SGD(NanAfter()))
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_rates_are_logged_and_flagged(log_dir, value):
+    model = small_model(keras.optimizers.SGD(NonFiniteAfter(value)))
     x, y = data(10)
     with pytest.warns(UserWarning, match="not finite from step 5"):
-        model.fit(
-            x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+        history = model.fit(
+            x, y, batch_size=8, epochs=2, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
         )
-    values = read_run(log_dir).series("learning_rate").values
-    assert np.all(values[:5] == np.float32(0.1)) and np.all(np.isnan(values[5:]))
+    assert len(history.history["loss"]) == 2
+    applied = read_run(log_dir).series("learning_rate")
+    np.testing.assert_array_equal(applied.steps, np.arange(20))
+    # Kept as written (assert_array_equal treats NaN as equal to NaN).
+    np.testing.assert_array_equal(applied.values, np.float32([0.1] * 5 + [value] * 15))
+
+
+class RecordsNonFinite(keras.layers.Layer):
+    """Records 1, NaN, inf, -inf, 1, ... by step, and a NaN computed as 0 / 0."""
+
+    def call(self, x):
+        step = tblr.current_step(default=0)
+        cycle = tf.constant([1.0, np.nan, np.inf, -np.inf])
+        tblr.record("cycle", tf.gather(cycle, step % 4))
+        tblr.record("zero_by_zero", keras.ops.zeros(()) / keras.ops.zeros(()))
+        return x
+
+
+def test_non_finite_recorded_values_are_kept_as_written(log_dir):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((3,)), RecordsNonFinite(name="odd"), keras.layers.Dense(1)], name="net"
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x, y = data(10)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    run = read_run(log_dir)
+    cycle = run.series("layers/net/odd/cycle")
+    # A recorded NaN is a value, not a hole: every step has its point.
+    np.testing.assert_array_equal(cycle.steps, np.arange(10))
+    np.testing.assert_array_equal(cycle.values, np.tile([1.0, np.nan, np.inf, -np.inf], 3)[:10])
+    nan = run.series("layers/net/odd/zero_by_zero")
+    np.testing.assert_array_equal(nan.steps, np.arange(10))
+    assert np.all(np.isnan(nan.values))
 
 
 class NoRateOptimizer(keras.optimizers.SGD):
@@ -109,8 +145,8 @@ def test_a_failing_hook_never_stops_training(log_dir):
     logger = tblr.LearningRateLogger(log_dir)
     model = small_model(keras.optimizers.SGD(0.1))
     x, y = data(10)
-    # Nothing set up: every later hook fails inside the logger.
-    logger.on_train_begin = lambda logs=None: None
+    # A broken recorder: every later hook fails inside the logger.
+    logger.on_train_begin = lambda logs=None: setattr(logger, "_recorder", "not a recorder")
     with pytest.warns(UserWarning, match="training continues"):
         history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[logger])
     assert len(history.history["loss"]) == 2

@@ -1,0 +1,187 @@
+"""`tf.distribute`: which strategies the writer supports, and which process writes.
+
+Under `MirroredStrategy` every replica runs the same update, so the rate the
+step tap captures is the same on each and is written once. Under
+`MultiWorkerMirroredStrategy` every worker runs the same program: the taps
+stay installed on every worker (the compiled step, and the collectives
+`record` adds to it, must be identical everywhere, or the workers wait on each
+other forever), but only the chief drains its ring and writes event files.
+The other workers create no writer and never read their ring.
+
+`ParameterServerStrategy` and `TPUStrategy` are detected and refused with a
+warning: the logger then does nothing and training runs as without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import keras
+import tensorflow as tf
+
+from tb_lr_plugin.writer import hyperparameters, in_layer, step_tap
+
+# Why each refused strategy cannot be logged, by the name of its class (or a
+# base class): the V1 and experimental aliases share these prefixes.
+_UNSUPPORTED = {
+    "ParameterServerStrategy": (
+        "its updates run asynchronously on remote workers, so no process sees the step "
+        "each update applied"
+    ),
+    "TPUStrategy": (
+        "the capture writes a ring buffer on the host from inside the train step, which a "
+        "TPU-compiled step cannot do"
+    ),
+}
+
+
+def unsupported_reason(strategy: tf.distribute.Strategy | type) -> str | None:
+    """Why the writer cannot log under `strategy` (or a strategy class), or `None`.
+
+    Example:
+        >>> unsupported_reason(tf.distribute.get_strategy()) is None
+        True
+        >>> unsupported_reason(tf.distribute.TPUStrategy).split(":")[0]
+        'TPUStrategy is not supported'
+    """
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    for base in cls.__mro__:
+        for prefix, reason in _UNSUPPORTED.items():
+            if base.__name__.startswith(prefix):
+                return f"{prefix} is not supported: {reason}"
+    return None
+
+
+def warn_unsupported(owner: str, reason: str) -> None:
+    """The one warning an unsupported strategy gets: logging is off, training goes on.
+
+    Example:
+
+    ```python
+    reason = unsupported_reason(strategy)
+    if reason is not None:
+        warn_unsupported("LearningRateLogger", reason)
+    ```
+    """
+    warnings.warn(
+        f"tb_lr_plugin: {owner} records nothing under this tf.distribute strategy and "
+        f"training continues without it. {reason}. Supported: the default strategy, "
+        "OneDeviceStrategy, MirroredStrategy and MultiWorkerMirroredStrategy.",
+        stacklevel=3,
+    )
+
+
+def writes_logs(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes event files: the chief worker, or the only process.
+
+    Example:
+        >>> writes_logs(tf.distribute.get_strategy())
+        True
+    """
+    try:
+        return bool(strategy.extended.should_save_summary)
+    except (AttributeError, NotImplementedError):  # A strategy without the property.
+        return True
+
+
+def model_strategy(model: keras.Model) -> tf.distribute.Strategy:
+    """The strategy a Keras model trains under (the one it was built in).
+
+    Example:
+        >>> model_strategy(keras.Sequential()) is tf.distribute.get_strategy()
+        True
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    return tf.distribute.get_strategy()
+
+
+def optimizer_strategy(optimizer: keras.optimizers.Optimizer) -> tf.distribute.Strategy:
+    """The strategy `optimizer` was created under (its variables live there).
+
+    Keras keeps it on TensorFlow-backend optimizers; otherwise the strategy in
+    scope now.
+
+    Example:
+        >>> optimizer_strategy(keras.optimizers.SGD()) is tf.distribute.get_strategy()
+        True
+    """
+    strategy = getattr(optimizer, "_distribution_strategy", None)
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    return tf.distribute.get_strategy()
+
+
+def chief_by_environment() -> bool:
+    """Whether this process is the chief, before any strategy is in scope.
+
+    In scope, the strategy says; outside, `TF_CONFIG` (what
+    `MultiWorkerMirroredStrategy` reads by default): the task `chief`, or
+    worker 0 of a cluster without one. Without a cluster: `True`.
+
+    Example:
+        >>> os.environ.get("TF_CONFIG") is not None or chief_by_environment()
+        True
+    """
+    if tf.distribute.has_strategy():
+        return writes_logs(tf.distribute.get_strategy())
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        cluster = config.get("cluster") or {}
+        task = config.get("task") or {}
+        task_type, index = task.get("type"), int(task.get("index", 0))
+    except (ValueError, TypeError, AttributeError):
+        return True  # Not ours to validate: the strategy reports a bad TF_CONFIG.
+    if not cluster or not task_type:
+        return True
+    if task_type in ("chief", "master"):
+        return True
+    return task_type == "worker" and index == 0 and not ({"chief", "master"} & set(cluster))
+
+
+class NonChiefRecorder:
+    """Stands in for `Recorder` on a worker that is not the chief: no file, no drain.
+
+    It keeps what the compiled step reads the same as on the chief: the step
+    taps (installed by the caller), the layer accessors and the epoch
+    variable `current_epoch()` reads. Every other call costs nothing.
+
+    Example:
+
+    ```python
+    recorder = NonChiefRecorder(optimizer)  # on worker 1 of 2
+    recorder.mark_epoch(0, 0)
+    recorder.close()
+    ```
+    """
+
+    def __init__(self, optimizer: keras.optimizers.Optimizer):
+        self._optimizer = optimizer
+        self._taps = [step_tap.tap_for(t) for t in hyperparameters.tapped_optimizers(optimizer)]
+        in_layer.activate(self._taps[0])
+
+    @property
+    def step(self) -> int:
+        """The step the next update will have (read once per epoch, not per batch)."""
+        return step_tap.iterations(self._optimizer)
+
+    def plan(self, total_steps: int | None, **_) -> None:
+        """Nothing to write."""
+
+    def mark(self, step: int) -> None:
+        """Nothing to note: this worker never drains its ring."""
+
+    def mark_epoch(self, epoch: int, step: int | None = None) -> None:
+        """Sets the epoch `current_epoch()` reads, as the chief does."""
+        for tap in self._taps:
+            tap.epoch.assign(epoch)
+
+    def drain(self) -> None:
+        """Nothing to write."""
+
+    def close(self) -> None:
+        """Deactivates the layer accessors."""
+        in_layer.deactivate(self._taps[0])
