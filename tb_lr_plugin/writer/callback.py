@@ -60,7 +60,8 @@ class LearningRateLogger(keras.callbacks.Callback):
     keep the same compiled step but create no file and read nothing back.
     Under `ParameterServerStrategy` and `TPUStrategy` it warns and does
     nothing (training goes on). `log_dir` may be any path TensorFlow's file
-    system layer knows: `gs://...`, `s3://...` (with tensorflow-io), `hdfs://...`.
+    system layer knows: `gs://...`, or `s3://...` and `hdfs://...` once a
+    package such as tensorflow-io registers them.
 
     Args:
         log_dir: The directory TensorBoard is pointed at (`--logdir`).
@@ -100,6 +101,7 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._unsupported: str | None = None
         self._planned = False
         self._epoch_start = 0
+        self._micro_batches_per_update = 1
         self._first_epoch: tuple[int, int] | None = None
         self._failed_hooks: set[str] = set()
 
@@ -137,6 +139,10 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._planned = False
         self._first_epoch = None
         self._optimizer = self.model.optimizer
+        # With gradient accumulation a batch is a micro-batch; steps count updates.
+        self._micro_batches_per_update = (
+            getattr(self._optimizer, "gradient_accumulation_steps", None) or 1
+        )
 
     @never_raises
     def on_epoch_begin(self, epoch, logs=None):
@@ -163,7 +169,7 @@ class LearningRateLogger(keras.callbacks.Callback):
                 "logging the optimizer this fit started with, and the new one's updates "
                 "are not logged. Replace it between fits (the next fit logs it)."
             )
-        self._recorder.mark(self._epoch_start + batch)
+        self._recorder.mark(self._epoch_start + batch // self._micro_batches_per_update)
 
     @never_raises
     def on_epoch_end(self, epoch, logs=None):
@@ -190,7 +196,8 @@ class LearningRateLogger(keras.callbacks.Callback):
         # set the first epoch's rate by now.
         self._planned = True
         epochs = self.params.get("epochs")
-        steps_per_epoch = steps_per_epoch or self.params.get("steps")
+        if steps_per_epoch is None and self.params.get("steps"):
+            steps_per_epoch = self.params["steps"] // self._micro_batches_per_update
         first_epoch, first_step = self._first_epoch
         total = None
         if epochs and steps_per_epoch:

@@ -32,17 +32,32 @@ class ConfiguredCurve(Protocol):
 class ScheduleCurve:
     """A `LearningRateSchedule`, evaluated with the real object.
 
+    Args:
+        schedule: The optimizer's schedule.
+        micro_batches_per_update: The optimizer's `gradient_accumulation_steps`
+            (1 without accumulation): Keras steps the schedule per micro-batch.
+
     Example:
         >>> curve = ScheduleCurve(keras.optimizers.schedules.CosineDecay(0.1, 100))
         >>> curve.describe()["kind"]
         'CosineDecay'
     """
 
-    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule):
+    def __init__(
+        self,
+        schedule: keras.optimizers.schedules.LearningRateSchedule,
+        micro_batches_per_update: int = 1,
+    ):
         self.schedule = schedule
+        self.micro_batches_per_update = micro_batches_per_update
 
     def sample(self, start: int, stop: int) -> np.ndarray:
-        return schedule_sampling.sample_schedule(self.schedule, start, stop)
+        k = self.micro_batches_per_update
+        if k == 1:
+            return schedule_sampling.sample_schedule(self.schedule, start, stop)
+        # With gradient accumulation Keras calls the schedule with its
+        # micro-batch count: update s applies schedule(k * s + k - 1).
+        return schedule_sampling.sample_schedule(self.schedule, k * start, k * stop)[k - 1 :: k]
 
     def describe(self) -> dict[str, Any]:
         try:
@@ -128,7 +143,7 @@ def curve_of(optimizer: keras.optimizers.Optimizer) -> ConfiguredCurve | None:
     """
     rate = getattr(optimizer, "_learning_rate", None)
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        return ScheduleCurve(rate)
+        return ScheduleCurve(rate, getattr(optimizer, "gradient_accumulation_steps", None) or 1)
     if isinstance(rate, keras.Variable):
         return ConstantCurve(float(rate.numpy()))
     return None

@@ -31,8 +31,8 @@ _UNSUPPORTED = {
         "each update applied"
     ),
     "TPUStrategy": (
-        "the capture writes a ring buffer on the host from inside the train step, which a "
-        "TPU-compiled step cannot do"
+        "the capture writes a ring buffer variable on the host from inside the train step, "
+        "which is not made for (nor tested on) TPU-compiled steps"
     ),
 }
 

@@ -107,6 +107,6 @@ def test_a_scheme_tensorflow_lacks_fails_before_training(scheme, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     with pytest.raises(tblr.LogDirError, match=f"{scheme}://bucket/logs/train.*not implemented"):
         tblr.LearningRateLogger(f"{scheme}://bucket/logs")
-    with pytest.raises(tblr.LogDirError, match="knows .*ram://.*tensorflow-io"):
+    with pytest.raises(tblr.LogDirError, match=r"knows .*ram://.*tensorflow-io"):
         tblr.write_schedule(f"{scheme}://bucket/logs", 0.1, 10)
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,236 @@
+"""Instruction counts of `model.fit` with and without the logger, under callgrind.
+
+Why: on a shared 2-core virtual machine a bare `fit` varies by up to 25% in wall
+time from one run to the next, far more than the 3% budget `overhead.py` checks.
+Instructions executed do not depend on what else the machine runs, so they show
+what the logger adds, in a figure that repeats to within about 1%.
+
+What is counted: the same span as `overhead.py` (callback construction plus one
+`model.fit`, same model, data, schedule and variants), after one untimed warm-up
+fit in the same process, under `valgrind --tool=callgrind` with instrumentation
+switched on only for that span (`callgrind_control -i on/off`, while the process
+waits for it). TensorFlow's thread pools get one thread each, and the cost of
+Eigen's idle spinning (threads polling for work: `GlobalSteal`, `PopBack`,
+`MaybeGetTask`, ...) is subtracted, because it measures waiting, not work, and
+is the main source of run-to-run variation. The ratio of a variant is its count
+over `bare`'s at the same step count and `steps_per_execution`.
+
+Each count covers fixed costs (tracing, writer creation, schedule sampling, the
+final flush) and per-step costs. With two step counts (`--steps 500,2000`) the
+script also fits `count = fixed + steps * per_step` per variant and projects the
+ratio at the reference workload's 10,000 steps.
+
+A run takes minutes (callgrind runs code about 50 times slower); `--jobs 2` runs
+two at once. Needs valgrind (Debian's `valgrind` package).
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/instruction_counts.py --steps-per-execution 16 --steps 500,2000
+    .venv/bin/python bench/instruction_counts.py --steps-per-execution 1 --steps 500,2000 \\
+        --variants lr_logger,lr_logger_record4 --json bench/results-instructions-spe1.json
+
+No number here is asserted: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REFERENCE_STEPS = 10_000
+# Self cost of these functions is Eigen's thread pool polling for work while idle.
+IDLE_SPIN = re.compile(
+    r"Eigen::(ThreadPoolTempl|RunQueue|EventCount)<?.*::"
+    r"(GlobalSteal|LocalSteal|Steal|PopBack|PopFront|MaybeGetTask|WaitForWork|NonEmptyQueueIndex|Empty)"
+    r"|EigenEnvironment::Task::operator="
+)
+# One row of `callgrind_annotate --inclusive=no`: "1,234 (12.3%)  file:function [object]".
+ANNOTATE_ROW = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$")
+
+
+def run_child(variant: str, steps: int, steps_per_execution: int) -> None:
+    """Inside valgrind: warm up, then one instrumented fit of `variant`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(BENCH_DIR))
+    import overhead  # The workload and variants, shared so both measure the same thing.
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    data = overhead.make_data(steps)
+    weights = overhead.build_model(None, steps_per_execution, steps).get_weights()
+    with tempfile.TemporaryDirectory(prefix="tblr-callgrind-") as root:
+        warmup = overhead.make_data(overhead.WARMUP_STEPS)
+        overhead.timed_fit(variant, f"{root}/warmup", weights, warmup, 1, steps_per_execution)
+        # callgrind_control interrupts this process while it waits in `run`:
+        # counting starts and stops at the same place in every run.
+        pid = str(os.getpid())
+        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+        overhead.timed_fit(variant, f"{root}/run", weights, data, 1, steps_per_execution)
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+
+
+def count_instructions(variant: str, steps: int, steps_per_execution: int) -> dict[str, int]:
+    """Runs one child under callgrind; returns total, idle-spin and work instruction counts."""
+    with tempfile.TemporaryDirectory(prefix="tblr-callgrind-out-") as out_dir:
+        out_file = os.path.join(out_dir, "callgrind.out")
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out_file}",
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            str(steps),
+            str(steps_per_execution),
+        ]
+        # A fixed hash seed: Python's dict and set layouts change instruction counts.
+        env = {**os.environ, "PYTHONHASHSEED": "0", "KERAS_BACKEND": "tensorflow"}
+        subprocess.run(command, check=True, env=env, capture_output=True)
+        annotated = subprocess.run(
+            ["callgrind_annotate", "--inclusive=no", "--threshold=100", out_file],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    total = spin = 0
+    for line in annotated.splitlines():
+        match = ANNOTATE_ROW.match(line)
+        if not match:
+            continue
+        cost = int(match.group(1).replace(",", ""))
+        if "PROGRAM TOTALS" in match.group(2):
+            total = cost
+        elif IDLE_SPIN.search(match.group(2)):
+            spin += cost
+    return {"total": total, "idle_spin": spin, "work": total - spin}
+
+
+def fit_line(points: list[tuple[int, int]]) -> tuple[float, float]:
+    """Least-squares `(fixed, per_step)` through `(steps, count)` points."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return mean_y - slope * mean_x, slope
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Counts every (variant, steps) pair and derives ratios against `bare`."""
+    variants = ["bare", *[name for name in args.variants if name != "bare"]]
+    jobs = [(name, steps) for steps in args.steps for name in variants]
+    counts: dict[str, dict[int, dict[str, int]]] = {name: {} for name in variants}
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {
+            pool.submit(count_instructions, name, steps, args.steps_per_execution): (name, steps)
+            for name, steps in jobs
+        }
+        for future in concurrent.futures.as_completed(futures):
+            name, steps = futures[future]
+            counts[name][steps] = future.result()
+            print(f"{name:<18} {steps:>6} steps: {counts[name][steps]}", flush=True)
+    ratios = {
+        name: {
+            steps: counts[name][steps]["work"] / counts["bare"][steps]["work"]
+            for steps in args.steps
+        }
+        for name in variants
+    }
+    projected = {}
+    if len(args.steps) > 1:
+        lines = {
+            name: fit_line([(steps, counts[name][steps]["work"]) for steps in args.steps])
+            for name in variants
+        }
+        bare_fixed, bare_per_step = lines["bare"]
+        for name, (fixed, per_step) in lines.items():
+            projected[name] = {
+                "fixed": fixed,
+                "per_step": per_step,
+                "added_fixed": fixed - bare_fixed,
+                "added_per_step": per_step - bare_per_step,
+                "ratio_at_reference": (fixed + REFERENCE_STEPS * per_step)
+                / (bare_fixed + REFERENCE_STEPS * bare_per_step),
+            }
+    return {
+        "config": {"steps_per_execution": args.steps_per_execution, "steps": args.steps},
+        "counts": counts,
+        "ratios": ratios,
+        "projected": projected,
+    }
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Markdown: work instructions and ratios per step count, then the projection."""
+    spe = results["config"]["steps_per_execution"]
+    steps_list = results["config"]["steps"]
+    head = " | ".join(f"{steps} steps: Ginstr (ratio)" for steps in steps_list)
+    lines = [f"| variant | spe | {head} |", "|---|---|" + "---|" * len(steps_list)]
+    for name, by_steps in results["counts"].items():
+        cells = " | ".join(
+            f"{by_steps[steps]['work'] / 1e9:.3f} ({results['ratios'][name][steps]:.4f})"
+            for steps in steps_list
+        )
+        lines.append(f"| {name} | {spe} | {cells} |")
+    if results["projected"]:
+        lines += [
+            "",
+            f"| variant | spe | added fixed (Minstr) | added per step (instr) "
+            f"| projected ratio at {REFERENCE_STEPS} steps |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in results["projected"].items():
+            if name != "bare":
+                lines.append(
+                    f"| {name} | {spe} | {row['added_fixed'] / 1e6:.1f} "
+                    f"| {row['added_per_step']:.0f} | {row['ratio_at_reference']:.4f} |"
+                )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps-per-execution", type=int, default=16)
+    parser.add_argument(
+        "--steps",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[500, 2000],
+        help="comma-separated step counts of the counted fit (one epoch each)",
+    )
+    parser.add_argument(
+        "--variants",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        default=["lr_logger", "lr_logger_record4"],
+        help="variants of overhead.py (bare is always added)",
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        run_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
+    args = parse_args()
+    results = run_benchmark(args)
+    print(format_table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
