@@ -41,11 +41,16 @@ class LearningRatePluginLoader(base_plugin.TBLoader):
     """
 
     def fix_flags(self, flags) -> None:
-        """Adds `lr=0` (keep all) to `--samples_per_plugin` unless the user set `lr`.
+        """Keeps every record of this plugin and reads every event file of a run.
 
         TensorBoard keeps 10 records per tag of a third-party plugin by
-        default, which would drop most chunks of a long run; a user's own
-        `--samples_per_plugin=lr=N` is left as given.
+        default, which would drop most chunks of a long run: `lr=0` (keep
+        all) is added to `--samples_per_plugin` unless the user set `lr`.
+        Its Python loader polls only the newest event file of a run unless
+        `--reload_multifile` is on, so the logger's file would stop updating
+        once `keras.callbacks.TensorBoard` opens a newer one in the same run:
+        `--reload_multifile` is turned on unless the user set it (the Rust
+        data server reads every file anyway).
 
         Args:
             flags: The parsed `argparse.Namespace`; `samples_per_plugin` is a
@@ -64,6 +69,8 @@ class LearningRatePluginLoader(base_plugin.TBLoader):
         hints = dict(hints or {})
         hints.setdefault(PLUGIN_NAME, KEEP_ALL_RECORDS)
         flags.samples_per_plugin = hints
+        if getattr(flags, "reload_multifile", None) is None:
+            flags.reload_multifile = True
 
     def load(self, context: base_plugin.TBContext) -> base_plugin.TBPlugin | None:
         """Creates the plugin, or `None` when TensorBoard offers no data provider.

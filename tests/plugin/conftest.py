@@ -88,10 +88,12 @@ class PluginServer:
         self.flags = tensorboard.flags
         size_guidance = dict(data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE)
         size_guidance.update(self.flags.samples_per_plugin)
-        # As TensorBoard's LocalDataIngester builds it (10 records per tag by default).
+        # As TensorBoard's LocalDataIngester builds it (10 records per tag by
+        # default; which event files of a run are polled on reload).
         self.multiplexer = plugin_event_multiplexer.EventMultiplexer(
             size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE,
             tensor_size_guidance=size_guidance,
+            event_file_active_filter=data_ingester._get_event_file_active_filter(self.flags),
         )
         self.logdir = logdir
         self.reload()
@@ -196,8 +198,23 @@ def chunk(steps, values) -> bytes:
     return event_format.encode_chunk(steps, np.float32(values), 1000.0 + steps)
 
 
+def plugin_event(record, wall_time: float) -> event_pb2.Event:
+    """One event of this plugin from `(tag, step, payload, kind[, sampling[, overrides]])`."""
+    tag, step, payload, kind, *rest = record
+    sampling = rest[0] if rest else event_format.SAMPLED_EVERY_STEP
+    metadata = event_format.create_metadata(kind, sampling=sampling)
+    if len(rest) > 1:
+        content = {**json.loads(metadata.plugin_data.content), **rest[1]}
+        metadata.plugin_data.content = json.dumps(content).encode()
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[payload])
+    value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
+    return event_pb2.Event(
+        wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[value])
+    )
+
+
 def write_records(run_dir: Path, records, wall_time: float = 1000.0) -> None:
-    """Writes raw records of this plugin with TensorBoard's own event writer.
+    """Writes raw records of this plugin to a new event file, with TensorBoard's own writer.
 
     Args:
         run_dir: The run's directory.
@@ -207,26 +224,31 @@ def write_records(run_dir: Path, records, wall_time: float = 1000.0) -> None:
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     writer = EventFileWriter(str(run_dir))
-    for offset, (tag, step, payload, kind, *rest) in enumerate(records):
-        sampling = rest[0] if rest else event_format.SAMPLED_EVERY_STEP
-        metadata = event_format.create_metadata(kind, sampling=sampling)
-        if len(rest) > 1:
-            content = {**json.loads(metadata.plugin_data.content), **rest[1]}
-            metadata.plugin_data.content = json.dumps(content).encode()
-        tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[payload])
-        value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
-        writer.add_event(
-            event_pb2.Event(
-                wall_time=wall_time + offset, step=step, summary=summary_pb2.Summary(value=[value])
-            )
-        )
+    for offset, record in enumerate(records):
+        writer.add_event(plugin_event(record, wall_time + offset))
     writer.close()
+
+
+def append_records(file, records, wall_time: float = 1000.0) -> None:
+    """Appends raw records (as `write_records` takes them) to an open event file."""
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    writer = RecordWriter(file)
+    for offset, record in enumerate(records):
+        writer.write(plugin_event(record, wall_time + offset).SerializeToString())
+    writer.flush()
 
 
 @pytest.fixture(scope="session")
 def raw_records():
     """`(chunk, write_records)`: hand-made records for tests that grow a run."""
     return chunk, write_records
+
+
+@pytest.fixture(scope="session")
+def appended_records():
+    """`append_records`: raw records added to an existing event file."""
+    return append_records
 
 
 @pytest.fixture(scope="session")
