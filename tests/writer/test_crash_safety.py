@@ -25,22 +25,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorboard import program
-from tensorboard.backend import application
-from tensorboard.backend.event_processing import (
-    data_ingester,
-    data_provider,
-    plugin_event_multiplexer,
-)
-from tensorboard.plugins import base_plugin
-from tensorboard.plugins.core import core_plugin
+from plugin_server import PluginServer
+from tensorboard.backend.event_processing import plugin_event_multiplexer
 from training_logs import read_run, schedule_at
-from werkzeug import test as werkzeug_test
-from werkzeug import wrappers
 
 import tb_lr_plugin as tblr
 from tb_lr_plugin import event_format
-from tb_lr_plugin.plugin import loader
 
 SCRIPT = pathlib.Path(__file__).with_name("crash_training.py")
 FLUSH_SECS = 0.2
@@ -140,40 +130,6 @@ def test_sigkill_mid_epoch_leaves_every_flushed_step_loadable(crashed):
     assert checkpoint_epochs(crashed["checkpoints"])[-1] * training.STEPS_PER_EPOCH <= logged
 
 
-def serve(log_dir: pathlib.Path) -> werkzeug_test.Client:
-    """The plugin's HTTP API over `log_dir`, as TensorBoard builds it (Python loader)."""
-    tensorboard = program.TensorBoard(
-        plugins=[core_plugin.CorePluginLoader(), loader.LearningRatePluginLoader]
-    )
-    tensorboard.configure(argv=["", "--logdir", str(log_dir)])
-    guidance = {
-        **data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE,
-        **tensorboard.flags.samples_per_plugin,
-    }
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE, tensor_size_guidance=guidance
-    )
-    multiplexer.AddRunsFromDirectory(str(log_dir))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, str(log_dir))
-    context = base_plugin.TBContext(
-        data_provider=provider,
-        flags=tensorboard.flags,
-        logdir=str(log_dir),
-        multiplexer=multiplexer,
-        sampling_hints=tensorboard.flags.samples_per_plugin,
-    )
-    plugin = loader.LearningRatePluginLoader().load(context)
-    app = application.TensorBoardWSGI([plugin], data_provider=provider)
-    return werkzeug_test.Client(app, wrappers.Response)
-
-
-def get_json(client: werkzeug_test.Client, route: str, **params) -> dict:
-    response = client.get(f"/data/plugin/lr/{route}", query_string=params)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
 def test_resume_from_a_checkpoint_redoes_steps_and_the_latest_write_wins(crashed, tmp_path):
     log_dir = tmp_path / "logs"
     shutil.copytree(crashed["log_dir"], log_dir)
@@ -212,8 +168,8 @@ def test_resume_from_a_checkpoint_redoes_steps_and_the_latest_write_wins(crashed
             schedule_at(new_schedule, range(resumed_step, total)),
         ]
     )
-    client = serve(log_dir)
-    body = get_json(client, "series", run="train", name="learning_rate")
+    server = PluginServer(log_dir)
+    body = server.json("series", run="train", name="learning_rate")
     # No gap, no duplicate: one point per step, the redone ones from the resumed run.
     assert body["steps"] == list(range(total))
     np.testing.assert_array_equal(np.float32(body["values"]), expected)
@@ -222,14 +178,14 @@ def test_resume_from_a_checkpoint_redoes_steps_and_the_latest_write_wins(crashed
         expected[resumed_step:logged]
         == schedule_at(training.schedule(), range(resumed_step, logged))
     )
-    epoch = get_json(client, "series", run="train", name="epoch")
+    epoch = server.json("series", run="train", name="epoch")
     assert epoch["steps"] == list(range(0, total, per_epoch))
     assert epoch["values"] == list(range(end_epoch))
     # The configured curve: the first schedule before the resumed step, the new one after.
-    curve = get_json(client, "schedule", run="train")
+    curve = server.json("schedule", run="train")
     assert curve["steps"] == list(range(total))
     assert np.all(event_format.rates_agree(np.float32(curve["values"]), expected, peak=0.1))
-    assert get_json(client, "deviations", run="train")["events"] == []
+    assert server.json("deviations", run="train")["events"] == []
 
 
 def test_resume_from_a_keras_file_continues_the_step_axis(tmp_path):
