@@ -4,8 +4,8 @@ Reading `optimizer.learning_rate` on the host after a step costs an eager op
 and a device sync per step, and gives the *next* step's rate. Instead the tap
 hooks the optimizer so that, as update `s` runs and inside the same compiled
 function, the rate it applies and the optimizer's scalar variables are
-scattered into row `s % capacity` of a ring buffer; values that layers
-`record` during the same step land in the same row. For Keras' own `apply`
+scattered into slot `s % capacity` of a ring buffer; values that layers
+`record` during the same step land in the same slot of their own column. For Keras' own `apply`
 the hook is on `_backend_update_step`, which receives the very rate tensor the
 update uses; a custom `apply` is wrapped instead. The host reads the
 ring every few thousand steps: one copy for all of them. It works with
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -69,15 +70,20 @@ class StepTap:
     def __init__(self, tapped: hyperparameters.TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
         self.traced = False
-        self.columns: list[Column] = []
+        # Column 0 is always the rate, so capturing it needs no index arithmetic.
+        self.columns: list[Column] = [Column(LEARNING_RATE, LEARNING_RATE)]
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
+        # Per traced graph, the step's slot: read once however many values it holds.
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._drained_until = iterations(tapped.optimizer)
         with tf.init_scope():  # Eager variables even when created while tracing.
-            # Flat, so one scatter with computed indices writes a step's cells.
+            # Flat and column-major (cell = column * capacity + slot): a value
+            # is one scalar scatter, the rate (column 0) needs no index
+            # arithmetic, and a drain copies only the columns in use.
             self._values = tf.Variable(
-                _fill_unwritten(capacity), trainable=False, name="tb_lr_values"
+                _unwritten(capacity * MAX_COLUMNS), trainable=False, name="tb_lr_values"
             )
             self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
         self._install(tapped.optimizer)
@@ -98,10 +104,11 @@ class StepTap:
             start = max(0, stop - self.capacity)
         lost = max(0, stop - start - self.capacity)
         steps = np.arange(start + lost, stop, dtype=np.int64)
-        values = self._values.numpy().reshape(self.capacity, MAX_COLUMNS)
-        self._values.assign(_fill_unwritten(self.capacity))
+        used = len(self.columns) * self.capacity
+        columns = self._values[:used].numpy().reshape(len(self.columns), self.capacity)
+        self._values[:used].assign(_unwritten(used))
         self._drained_until = stop
-        rows = values[steps % self.capacity, : len(self.columns)]
+        rows = columns.T[steps % self.capacity]
         written = rows.view(np.uint32) != _UNWRITTEN_BITS
         updated = np.any(written, axis=1)  # Steps with no update (no gradients) have no row.
         return steps[updated], rows[updated], written[updated], lost
@@ -111,14 +118,43 @@ class StepTap:
         column = self._column(Column(RECORDED, name))
         if column is None:
             return
-        index = self._row_start() + column
-        self._values.scatter_update(
-            tf.IndexedSlices(tf.reshape(tf.cast(value, tf.float32), [1]), tf.reshape(index, [1]))
-        )
+        self._scatter(self._cell(column), tf.cast(value, tf.float32))
 
-    def _row_start(self) -> tf.Tensor:
+    def _slot(self) -> tf.Tensor:
+        """`iterations % capacity` in the graph being traced (one read per step).
+
+        Every value a step records before its update shares the first read:
+        the optimizer increments `iterations` only after the update, and
+        `_capture` forgets the read once the update is captured.
+        """
+        if tf.executing_eagerly():
+            graph = None  # Eager: a fresh value every call.
+        else:
+            graph = tf.compat.v1.get_default_graph()
+            slot = self._slots.get(graph)
+            if slot is not None:
+                return slot
         step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
-        return tf.math.floormod(step, self.capacity) * MAX_COLUMNS
+        slot = tf.math.floormod(step, self.capacity)
+        if graph is not None:
+            self._slots[graph] = slot
+        return slot
+
+    def _forget_slot(self) -> None:
+        """After an update: a later step traced into the same graph reads again."""
+        graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        while graph is not None:  # Also the graphs a control-flow branch sits in.
+            self._slots.pop(graph, None)
+            graph = getattr(graph, "outer_graph", None)
+
+    def _cell(self, column):
+        """Flat index of `column` (an int, or an int64 vector) in this step's slot."""
+        if isinstance(column, int) and column == 0:
+            return self._slot()
+        return self._slot() + tf.constant(column, tf.int64) * self.capacity
+
+    def _scatter(self, cells: tf.Tensor, values: tf.Tensor) -> None:
+        self._values.scatter_update(tf.IndexedSlices(values, cells))
 
     def _column(self, column: Column) -> int | None:
         if column in self.columns:
@@ -168,19 +204,21 @@ class StepTap:
                 self._captured = self._choose_captured(rate_given=learning_rate is not None)
             if not self._captured:
                 return
-            columns = tf.constant([column for column, _ in self._captured], tf.int64)
             values = [
-                (self.optimizer.learning_rate if learning_rate is None else learning_rate)
-                if variable is None
-                else variable
+                tf.cast(
+                    (self.optimizer.learning_rate if learning_rate is None else learning_rate)
+                    if variable is None
+                    else variable,
+                    tf.float32,
+                )
                 for _, variable in self._captured
             ]
-            self._values.scatter_update(
-                tf.IndexedSlices(
-                    tf.stack([tf.cast(value, tf.float32) for value in values]),
-                    self._row_start() + columns,
-                )
-            )
+            if len(values) == 1:  # The common case (Adam, SGD): one scalar scatter.
+                self._scatter(self._cell(self._captured[0][0]), values[0])
+            else:
+                columns = [column for column, _ in self._captured]
+                self._scatter(self._cell(columns), tf.stack(values))
+            self._forget_slot()
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
             return
@@ -199,9 +237,8 @@ class StepTap:
         return captured
 
 
-def _fill_unwritten(capacity: int) -> tf.Tensor:
-    bits = tf.fill([capacity * MAX_COLUMNS], tf.constant(_UNWRITTEN_BITS, tf.uint32))
-    return tf.bitcast(bits, tf.float32)
+def _unwritten(cells: int) -> np.ndarray:
+    return np.full(cells, _UNWRITTEN_BITS, np.uint32).view(np.float32)
 
 
 def iterations(optimizer: keras.optimizers.Optimizer) -> int:

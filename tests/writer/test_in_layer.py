@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from training_logs import data, read_run
+from training_logs import data, read_run, schedule_at
 
 import tb_lr_plugin as tblr
 
@@ -89,6 +89,37 @@ def test_custom_loop_with_writer(log_dir):
                 train_step(x[batch * 8 : (batch + 1) * 8], y[batch * 8 : (batch + 1) * 8])
                 writer.log()
     check_probe(read_run(log_dir), EPOCHS * BATCHES)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["tf_function", "eager"])
+def test_several_updates_in_one_traced_function(log_dir, compiled):
+    # A loop that unrolls two updates per call: each update's values land in its own step.
+    model = probe_model(warmup_cosine())
+    optimizer = model.optimizer
+    x, y = data(BATCHES)
+
+    def two_steps(xb, yb):
+        for part in range(2):
+            xs, ys = xb[part * 4 : (part + 1) * 4], yb[part * 4 : (part + 1) * 4]
+            with tf.GradientTape() as tape:
+                loss = keras.ops.mean((model(xs, training=True) - ys) ** 2)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+    train = tf.function(two_steps) if compiled else two_steps
+    with tblr.LearningRateWriter(log_dir, optimizer) as writer:
+        for epoch in range(EPOCHS):
+            writer.begin_epoch(epoch)
+            for batch in range(BATCHES // 2):
+                train(x[batch * 8 : (batch + 1) * 8], y[batch * 8 : (batch + 1) * 8])
+                writer.log()
+                writer.log()
+    check_probe(read_run(log_dir), EPOCHS * BATCHES)
+    applied = read_run(log_dir).series("learning_rate")
+    np.testing.assert_array_equal(
+        applied.values.astype(np.float32),
+        schedule_at(warmup_cosine(), range(EPOCHS * BATCHES)),
+    )
 
 
 def test_evaluate_and_predict_record_nothing_and_use_defaults(log_dir):
