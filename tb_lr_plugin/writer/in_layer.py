@@ -67,7 +67,7 @@ def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
     tap = _training_tap("current_learning_rate", default)
     if tap is None:
         return _as_tensor(default, tf.float32)
-    return tf.cast(tap.optimizer.learning_rate, tf.float32)
+    return tf.cast(tap.learning_rate(), tf.float32)
 
 
 def current_step(default: Any = _NO_DEFAULT) -> Any:

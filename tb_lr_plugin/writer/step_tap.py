@@ -75,8 +75,9 @@ class StepTap:
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
-        # Per traced graph, the step's slot: read once however many values it holds.
-        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Per traced graph, tensors of the step being traced (its slot, its
+        # rate), computed once however many values use them.
+        self._step_tensors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._drained_until = iterations(tapped.optimizer)
         with tf.init_scope():  # Eager variables even when created while tracing.
             # Flat and column-major (cell = column * capacity + slot): a value
@@ -120,38 +121,65 @@ class StepTap:
             return
         self._scatter(self._cell(column), tf.cast(value, tf.float32))
 
-    def _slot(self) -> tf.Tensor:
-        """`iterations % capacity` in the graph being traced (one read per step).
+    def learning_rate(self) -> tf.Tensor:
+        """The rate the update being traced will apply (for `current_learning_rate`).
 
-        Every value a step records before its update shares the first read:
-        the optimizer increments `iterations` only after the update, and
-        `_capture` forgets the read once the update is captured.
+        With a schedule, computed once per step and handed to the update
+        too (see `_install`): the layer sees the very tensor the update
+        applies, and the schedule's ops run once per step, not twice.
+        """
+        if not isinstance(
+            getattr(self.optimizer, "_learning_rate", None),
+            keras.optimizers.schedules.LearningRateSchedule,
+        ):
+            return self.optimizer.learning_rate  # A variable: reading it is one op.
+        return self._per_step("learning_rate", lambda: self.optimizer.learning_rate)
+
+    def _slot(self) -> tf.Tensor:
+        """`iterations % capacity`: the ring slot of the update being traced."""
+        return self._per_step(
+            "slot",
+            lambda: tf.math.floormod(
+                tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64),
+                self.capacity,
+            ),
+        )
+
+    def _per_step(self, key: str, compute):
+        """`compute()` once per traced step, shared by every use before the update.
+
+        Sound because nothing a step reads changes before its update: the
+        optimizer increments `iterations` after it, and `_capture` forgets
+        these tensors once the update is captured, so a second update traced
+        into the same graph computes its own.
         """
         if tf.executing_eagerly():
-            graph = None  # Eager: a fresh value every call.
-        else:
-            graph = tf.compat.v1.get_default_graph()
-            slot = self._slots.get(graph)
-            if slot is not None:
-                return slot
-        step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
-        slot = tf.math.floormod(step, self.capacity)
-        if graph is not None:
-            self._slots[graph] = slot
-        return slot
+            return compute()
+        tensor = self._step_tensor(key)
+        if tensor is None:
+            tensor = compute()
+            self._step_tensors.setdefault(tf.compat.v1.get_default_graph(), {})[key] = tensor
+        return tensor
 
-    def _forget_slot(self) -> None:
-        """After an update: a later step traced into the same graph reads again."""
-        graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
-        while graph is not None:  # Also the graphs a control-flow branch sits in.
-            self._slots.pop(graph, None)
-            graph = getattr(graph, "outer_graph", None)
+    def _step_tensor(self, key: str) -> tf.Tensor | None:
+        if tf.executing_eagerly():
+            return None
+        for graph in _step_graphs():
+            found = self._step_tensors.get(graph, {}).get(key)
+            if found is not None:
+                return found
+        return None
+
+    def _forget_step(self) -> None:
+        if not tf.executing_eagerly():
+            for graph in _step_graphs():
+                self._step_tensors.pop(graph, None)
 
     def _cell(self, column):
         """Flat index of `column` (an int, or an int64 vector) in this step's slot."""
         if isinstance(column, int) and column == 0:
             return self._slot()
-        return self._slot() + tf.constant(column, tf.int64) * self.capacity
+        return self._slot() + tf.constant(np.multiply(column, self.capacity), tf.int64)
 
     def _scatter(self, cells: tf.Tensor, values: tf.Tensor) -> None:
         self._values.scatter_update(tf.IndexedSlices(values, cells))
@@ -169,6 +197,16 @@ class StepTap:
         return len(self.columns) - 1
 
     def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
+        current_rate = getattr(optimizer, "_get_current_learning_rate", None)
+        if current_rate is not None:
+            # Where the update asks for its rate: the one `current_learning_rate()`
+            # computed earlier in this step, if a layer asked.
+            def get_current_learning_rate():
+                shared = self._step_tensor("learning_rate")
+                return current_rate() if shared is None else shared
+
+            get_current_learning_rate.__wrapped__ = current_rate
+            optimizer._get_current_learning_rate = get_current_learning_rate
         update_step = getattr(optimizer, "_backend_update_step", None)
         if update_step is not None and type(optimizer).apply is keras.optimizers.Optimizer.apply:
             # Keras' own `apply` hands the rate it computed for this update to
@@ -218,7 +256,7 @@ class StepTap:
             else:
                 columns = [column for column, _ in self._captured]
                 self._scatter(self._cell(columns), tf.stack(values))
-            self._forget_slot()
+            self._forget_step()
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
             return
@@ -235,6 +273,21 @@ class StepTap:
             if index is not None:
                 captured.append((index, variable))
         return captured
+
+
+def _step_graphs() -> list:
+    """The graph being traced, then those it is a `cond` branch of.
+
+    A branch (gradient accumulation runs the update in one) runs at most once
+    per execution of its outer graph, so the step's tensors there are its
+    own; a loop body is not looked through: it runs many steps.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    graphs = [graph]
+    while type(graph).__name__ == "CondBranchFuncGraph":
+        graph = graph.outer_graph
+        graphs.append(graph)
+    return graphs
 
 
 def _unwritten(cells: int) -> np.ndarray:
