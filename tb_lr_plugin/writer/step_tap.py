@@ -20,6 +20,7 @@ reuses it instead of forcing a retrace.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
 import weakref
 
@@ -75,8 +76,9 @@ class StepTap:
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
-        # Per traced graph, tensors of the step being traced (its slot, its
-        # rate), computed once however many values use them.
+        # Per traced graph and tracing thread (MirroredStrategy traces each
+        # replica in its own thread), tensors of the step being traced (its
+        # slot, its rate), computed once however many values use them.
         self._step_tensors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._drained_until = iterations(tapped.optimizer)
         with tf.init_scope():  # Eager variables even when created while tracing.
@@ -158,22 +160,27 @@ class StepTap:
         tensor = self._step_tensor(key)
         if tensor is None:
             tensor = compute()
-            self._step_tensors.setdefault(tf.compat.v1.get_default_graph(), {})[key] = tensor
+            graph = tf.compat.v1.get_default_graph()
+            self._step_tensors.setdefault(graph, {})[threading.get_ident(), key] = tensor
         return tensor
 
     def _step_tensor(self, key: str) -> tf.Tensor | None:
         if tf.executing_eagerly():
             return None
+        thread = threading.get_ident()
         for graph in _step_graphs():
-            found = self._step_tensors.get(graph, {}).get(key)
+            found = self._step_tensors.get(graph, {}).get((thread, key))
             if found is not None:
                 return found
         return None
 
     def _forget_step(self) -> None:
         if not tf.executing_eagerly():
+            thread = threading.get_ident()
             for graph in _step_graphs():
-                self._step_tensors.pop(graph, None)
+                tensors = self._step_tensors.get(graph, {})
+                for key in [key for key in tensors if key[0] == thread]:
+                    del tensors[key]
 
     def _cell(self, column):
         """Flat index of `column` (an int, or an int64 vector) in this step's slot."""
