@@ -121,11 +121,16 @@ class RecordFour(keras.layers.Layer):
 
 Variant = Callable[[str], list[keras.callbacks.Callback]]
 
+# The logger's `flush_secs` (its default unless a harness changes it).
+LOGGER_FLUSH_SECS = tblr.LearningRateLogger.__init__.__kwdefaults__["flush_secs"]
+
 VARIANTS: dict[str, Variant] = {
     "bare": lambda log_dir: [],
-    "lr_logger": lambda log_dir: [tblr.LearningRateLogger(log_dir)],
+    "lr_logger": lambda log_dir: [tblr.LearningRateLogger(log_dir, flush_secs=LOGGER_FLUSH_SECS)],
     # The same logger, on the model with a `RecordFour` layer after the hidden one.
-    "lr_logger_record4": lambda log_dir: [tblr.LearningRateLogger(log_dir)],
+    "lr_logger_record4": lambda log_dir: [
+        tblr.LearningRateLogger(log_dir, flush_secs=LOGGER_FLUSH_SECS)
+    ],
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
 }
