@@ -8,6 +8,8 @@ Variants:
 
 * `bare`: no callbacks (the baseline);
 * `lr_logger`: `tb_lr_plugin.LearningRateLogger(log_dir)`;
+* `lr_logger_record4`: the same logger, with a layer recording 4 scalars per step
+  (`tblr.record` of a mean, a max, `current_learning_rate()` and `current_step()`);
 * `keras_tensorboard`: `keras.callbacks.TensorBoard(log_dir, update_freq=1)` (peer; it
   logs the learning rate once per epoch);
 * `per_batch_summary`: a naive callback writing `tf.summary.scalar` of

@@ -117,7 +117,7 @@ class StepTap:
         return steps[updated], rows[updated], written[updated], lost
 
     def record(self, name: str, value) -> None:
-        """Writes `value` into this step's row, column `name` (while tracing)."""
+        """Writes `value` into this step's slot of column `name` (while tracing)."""
         column = self._column(Column(RECORDED, name))
         if column is None:
             return
@@ -263,10 +263,11 @@ class StepTap:
             else:
                 columns = [column for column, _ in self._captured]
                 self._scatter(self._cell(columns), tf.stack(values))
-            self._forget_step()
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
             return
+        finally:
+            self._forget_step()  # A next update traced into this graph is another step.
         if not tf.executing_eagerly():
             self.traced = True
 
