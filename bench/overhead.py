@@ -36,6 +36,8 @@ Usage (from the repository root):
     .venv/bin/python bench/overhead.py --steps-per-execution 16 --json bench/spe16.json
     .venv/bin/python bench/overhead.py --epochs 1 --steps-per-epoch 200 --repeats 1  # quick
     .venv/bin/python bench/overhead.py --profile lr_logger  # cProfile of one fit
+    .venv/bin/python bench/overhead.py --mirrored --epochs 2 --steps-per-epoch 1000 \\
+        --variants lr_logger,lr_logger_record4  # under MirroredStrategy, 2 logical CPUs
 
 No number here is asserted: this is a measurement, not a test.
 """
@@ -43,6 +45,7 @@ No number here is asserted: this is a measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import json
@@ -138,6 +141,13 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
+def mirrored_strategy() -> tf.distribute.MirroredStrategy:
+    """A `MirroredStrategy` over the CPU split in two logical devices (before TF uses it)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 def make_data(steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic float32 regression data: exactly `steps_per_epoch` batches."""
     rng = np.random.default_rng(DATA_SEED)
@@ -183,15 +193,20 @@ def timed_fit(
     epochs: int,
     steps_per_execution: int,
     profiler: cProfile.Profile | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[float, float]:
     """Wall and CPU seconds of one run of `variant`: callback construction plus `fit`."""
     steps_per_epoch = len(data[0]) // BATCH_SIZE
     # Free the previous run's graphs and objects outside the timed span.
     keras.backend.clear_session()
     gc.collect()
-    model = build_model(
-        weights, steps_per_execution, epochs * steps_per_epoch, record=variant.endswith("record4")
-    )
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_model(
+            weights,
+            steps_per_execution,
+            epochs * steps_per_epoch,
+            record=variant.endswith("record4"),
+        )
     # Reseed so every variant sees the same shuffling order.
     keras.utils.set_random_seed(MODEL_SEED)
     if profiler is not None:
@@ -261,9 +276,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     variants.insert(0, "bare")  # The baseline of every ratio always runs.
     data = make_data(args.steps_per_epoch)
     total_steps = args.epochs * args.steps_per_epoch
-    reference = build_model(None, args.steps_per_execution, total_steps)
-    weights = reference.get_weights()
-    del reference
+    strategy = mirrored_strategy() if args.mirrored else None
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        weights = build_model(None, args.steps_per_execution, total_steps).get_weights()
 
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     cpu_seconds: dict[str, list[float]] = {name: [] for name in variants}
@@ -278,7 +293,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         warmup = make_data(min(WARMUP_STEPS, args.steps_per_epoch))
         for name in variants:
             log_dir = os.path.join(root, f"warmup-{name}")
-            timed_fit(name, log_dir, weights, warmup, 1, args.steps_per_execution)
+            timed_fit(
+                name, log_dir, weights, warmup, 1, args.steps_per_execution, strategy=strategy
+            )
         print(f"warm-up done (1 x {len(warmup[0]) // BATCH_SIZE} steps per variant)", flush=True)
 
         for repeat in range(args.repeats):
@@ -287,7 +304,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             for name in rotated(variants, repeat):
                 log_dir = os.path.join(root, f"{name}-{repeat}")
                 wall[name], cpu[name] = timed_fit(
-                    name, log_dir, weights, data, args.epochs, args.steps_per_execution
+                    name,
+                    log_dir,
+                    weights,
+                    data,
+                    args.epochs,
+                    args.steps_per_execution,
+                    strategy=strategy,
                 )
                 seconds[name].append(wall[name])
                 cpu_seconds[name].append(cpu[name])
@@ -322,6 +345,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "config": {
             "steps_per_execution": args.steps_per_execution,
+            "strategy": "MirroredStrategy, 2 logical CPUs" if args.mirrored else None,
             "epochs": args.epochs,
             "steps_per_epoch": args.steps_per_epoch,
             "total_steps": total_steps,
@@ -427,6 +451,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="OUT", help="also write raw results to this file")
     parser.add_argument(
+        "--mirrored",
+        action="store_true",
+        help="train under MirroredStrategy over 2 logical CPUs (global batch split 16 + 16)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="VARIANT",
         choices=list(VARIANTS),
@@ -436,6 +465,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    if args.mirrored and args.steps_per_execution != 1:
+        # Keras 3.15's own fit fails so, with or without the logger (README "Scaling out").
+        parser.error("--mirrored needs --steps-per-execution 1")
     return args
 
 
