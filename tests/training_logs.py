@@ -65,6 +65,21 @@ def eager_schedule_at(schedule, steps) -> np.ndarray:
     return np.array([float(schedule(tf.constant(int(s), tf.int64))) for s in steps], np.float32)
 
 
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A user-defined schedule: linear decay to zero."""
+
+    def __init__(self, initial, steps):
+        self.initial = initial
+        self.steps = steps
+
+    def __call__(self, step):
+        fraction = keras.ops.cast(step, "float32") / self.steps
+        return self.initial * keras.ops.maximum(0.0, 1.0 - fraction)
+
+    def get_config(self):
+        return {"initial": self.initial, "steps": self.steps}
+
+
 class RecordingSGD(keras.optimizers.SGD):
     """SGD that records the learning rate its `update_step` received, per step.
 

@@ -17,10 +17,15 @@ schedules from this module for their ground truth.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+# Run as a script: the shared test helpers live one directory up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from training_logs import LinearDecay
 
 import tb_lr_plugin as tblr
 
@@ -30,21 +35,6 @@ EPOCHS = 2
 BATCHES = 10  # global batches (optimizer steps) per epoch
 GLOBAL_BATCH = 16
 TOTAL = EPOCHS * BATCHES
-
-
-class LinearDecay(schedules.LearningRateSchedule):
-    """A user-defined schedule: linear decay to zero."""
-
-    def __init__(self, initial, steps):
-        self.initial = initial
-        self.steps = steps
-
-    def __call__(self, step):
-        fraction = keras.ops.cast(step, "float32") / self.steps
-        return self.initial * keras.ops.maximum(0.0, 1.0 - fraction)
-
-    def get_config(self):
-        return {"initial": self.initial, "steps": self.steps}
 
 
 # A subset of test_fit_exactness.py's schedules: transcendental with warm-up,

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 from training_logs import (
+    LinearDecay,
     RecordingSGD,
     data,
     eager_schedule_at,
@@ -26,21 +27,6 @@ schedules = keras.optimizers.schedules
 EPOCHS = 3
 BATCHES = 20  # steps per epoch
 TOTAL = EPOCHS * BATCHES
-
-
-class LinearDecay(schedules.LearningRateSchedule):
-    """A user-defined schedule: linear decay to zero."""
-
-    def __init__(self, initial, steps):
-        self.initial = initial
-        self.steps = steps
-
-    def __call__(self, step):
-        fraction = keras.ops.cast(step, "float32") / self.steps
-        return self.initial * keras.ops.maximum(0.0, 1.0 - fraction)
-
-    def get_config(self):
-        return {"initial": self.initial, "steps": self.steps}
 
 
 SCHEDULES = {
