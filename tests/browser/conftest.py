@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,22 +37,11 @@ def pytest_collection_modifyitems(config, items):
 def browser_logdir(tmp_path_factory) -> Path:
     """The runs described in write_logs.py."""
     logdir = tmp_path_factory.mktemp("browser") / "logs"
-    write_logs(logdir)
+    try:
+        harness.write_logs("write_logs.py", logdir)
+    except RuntimeError as error:
+        pytest.fail(f"writing the browser tests' logs failed: {error}")
     return logdir
-
-
-def write_logs(logdir: Path) -> None:
-    """Runs write_logs.py into `logdir` (a subprocess keeps TensorFlow out of this one)."""
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(harness.REPO_ROOT))
-    result = subprocess.run(
-        [sys.executable, str(HERE / "write_logs.py"), str(logdir)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"writing the browser tests' logs failed:\n{result.stdout}\n{result.stderr}")
 
 
 @pytest.fixture(scope="session")

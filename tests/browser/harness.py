@@ -41,6 +41,20 @@ def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM") or shutil.which("chromium")
 
 
+def write_logs(script: str, logdir: Path) -> None:
+    """Runs `tests/browser/<script>` into `logdir` (a subprocess keeps TensorFlow out of here)."""
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tests" / "browser" / script), str(logdir)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{script} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+
+
 def free_port() -> int:
     """A TCP port on the loopback interface that nothing listens on right now."""
     with socket.socket() as sock:

@@ -11,29 +11,17 @@ attribute, an `<img>` or an extra `<script>` appeared.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from browser import harness, write_hostile_logs
-
-HERE = harness.REPO_ROOT / "tests" / "browser"
 
 
 @pytest.fixture(scope="module")
 def hostile_board(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("hostile") / "logs"
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(harness.REPO_ROOT))
-    result = subprocess.run(
-        [sys.executable, str(HERE / "write_hostile_logs.py"), str(logdir)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"writing the hostile logs failed:\n{result.stderr[-5000:]}")
+    try:
+        harness.write_logs("write_hostile_logs.py", logdir)
+    except RuntimeError as error:
+        pytest.fail(f"writing the hostile logs failed: {error}")
     with harness.TensorBoardProcess(logdir) as process:
         process.wait_for_runs(len(write_hostile_logs.RUNS))
         yield process

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 
@@ -114,19 +113,8 @@ def test_mirrored_strategy_logs_each_step_once_and_exactly(log_dir):
     _check_every_run(log_dir)
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def test_multi_worker_only_the_chief_writes(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in _load("parameter_server_training").free_ports(2)]
     # Each worker gets its own log directory here, so the test can see that
     # the non-chief writes nothing (in real use both name the same place).
     log_dirs = [tmp_path / "chief_logs", tmp_path / "worker_logs"]
