@@ -93,7 +93,7 @@ def current_step(default: Any = _NO_DEFAULT) -> Any:
     tap = _training_tap("current_step", default)
     if tap is None:
         return _as_tensor(default, tf.int64)
-    return tf.cast(tf.convert_to_tensor(tap.optimizer.iterations), tf.int64)
+    return tap.step()
 
 
 def current_epoch(default: Any = _NO_DEFAULT) -> Any:

@@ -5,7 +5,9 @@ and a device sync per step, and gives the *next* step's rate. Instead the tap
 hooks the optimizer so that, as update `s` runs and inside the same compiled
 function, the rate it applies and the optimizer's scalar variables are
 scattered into slot `s % capacity` of a ring buffer; values that layers
-`record` during the same step land in the same slot of their own column. For Keras' own `apply`
+`record` during the same step land in the same slot of their own column. Each
+column is its own variable, so every value costs one scatter at the step's
+shared slot, with no index arithmetic. For Keras' own `apply`
 the hook is on `_backend_update_step`, which receives the very rate tensor the
 update uses; a custom `apply` is wrapped instead. The host reads the
 ring every few thousand steps: one copy for all of them. It works with
@@ -72,7 +74,8 @@ class StepTap:
         self.capacity = capacity
         self.traced = False
         # Column 0 is always the rate, so capturing it needs no index arithmetic.
-        self.columns: list[Column] = [Column(LEARNING_RATE, LEARNING_RATE)]
+        self.columns: list[Column] = []
+        self._storage: list[tf.Variable] = []  # One per column, `capacity` cells each.
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
@@ -81,14 +84,9 @@ class StepTap:
         # slot, its rate), computed once however many values use them.
         self._step_tensors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._drained_until = iterations(tapped.optimizer)
-        with tf.init_scope():  # Eager variables even when created while tracing.
-            # Flat and column-major (cell = column * capacity + slot): a value
-            # is one scalar scatter, the rate (column 0) needs no index
-            # arithmetic, and a drain copies only the columns in use.
-            self._values = tf.Variable(
-                _unwritten(capacity * MAX_COLUMNS), trainable=False, name="tb_lr_values"
-            )
+        with tf.init_scope():
             self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
+        self._column(Column(LEARNING_RATE, LEARNING_RATE))
         self._install(tapped.optimizer)
 
     def drain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -107,11 +105,11 @@ class StepTap:
             start = max(0, stop - self.capacity)
         lost = max(0, stop - start - self.capacity)
         steps = np.arange(start + lost, stop, dtype=np.int64)
-        used = len(self.columns) * self.capacity
-        columns = self._values[:used].numpy().reshape(len(self.columns), self.capacity)
-        self._values[:used].assign(_unwritten(used))
+        columns = np.stack([storage.numpy() for storage in self._storage], axis=1)
+        for storage in self._storage:
+            storage.assign(_unwritten(self.capacity))
         self._drained_until = stop
-        rows = columns.T[steps % self.capacity]
+        rows = columns[steps % self.capacity]
         written = rows.view(np.uint32) != _UNWRITTEN_BITS
         updated = np.any(written, axis=1)  # Steps with no update (no gradients) have no row.
         return steps[updated], rows[updated], written[updated], lost
@@ -119,9 +117,8 @@ class StepTap:
     def record(self, name: str, value) -> None:
         """Writes `value` into this step's slot of column `name` (while tracing)."""
         column = self._column(Column(RECORDED, name))
-        if column is None:
-            return
-        self._scatter(self._cell(column), tf.cast(value, tf.float32))
+        if column is not None:
+            self._scatter(column, tf.cast(value, tf.float32))
 
     def learning_rate(self) -> tf.Tensor:
         """The rate the update being traced will apply (for `current_learning_rate`).
@@ -137,15 +134,15 @@ class StepTap:
             return self.optimizer.learning_rate  # A variable: reading it is one op.
         return self._per_step("learning_rate", lambda: self.optimizer.learning_rate)
 
+    def step(self) -> tf.Tensor:
+        """The index of the update being traced (for `current_step`): one read per step."""
+        return self._per_step(
+            "step", lambda: tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
+        )
+
     def _slot(self) -> tf.Tensor:
         """`iterations % capacity`: the ring slot of the update being traced."""
-        return self._per_step(
-            "slot",
-            lambda: tf.math.floormod(
-                tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64),
-                self.capacity,
-            ),
-        )
+        return self._per_step("slot", lambda: tf.math.floormod(self.step(), self.capacity))
 
     def _per_step(self, key: str, compute):
         """`compute()` once per traced step, shared by every use before the update.
@@ -182,14 +179,8 @@ class StepTap:
                 for key in [key for key in tensors if key[0] == thread]:
                     del tensors[key]
 
-    def _cell(self, column):
-        """Flat index of `column` (an int, or an int64 vector) in this step's slot."""
-        if isinstance(column, int) and column == 0:
-            return self._slot()
-        return self._slot() + tf.constant(np.multiply(column, self.capacity), tf.int64)
-
-    def _scatter(self, cells: tf.Tensor, values: tf.Tensor) -> None:
-        self._values.scatter_update(tf.IndexedSlices(values, cells))
+    def _scatter(self, column: int, value: tf.Tensor) -> None:
+        self._storage[column].scatter_update(tf.IndexedSlices(value, self._slot()))
 
     def _column(self, column: Column) -> int | None:
         if column in self.columns:
@@ -200,6 +191,10 @@ class StepTap:
                 f"{column.kind} {column.name!r} is not recorded"
             )
             return None
+        with tf.init_scope():  # An eager variable even when created while tracing.
+            self._storage.append(
+                tf.Variable(_unwritten(self.capacity), trainable=False, name="tb_lr_column")
+            )
         self.columns.append(column)
         return len(self.columns) - 1
 
@@ -249,20 +244,11 @@ class StepTap:
                 self._captured = self._choose_captured(rate_given=learning_rate is not None)
             if not self._captured:
                 return
-            values = [
-                tf.cast(
-                    (self.optimizer.learning_rate if learning_rate is None else learning_rate)
-                    if variable is None
-                    else variable,
-                    tf.float32,
-                )
-                for _, variable in self._captured
-            ]
-            if len(values) == 1:  # The common case (Adam, SGD): one scalar scatter.
-                self._scatter(self._cell(self._captured[0][0]), values[0])
-            else:
-                columns = [column for column, _ in self._captured]
-                self._scatter(self._cell(columns), tf.stack(values))
+            for column, variable in self._captured:
+                value = variable
+                if variable is None:  # The rate.
+                    value = self.optimizer.learning_rate if learning_rate is None else learning_rate
+                self._scatter(column, tf.cast(value, tf.float32))
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
             return
