@@ -135,9 +135,22 @@ class StepTap:
         return self._per_step("learning_rate", lambda: self.optimizer.learning_rate)
 
     def step(self) -> tf.Tensor:
-        """The index of the update being traced (for `current_step`): one read per step."""
+        """The index of the update being traced (for `current_step`)."""
+        accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None)
+        if not accumulation:
+            return self._batch_count()
+        # What `optimizer.iterations` is with gradient accumulation: updates, not batches.
+        return self._per_step("step", lambda: self._batch_count() // accumulation)
+
+    def _batch_count(self) -> tf.Tensor:
+        """`optimizer._iterations` (batches seen), read once per traced step.
+
+        The schedule reads it too (see `_install`): one read serves the
+        schedule, the ring slot and `current_step()`.
+        """
+        counter = getattr(self.optimizer, "_iterations", self.optimizer.iterations)
         return self._per_step(
-            "step", lambda: tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
+            "batch_count", lambda: tf.cast(tf.convert_to_tensor(counter), tf.int64)
         )
 
     def _slot(self) -> tf.Tensor:
@@ -201,11 +214,27 @@ class StepTap:
     def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
         current_rate = getattr(optimizer, "_get_current_learning_rate", None)
         if current_rate is not None:
+            # Keras' own rule (a schedule is called on `_iterations`) can share
+            # this step's read of the counter; a custom rule is left as it is.
+            keras_rule = (
+                type(optimizer)._get_current_learning_rate
+                is keras.optimizers.Optimizer._get_current_learning_rate
+            )
+
             # Where the update asks for its rate: the one `current_learning_rate()`
             # computed earlier in this step, if a layer asked.
             def get_current_learning_rate():
                 shared = self._step_tensor("learning_rate")
-                return current_rate() if shared is None else shared
+                if shared is not None:
+                    return shared
+                schedule = getattr(optimizer, "_learning_rate", None)
+                if (
+                    keras_rule
+                    and isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+                    and not tf.executing_eagerly()
+                ):
+                    return schedule(self._batch_count())
+                return current_rate()
 
             get_current_learning_rate.__wrapped__ = current_rate
             optimizer._get_current_learning_rate = get_current_learning_rate
