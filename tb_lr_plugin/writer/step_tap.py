@@ -73,8 +73,7 @@ class StepTap:
     def __init__(self, tapped: hyperparameters.TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
         self.traced = False
-        # Column 0 is always the rate, so capturing it needs no index arithmetic.
-        self.columns: list[Column] = []
+        self.columns: list[Column] = []  # The rate first, then in order of first use.
         self._storage: list[tf.Variable] = []  # One per column, `capacity` cells each.
         self.optimizer = tapped.optimizer
         self._tapped = tapped
@@ -148,10 +147,14 @@ class StepTap:
         The schedule reads it too (see `_install`): one read serves the
         schedule, the ring slot and `current_step()`.
         """
-        counter = getattr(self.optimizer, "_iterations", self.optimizer.iterations)
-        return self._per_step(
-            "batch_count", lambda: tf.cast(tf.convert_to_tensor(counter), tf.int64)
-        )
+
+        def read():
+            counter = getattr(self.optimizer, "_iterations", None)
+            if counter is None:  # Not Keras' base optimizer: its public count.
+                counter = self.optimizer.iterations
+            return tf.cast(tf.convert_to_tensor(counter), tf.int64)
+
+        return self._per_step("batch_count", read)
 
     def _slot(self) -> tf.Tensor:
         """`iterations % capacity`: the ring slot of the update being traced."""
