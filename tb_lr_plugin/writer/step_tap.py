@@ -10,7 +10,7 @@ column is its own variable, so every value costs one scatter at the step's
 shared slot, with no index arithmetic. For Keras' own `apply`
 the hook is on `_backend_update_step`, which receives the very rate tensor the
 update uses; a custom `apply` is wrapped instead. The host reads the
-ring every few thousand steps: one copy for all of them. It works with
+ring every few thousand steps: one copy per column for all of them. It works with
 `steps_per_execution > 1` (every step runs `apply`) and under XLA (scatter
 into a resource variable compiles, where summary ops do not).
 

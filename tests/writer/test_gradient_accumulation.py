@@ -58,3 +58,47 @@ def test_each_applied_update_is_logged_once(log_dir, steps_per_execution):
     np.testing.assert_array_equal(epoch.values, np.arange(EPOCHS))
     # The configured curve spans the updates the run will make, not its micro-batches.
     assert run.documents("schedule_config")[0]["total_steps"] == UPDATES
+
+
+class UpdateProbe(keras.layers.Layer):
+    """Records, from inside `call`, the update index and rate it is told."""
+
+    def call(self, x):
+        tblr.record("step", tblr.current_step(default=0))
+        tblr.record("rate", tblr.current_learning_rate(default=0.0))
+        return x
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_in_layer_accessors_count_updates(log_dir, steps_per_execution):
+    """Inside `call`, the step is the update index and the rate is the one that update applies.
+
+    A value recorded in each of an update's micro-batches lands in the same
+    step: the last one, the micro-batch that applies the update, wins.
+    """
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.9)
+    optimizer = RecordingSGD(schedule, gradient_accumulation_steps=ACCUMULATE)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4),
+            UpdateProbe(name="probe"),
+            keras.layers.Dense(1),
+        ],
+        name="net",
+    )
+    model.compile(optimizer=optimizer, loss="mse", steps_per_execution=steps_per_execution)
+    x, y = data(BATCHES)
+    model.fit(
+        x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+    )
+
+    run = read_run(log_dir)
+    step = run.series("layers/net/probe/step")
+    np.testing.assert_array_equal(step.steps, np.arange(UPDATES))
+    np.testing.assert_array_equal(step.values, np.arange(UPDATES))
+    applied = optimizer.received.numpy()[:UPDATES]
+    np.testing.assert_array_equal(
+        run.series("layers/net/probe/rate").values.astype(np.float32), applied
+    )
