@@ -264,6 +264,20 @@ def event_file_stats(log_dir: str) -> dict[str, Any]:
     }
 
 
+def stolen_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests, summed over CPUs (Linux; else None).
+
+    Time a virtual CPU waited while runnable: a run with much of it was slowed
+    by the machine's neighbours, not by what it ran.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def rotated(variants: list[str], repeat: int) -> list[str]:
     """The run order for one repeat: rotate by one each repeat."""
     shift = repeat % len(variants)
@@ -285,6 +299,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     ratios: dict[str, list[float]] = {name: [] for name in variants}
     cpu_ratios: dict[str, list[float]] = {name: [] for name in variants}
     load: dict[str, list[float]] = {name: [] for name in variants}
+    steal: dict[str, list[float | None]] = {name: [] for name in variants}
     stats: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="tblr-bench-") as root:
         # Untimed warm-up: first imports (the writer side of tb_lr_plugin is lazy,
@@ -303,6 +318,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             cpu: dict[str, float] = {}
             for name in rotated(variants, repeat):
                 log_dir = os.path.join(root, f"{name}-{repeat}")
+                stolen_before = stolen_seconds()
                 wall[name], cpu[name] = timed_fit(
                     name,
                     log_dir,
@@ -317,12 +333,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 # Other processes on the machine are the main source of noise: keep the
                 # 1-minute load average beside each run so polluted runs can be spotted.
                 load[name].append(os.getloadavg()[0])
+                stolen_after = stolen_seconds()
+                steal[name].append(None if stolen_after is None else stolen_after - stolen_before)
                 stats[name] = event_file_stats(log_dir)  # Deterministic but for wall times.
                 shutil.rmtree(log_dir, ignore_errors=True)
                 print(
                     f"repeat {repeat + 1}/{args.repeats} spe={args.steps_per_execution} "
                     f"{name:<18} {wall[name]:8.3f} s wall {cpu[name]:8.3f} s cpu "
-                    f"load {load[name][-1]:.2f}",
+                    f"load {load[name][-1]:.2f} steal {steal[name][-1] or 0:.2f} s",
                     flush=True,
                 )
             for name in variants:
@@ -366,6 +384,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "ratios": ratios,
         "cpu_ratios": cpu_ratios,
         "load_average_1min": load,
+        "steal_seconds": steal,
         "summary": summary,
         "event_files": stats,
     }
