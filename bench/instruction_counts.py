@@ -1,9 +1,11 @@
 """Instruction counts of `model.fit` with and without the logger, under callgrind.
 
-Why: on a shared 2-core virtual machine a bare `fit` varies by up to 25% in wall
-time from one run to the next, far more than the 3% budget `overhead.py` checks.
-Instructions executed do not depend on what else the machine runs, so they show
-what the logger adds, in a figure that repeats to within about 1%.
+Why: on a shared 2-core virtual machine, whose hypervisor takes a varying share
+of the CPU time, a bare `fit` varies by tens of percent in wall time from one run
+to the next, far more than the 3% budget `overhead.py` checks. Instructions
+executed do not depend on what else the machine runs, so they show what the
+logger adds, in a figure that repeats to within 0.2% (about 1.6% with `record`
+layers, whose runs wait more or less).
 
 What is counted: the same span as `overhead.py` (callback construction plus one
 `model.fit`, same model, data, schedule and variants), after one untimed warm-up
@@ -18,17 +20,17 @@ is the main source of run-to-run variation. The ratio of a variant is its count
 over `bare`'s at the same step count and `steps_per_execution`.
 
 Each count covers fixed costs (tracing, writer creation, schedule sampling, the
-final flush) and per-step costs. With two step counts (`--steps 500,2000`) the
-script also fits `count = fixed + steps * per_step` per variant and projects the
-ratio at the reference workload's 10,000 steps.
+final flush) and per-step costs. With several step counts (`--steps 500,2000,4000`)
+the script also fits `count = fixed + steps * per_step` per variant (least
+squares) and projects the ratio at the reference workload's 10,000 steps.
 
 A run takes minutes (callgrind runs code about 50 times slower); `--jobs 2` runs
 two at once. Needs valgrind (Debian's `valgrind` package).
 
 Usage (from the repository root):
 
-    .venv/bin/python bench/instruction_counts.py --steps-per-execution 16 --steps 500,2000
-    .venv/bin/python bench/instruction_counts.py --steps-per-execution 1 --steps 500,2000 \\
+    .venv/bin/python bench/instruction_counts.py --steps-per-execution 16 --steps 500,2000,4000
+    .venv/bin/python bench/instruction_counts.py --steps-per-execution 1 --steps 500,1500 \\
         --variants lr_logger,lr_logger_record4 --json bench/results-instructions-spe1.json
 
 No number here is asserted: this is a measurement, not a test.
