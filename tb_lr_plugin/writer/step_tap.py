@@ -80,7 +80,7 @@ class StepTap:
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
         # Per traced graph and tracing thread (MirroredStrategy traces each
         # replica in its own thread), tensors of the step being traced (its
-        # slot, its rate), computed once however many values use them.
+        # counter, slot and rate), computed once however many values use them.
         self._step_tensors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._drained_until = iterations(tapped.optimizer)
         with tf.init_scope():
