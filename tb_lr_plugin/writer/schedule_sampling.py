@@ -55,7 +55,7 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
     if stop <= start:
         return np.zeros(0, np.float32)
     steps = tf.range(start, stop, dtype=tf.int64)
-    probes = _PROBES if not type(schedule).__module__.startswith("keras.") else 0
+    probes = 0 if type(schedule).__module__.startswith("keras.") else _PROBES
     probe_steps = np.unique(np.linspace(start, stop - 1, probes).astype(np.int64))
     try:
         expected = np.array([_scalar(schedule, int(s)) for s in probe_steps], np.float32)
