@@ -23,8 +23,6 @@ from tb_lr_plugin.writer import step_tap
 
 _NO_DEFAULT = object()
 _ACTIVE: list[step_tap.StepTap] = []
-# How far up the stack `record` looks for the layer whose `call` it is in.
-_MAX_FRAMES = 8
 
 
 class NotTrainingError(RuntimeError):
@@ -194,9 +192,10 @@ def _training_flag() -> bool | None:
 
 
 def _calling_layer(frame) -> keras.layers.Layer | None:
-    for _ in range(_MAX_FRAMES):
-        if frame is None:
-            return None
+    # The nearest layer up the stack, however deep: between `call` and a
+    # `record` in a `cond` branch or a loop body lie dozens of TF frames.
+    # Walked once per trace, not per step.
+    while frame is not None:
         owner = frame.f_locals.get("self")
         if isinstance(owner, keras.layers.Layer):
             return owner

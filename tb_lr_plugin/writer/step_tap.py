@@ -3,16 +3,16 @@
 Reading `optimizer.learning_rate` on the host after a step costs an eager op
 and a device sync per step, and gives the *next* step's rate. Instead the tap
 hooks the optimizer so that, as update `s` runs and inside the same compiled
-function, the rate it applies and the optimizer's scalar variables are
-scattered into slot `s % capacity` of a ring buffer; values that layers
-`record` during the same step land in the same slot of their own column. Each
-column is its own variable, so every value costs one scatter at the step's
-shared slot, with no index arithmetic. For Keras' own `apply`
-the hook is on `_backend_update_step`, which receives the very rate tensor the
-update uses; a custom `apply` is wrapped instead. The host reads the
-ring every few thousand steps: one copy per column for all of them. It works with
-`steps_per_execution > 1` (every step runs `apply`) and under XLA (scatter
-into a resource variable compiles, where summary ops do not).
+function, the rate it applies, the optimizer's scalar variables and the values
+layers `record`ed earlier in the step are written, as one row, into slot
+`s % capacity` of a ring buffer: one stack and one scatter per step, however
+many values (every value a compiled function writes costs an op, and every
+variable it writes an input, per step). For Keras' own `apply` the hook is on
+`_backend_update_step`, which receives the very rate tensor the update uses; a
+custom `apply` is wrapped instead. The host reads the ring every few thousand
+steps: one copy for all of them. It works with `steps_per_execution > 1`
+(every step runs `apply`) and under XLA (scatter into a resource variable
+compiles, where summary ops do not).
 
 A tap stays installed on its optimizer for the optimizer's lifetime: a train
 function traced with it keeps writing to the same ring, so a later logger
@@ -74,7 +74,10 @@ class StepTap:
         self.capacity = capacity
         self.traced = False
         self.columns: list[Column] = []  # The rate first, then in order of first use.
-        self._storage: list[tf.Variable] = []  # One per column, `capacity` cells each.
+        # A ring per set of columns written together, keyed by their indices:
+        # `capacity` rows of one cell per column (a vector for one column).
+        self._rings: dict[tuple[int, ...], tf.Variable] = {}
+        self._warned_unwritten: set[int] = set()
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
@@ -104,9 +107,13 @@ class StepTap:
             start = max(0, stop - self.capacity)
         lost = max(0, stop - start - self.capacity)
         steps = np.arange(start + lost, stop, dtype=np.int64)
-        columns = np.stack([storage.numpy() for storage in self._storage], axis=1)
-        for storage in self._storage:
-            storage.assign(_unwritten(self.capacity))
+        columns = _unwritten((self.capacity, len(self.columns)))
+        for indices, ring in self._rings.items():
+            cells = ring.numpy().reshape(self.capacity, len(indices))
+            ring.assign(_unwritten(tuple(ring.shape)))
+            filled = cells.view(np.uint32) != _UNWRITTEN_BITS
+            columns[:, indices] = np.where(filled, cells, columns[:, indices])
+        self._warn_never_written()
         self._drained_until = stop
         rows = columns[steps % self.capacity]
         written = rows.view(np.uint32) != _UNWRITTEN_BITS
@@ -114,10 +121,17 @@ class StepTap:
         return steps[updated], rows[updated], written[updated], lost
 
     def record(self, name: str, value) -> None:
-        """Writes `value` into this step's slot of column `name` (while tracing)."""
+        """Adds `value` to this step's row as column `name`, written with the update."""
         column = self._column(Column(RECORDED, name))
-        if column is not None:
-            self._scatter(column, tf.cast(value, tf.float32))
+        if column is None:
+            return
+        value = tf.cast(value, tf.float32)
+        if tf.executing_eagerly() or _is_control_flow_graph(tf.compat.v1.get_default_graph()):
+            # Nothing later can take it: eagerly there is no later trace, and a
+            # tensor of a branch or loop body cannot leave it. Written now.
+            self._write((column,), [value])
+        else:
+            self._per_step("records", dict)[column] = value
 
     def learning_rate(self) -> tf.Tensor:
         """The rate the update being traced will apply (for `current_learning_rate`).
@@ -195,8 +209,16 @@ class StepTap:
                 for key in [key for key in tensors if key[0] == thread]:
                     del tensors[key]
 
-    def _scatter(self, column: int, value: tf.Tensor) -> None:
-        self._storage[column].scatter_update(tf.IndexedSlices(value, self._slot()))
+    def _write(self, columns: tuple[int, ...], values: list[tf.Tensor]) -> None:
+        """Writes `values` (of `columns`) into this step's slot: one scatter."""
+        ring = self._rings.get(columns)
+        if ring is None:
+            shape = (self.capacity,) if len(columns) == 1 else (self.capacity, len(columns))
+            with tf.init_scope():  # An eager variable even when created while tracing.
+                ring = tf.Variable(_unwritten(shape), trainable=False, name="tb_lr_ring")
+            self._rings[columns] = ring
+        row = values[0] if len(values) == 1 else tf.stack(values)
+        ring.scatter_update(tf.IndexedSlices(row, self._slot()))
 
     def _column(self, column: Column) -> int | None:
         if column in self.columns:
@@ -207,12 +229,21 @@ class StepTap:
                 f"{column.kind} {column.name!r} is not recorded"
             )
             return None
-        with tf.init_scope():  # An eager variable even when created while tracing.
-            self._storage.append(
-                tf.Variable(_unwritten(self.capacity), trainable=False, name="tb_lr_column")
-            )
         self.columns.append(column)
         return len(self.columns) - 1
+
+    def _warn_never_written(self) -> None:
+        """Warns of `record`s traced where no update of this optimizer took them."""
+        written = {index for indices in self._rings for index in indices}
+        for index, column in enumerate(self.columns):
+            if column.kind == RECORDED and index not in written | self._warned_unwritten:
+                self._warned_unwritten.add(index)
+                warnings.warn(
+                    f"tb_lr_plugin: record({column.name.rsplit('/', 1)[-1]!r}) for series "
+                    f"'layers/{column.name}' ran in a traced function where no update of "
+                    f"optimizer {self.optimizer.name!r} follows (a tf.function called from "
+                    "Layer.call?), so it is not recorded; call record() in Layer.call itself"
+                )
 
     def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
         current_rate = getattr(optimizer, "_get_current_learning_rate", None)
@@ -274,13 +305,15 @@ class StepTap:
         try:
             if self._captured is None:
                 self._captured = self._choose_captured(rate_given=learning_rate is not None)
-            if not self._captured:
-                return
+            row = {}
             for column, variable in self._captured:
                 value = variable
                 if variable is None:  # The rate.
                     value = self.optimizer.learning_rate if learning_rate is None else learning_rate
-                self._scatter(column, tf.cast(value, tf.float32))
+                row[column] = tf.cast(value, tf.float32)
+            row.update(self._step_tensor("records") or {})  # What layers recorded this step.
+            if row:
+                self._write(tuple(row), list(row.values()))
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
             return
@@ -316,8 +349,17 @@ def _step_graphs() -> list:
     return graphs
 
 
-def _unwritten(cells: int) -> np.ndarray:
-    return np.full(cells, _UNWRITTEN_BITS, np.uint32).view(np.float32)
+def _is_control_flow_graph(graph) -> bool:
+    """Whether `graph` is a `cond` branch or a `while` loop's condition or body."""
+    return type(graph).__name__ in (
+        "CondBranchFuncGraph",
+        "WhileCondFuncGraph",
+        "WhileBodyFuncGraph",
+    )
+
+
+def _unwritten(shape: tuple[int, ...]) -> np.ndarray:
+    return np.full(shape, _UNWRITTEN_BITS, np.uint32).view(np.float32)
 
 
 def iterations(optimizer: keras.optimizers.Optimizer) -> int:

@@ -188,3 +188,70 @@ def test_non_scalar_values_are_recorded_as_their_mean(log_dir):
         )
     recorded = read_run(log_dir).series("layers/net/wide/activations").values
     np.testing.assert_allclose(recorded, x.reshape(4, -1).mean(axis=1), rtol=1e-6)
+
+
+class ControlFlowProbe(keras.layers.Layer):
+    """Records from a `cond` branch and a loop body, whose tensors cannot leave them."""
+
+    def call(self, x):
+        step = keras.ops.cast(tblr.current_step(default=0), "float32")
+
+        def branch():
+            tblr.record("in_branch", step + 0.5)
+            return x
+
+        x = keras.ops.cond(step >= 0.0, branch, lambda: x)
+
+        def body(i, total):
+            tblr.record("in_loop", step * 10.0 + keras.ops.cast(i, "float32"))
+            return total + keras.ops.cast(i, "float32")
+
+        keras.ops.fori_loop(0, 3, body, keras.ops.zeros(()))
+        return x
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_values_recorded_in_branches_and_loops_are_those_of_each_step(log_dir, steps_per_execution):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((3,)), ControlFlowProbe(name="flow"), keras.layers.Dense(1)], name="net"
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(warmup_cosine()),
+        loss="mse",
+        steps_per_execution=steps_per_execution,
+    )
+    x, y = data(BATCHES)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    run = read_run(log_dir)
+    steps = np.arange(BATCHES)
+    np.testing.assert_array_equal(run.series("layers/net/flow/in_branch").values, steps + 0.5)
+    # A loop body runs several times per step: its last value is the step's.
+    np.testing.assert_array_equal(run.series("layers/net/flow/in_loop").values, steps * 10 + 2)
+
+
+def test_a_record_no_update_can_take_warns(log_dir):
+    class NestedFunction(keras.layers.Layer):
+        """Records inside its own tf.function, a graph the optimizer update never sees."""
+
+        def call(self, x):
+            # A new function per trace: one made once would be traced when the
+            # model is built, before any logger, and never again.
+            tf.function(lambda v: tblr.record("nested", v, layer=self))(keras.ops.mean(x))
+            tblr.record("direct", keras.ops.mean(x))
+            return x
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((3,)), NestedFunction(name="nested"), keras.layers.Dense(1)], name="net"
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = data(4)
+    with pytest.warns(UserWarning, match=r"'layers/net/nested/nested'.*not recorded"):
+        model.fit(
+            x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+        )
+    run = read_run(log_dir)
+    assert len(run.series("layers/net/nested/direct").steps) == 4
+    with pytest.raises(KeyError):
+        run.series("layers/net/nested/nested")
