@@ -29,13 +29,16 @@ class RateProbe(keras.layers.Layer):
         return x * (1.0 + keras.ops.cast(rate, x.dtype))
 
 
-def probe_model(schedule, **compile_args):
+def probe_model(schedule, loss_scaling=False, **compile_args):
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [keras.Input((3,)), keras.layers.Dense(4), RateProbe(name="probe"), keras.layers.Dense(1)],
         name="net",
     )
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse", **compile_args)
+    optimizer = keras.optimizers.Adam(schedule)
+    if loss_scaling:  # Its update runs in a `cond` branch (skipped on non-finite gradients).
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss="mse", **compile_args)
     return model
 
 
@@ -62,6 +65,15 @@ def test_values_seen_in_call_are_those_of_each_step(log_dir, steps_per_execution
     model = probe_model(
         warmup_cosine(), steps_per_execution=steps_per_execution, jit_compile=jit_compile
     )
+    x, y = data(BATCHES)
+    model.fit(
+        x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+    )
+    check_probe(read_run(log_dir), EPOCHS * BATCHES)
+
+
+def test_values_seen_in_call_under_loss_scaling(log_dir):
+    model = probe_model(warmup_cosine(), loss_scaling=True, steps_per_execution=4)
     x, y = data(BATCHES)
     model.fit(
         x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
