@@ -122,9 +122,12 @@ def current_epoch(default: Any = _NO_DEFAULT) -> Any:
 def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) -> None:
     """Records one value per optimizer step as series `layers/<layer path>/<name>`.
 
-    Call it in `Layer.call`; the layer is found from the caller (pass `layer=`
-    from a helper function). The value is stored as float32. A non-scalar
-    tensor is reduced to its mean (a warning says so). Under a
+    Call it in `Layer.call`, or in what `call` calls: helpers, `keras.ops.cond`
+    branches, loop bodies (a body running several times keeps its last value),
+    but not a `tf.function` of your own, where no update runs (a warning says
+    the value is not recorded). The layer is the nearest one up the call
+    stack. The value is stored as float32, written with the step's update. A
+    non-scalar tensor is reduced to its mean (a warning says so). Under a
     `tf.distribute` strategy with several replicas, the mean over replicas is
     recorded. Outside training (predict, evaluate, no logger) it records
     nothing and adds no op.
@@ -132,7 +135,7 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
     Args:
         name: The value's name under the layer.
         value: A scalar tensor or number.
-        layer: The layer to file it under; default: the calling layer.
+        layer: The layer to file it under; default: the nearest calling layer.
 
     Example:
 
