@@ -240,9 +240,10 @@ class StepTap:
                 self._warned_unwritten.add(index)
                 warnings.warn(
                     f"tb_lr_plugin: record({column.name.rsplit('/', 1)[-1]!r}) for series "
-                    f"'layers/{column.name}' ran in a traced function where no update of "
-                    f"optimizer {self.optimizer.name!r} follows (a tf.function called from "
-                    "Layer.call?), so it is not recorded; call record() in Layer.call itself"
+                    f"'layers/{column.name}' was traced where optimizer {self.optimizer.name!r} "
+                    "applies no update (in a tf.function called from Layer.call, or in a "
+                    "forward pass traced apart from apply_gradients), so it is not recorded: "
+                    "call record() in Layer.call, traced in the same function as the update"
                 )
 
     def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
