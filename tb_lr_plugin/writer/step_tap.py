@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import warnings
-import weakref
 
 import keras
 import numpy as np
@@ -74,17 +73,18 @@ class StepTap:
         self.capacity = capacity
         self.traced = False
         self.columns: list[Column] = []  # The rate first, then in order of first use.
-        # A ring per set of columns written together, keyed by their indices:
-        # `capacity` rows of one cell per column (a vector for one column).
+        # The rows updates write, one ring per set of columns, keyed by their
+        # indices: `capacity` rows of one cell per column (a vector for one).
         self._rings: dict[tuple[int, ...], tf.Variable] = {}
+        # Columns recorded where no update can take them (a `cond` branch, a
+        # loop body) are written there, into a ring of their own.
+        self._direct: dict[int, tf.Variable] = {}
+        # Values recorded eagerly, per replica, until the eager update takes them.
+        self._eager_records: dict[tuple[str, int], dict[int, tf.Tensor]] = {}
         self._warned_unwritten: set[int] = set()
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
-        # Per traced graph and tracing thread (MirroredStrategy traces each
-        # replica in its own thread), tensors of the step being traced (its
-        # counter, slot and rate), computed once however many values use them.
-        self._step_tensors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._drained_until = iterations(tapped.optimizer)
         with tf.init_scope():
             self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
@@ -108,11 +108,15 @@ class StepTap:
         lost = max(0, stop - start - self.capacity)
         steps = np.arange(start + lost, stop, dtype=np.int64)
         columns = _unwritten((self.capacity, len(self.columns)))
-        for indices, ring in self._rings.items():
+        # Rows last: a value recorded in a branch or loop body earlier in the
+        # step than one the update wrote is superseded by it.
+        rings = [((index,), ring) for index, ring in self._direct.items()]
+        for indices, ring in rings + list(self._rings.items()):
             cells = ring.numpy().reshape(self.capacity, len(indices))
             ring.assign(_unwritten(tuple(ring.shape)))
             filled = cells.view(np.uint32) != _UNWRITTEN_BITS
             columns[:, indices] = np.where(filled, cells, columns[:, indices])
+        self._eager_records.clear()  # Recorded by no update (an eager call in a callback).
         self._warn_never_written()
         self._drained_until = stop
         rows = columns[steps % self.capacity]
@@ -121,17 +125,28 @@ class StepTap:
         return steps[updated], rows[updated], written[updated], lost
 
     def record(self, name: str, value) -> None:
-        """Adds `value` to this step's row as column `name`, written with the update."""
+        """Adds `value` to this step's row as column `name`, written with the update.
+
+        Eagerly, the next eager update takes it; in a `cond` branch or a loop
+        body, whose tensors no update outside can take, it is written at once.
+        """
         column = self._column(Column(RECORDED, name))
         if column is None:
             return
         value = tf.cast(value, tf.float32)
-        if tf.executing_eagerly() or _is_control_flow_graph(tf.compat.v1.get_default_graph()):
-            # Nothing later can take it: eagerly there is no later trace, and a
-            # tensor of a branch or loop body cannot leave it. Written now.
-            self._write((column,), [value])
-        else:
+        if tf.executing_eagerly():
+            self._eager_records.setdefault(_replica(), {})[column] = value
+            return
+        graph = tf.compat.v1.get_default_graph()
+        if not _is_control_flow_graph(graph):
             self._per_step("records", dict)[column] = value
+            return
+        # A tensor of a branch or loop body cannot leave it: written now, it
+        # supersedes what was recorded under this name earlier in the step.
+        while _is_control_flow_graph(graph):
+            graph = graph.outer_graph
+        _step_state(graph).get((self, _replica(), "records"), {}).pop(column, None)
+        self._scatter(self._direct, column, 1, value)
 
     def learning_rate(self) -> tf.Tensor:
         """The rate the update being traced will apply (for `current_learning_rate`).
@@ -175,50 +190,50 @@ class StepTap:
         return self._per_step("slot", lambda: tf.math.floormod(self.step(), self.capacity))
 
     def _per_step(self, key: str, compute):
-        """`compute()` once per traced step, shared by every use before the update.
+        """`compute()` once per traced step and replica, shared until the update.
 
-        Sound because nothing a step reads changes before its update: the
+        What a step computes once (its counter, slot and rate) and what its
+        layers recorded are kept on the graph being traced, so they go with
+        it. Sound because nothing a step reads changes before its update: the
         optimizer increments `iterations` after it, and `_capture` forgets
-        these tensors once the update is captured, so a second update traced
-        into the same graph computes its own.
+        them once the update is captured, so a second update traced into the
+        same graph computes its own.
         """
         if tf.executing_eagerly():
             return compute()
         tensor = self._step_tensor(key)
         if tensor is None:
             tensor = compute()
-            graph = tf.compat.v1.get_default_graph()
-            self._step_tensors.setdefault(graph, {})[threading.get_ident(), key] = tensor
+            _step_state(tf.compat.v1.get_default_graph())[self, _replica(), key] = tensor
         return tensor
 
-    def _step_tensor(self, key: str) -> tf.Tensor | None:
+    def _step_tensor(self, key: str):
         if tf.executing_eagerly():
             return None
-        thread = threading.get_ident()
+        replica = _replica()
         for graph in _step_graphs():
-            found = self._step_tensors.get(graph, {}).get((thread, key))
+            found = _step_state(graph).get((self, replica, key))
             if found is not None:
                 return found
         return None
 
     def _forget_step(self) -> None:
         if not tf.executing_eagerly():
-            thread = threading.get_ident()
+            replica = _replica()
             for graph in _step_graphs():
-                tensors = self._step_tensors.get(graph, {})
-                for key in [key for key in tensors if key[0] == thread]:
-                    del tensors[key]
+                state = _step_state(graph)
+                for key in [key for key in state if key[:2] == (self, replica)]:
+                    del state[key]
 
-    def _write(self, columns: tuple[int, ...], values: list[tf.Tensor]) -> None:
-        """Writes `values` (of `columns`) into this step's slot: one scatter."""
-        ring = self._rings.get(columns)
+    def _scatter(self, rings: dict, key, width: int, value: tf.Tensor) -> None:
+        """Writes `value` (`width` cells) into this step's slot of `rings[key]`."""
+        ring = rings.get(key)
         if ring is None:
-            shape = (self.capacity,) if len(columns) == 1 else (self.capacity, len(columns))
+            shape = (self.capacity,) if width == 1 else (self.capacity, width)
             with tf.init_scope():  # An eager variable even when created while tracing.
                 ring = tf.Variable(_unwritten(shape), trainable=False, name="tb_lr_ring")
-            self._rings[columns] = ring
-        row = values[0] if len(values) == 1 else tf.stack(values)
-        ring.scatter_update(tf.IndexedSlices(row, self._slot()))
+            rings[key] = ring
+        ring.scatter_update(tf.IndexedSlices(value, self._slot()))
 
     def _column(self, column: Column) -> int | None:
         if column in self.columns:
@@ -234,7 +249,7 @@ class StepTap:
 
     def _warn_never_written(self) -> None:
         """Warns of `record`s traced where no update of this optimizer took them."""
-        written = {index for indices in self._rings for index in indices}
+        written = {index for indices in self._rings for index in indices} | set(self._direct)
         for index, column in enumerate(self.columns):
             if column.kind == RECORDED and index not in written | self._warned_unwritten:
                 self._warned_unwritten.add(index)
@@ -312,11 +327,17 @@ class StepTap:
                 if variable is None:  # The rate.
                     value = self.optimizer.learning_rate if learning_rate is None else learning_rate
                 row[column] = tf.cast(value, tf.float32)
-            row.update(self._step_tensor("records") or {})  # What layers recorded this step.
+            # What layers recorded in this step.
+            if tf.executing_eagerly():
+                row.update(self._eager_records.pop(_replica(), {}))
+            else:
+                row.update(self._step_tensor("records") or {})
             if row:
-                self._write(tuple(row), list(row.values()))
+                values = list(row.values())
+                stacked = values[0] if len(values) == 1 else tf.stack(values)
+                self._scatter(self._rings, tuple(row), len(row), stacked)
         except Exception as error:  # Logging must never stop an update.
-            warnings.warn(f"tb_lr_plugin: cannot capture the learning rate of this step: {error!r}")
+            warnings.warn(f"tb_lr_plugin: cannot capture the values of this step: {error!r}")
             return
         finally:
             self._forget_step()  # A next update traced into this graph is another step.
@@ -348,6 +369,33 @@ def _step_graphs() -> list:
         graph = graph.outer_graph
         graphs.append(graph)
     return graphs
+
+
+def _replica() -> tuple[str, int]:
+    """Who is tracing: the replica under a strategy with several, else the thread.
+
+    A replica's forward pass and its update may be traced in different
+    threads (`LossScaleOptimizer` under `MirroredStrategy` runs the update in
+    new replica threads), so replicas are told apart by their id.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        replica = tf.get_static_value(context.replica_id_in_sync_group)
+        if replica is not None:
+            return "replica", int(replica)
+    return "thread", threading.get_ident()
+
+
+_STEP_STATE = "_tb_lr_plugin_step"
+
+
+def _step_state(graph) -> dict:
+    """The per-step tensors of every tap, kept on the graph they belong to."""
+    state = getattr(graph, _STEP_STATE, None)
+    if state is None:
+        state = {}
+        setattr(graph, _STEP_STATE, state)
+    return state
 
 
 def _is_control_flow_graph(graph) -> bool:

@@ -6,7 +6,8 @@ initialises its devices, so this runs in its own process:
     python tests/writer/mirrored_training.py LOG_DIR
 
 It trains one small model per schedule of `SCHEDULES` with `fit` and a
-`LearningRateLogger` (run `<schedule name>`), then one custom loop with a
+`LearningRateLogger` (run `<schedule name>`), one more under a
+`LossScaleOptimizer` (run `loss_scaled`), then one custom loop with a
 `LearningRateWriter` (run `custom_loop`). multi_worker_training.py reuses
 `train_all` under `MultiWorkerMirroredStrategy`, where Keras 3.15's `fit`
 fails on its own (keras-team/keras#20585), with custom loops that drive the
@@ -47,6 +48,8 @@ SCHEDULES = {
     "user_subclass": lambda: LinearDecay(0.1, 17),
 }
 # Multi-worker training is slower to start and trace: two of them there.
+# Loss scaling runs the inner update in replica threads of its own.
+LOSS_SCALED_RUN, LOSS_SCALED_SCHEDULE = "loss_scaled", "piecewise"
 MULTI_WORKER_SCHEDULES = ("cosine_warmup", "piecewise")
 CUSTOM_LOOP_SCHEDULE = lambda: schedules.ExponentialDecay(  # noqa: E731
     0.1, decay_steps=3, decay_rate=0.7, staircase=True
@@ -87,9 +90,16 @@ def build_model(strategy: tf.distribute.Strategy, optimizer_factory) -> keras.Mo
     return model
 
 
-def fit_with_logger(strategy: tf.distribute.Strategy, log_dir: str, name: str) -> None:
-    """`fit` with a `LearningRateLogger` writing run `name`."""
-    model = build_model(strategy, lambda: keras.optimizers.Adam(SCHEDULES[name]()))
+def fit_with_logger(
+    strategy: tf.distribute.Strategy, log_dir: str, name: str, *, loss_scaling: bool = False
+) -> None:
+    """`fit` with a `LearningRateLogger` writing run `name` (or `LOSS_SCALED_RUN`)."""
+
+    def optimizer():
+        adam = keras.optimizers.Adam(SCHEDULES[name]())
+        return keras.optimizers.LossScaleOptimizer(adam) if loss_scaling else adam
+
+    model = build_model(strategy, optimizer)
     x, y = training_data()
     model.fit(
         x,
@@ -98,7 +108,9 @@ def fit_with_logger(strategy: tf.distribute.Strategy, log_dir: str, name: str) -
         epochs=EPOCHS,
         shuffle=False,
         verbose=0,
-        callbacks=[tblr.LearningRateLogger(log_dir, run_name=name)],
+        callbacks=[
+            tblr.LearningRateLogger(log_dir, run_name=LOSS_SCALED_RUN if loss_scaling else name)
+        ],
     )
 
 
@@ -180,6 +192,8 @@ def train_all(
             fit_with_logger(strategy, log_dir, name)
         else:
             loop_with_logger(strategy, log_dir, name)
+    if fit:
+        fit_with_logger(strategy, log_dir, LOSS_SCALED_SCHEDULE, loss_scaling=True)
     custom_loop(strategy, log_dir)
 
 

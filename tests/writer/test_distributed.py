@@ -111,6 +111,7 @@ def test_mirrored_strategy_logs_each_step_once_and_exactly(log_dir):
         env=_environment(),
     )
     _check_every_run(log_dir)
+    _check_fit_run(read_run(log_dir, training.LOSS_SCALED_RUN), training.LOSS_SCALED_SCHEDULE)
 
 
 def test_multi_worker_only_the_chief_writes(tmp_path):

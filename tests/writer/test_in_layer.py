@@ -219,6 +219,13 @@ class ControlFlowProbe(keras.layers.Layer):
             return total + keras.ops.cast(i, "float32")
 
         keras.ops.fori_loop(0, 3, body, keras.ops.zeros(()))
+
+        def element(e):
+            tblr.record("in_map", step * 10.0 + e)
+            return e
+
+        # Keras' TF `map` calls `element` once outside its loop, then in it.
+        keras.ops.map(element, keras.ops.arange(3, dtype="float32"))
         return x
 
 
@@ -240,6 +247,38 @@ def test_values_recorded_in_branches_and_loops_are_those_of_each_step(log_dir, s
     np.testing.assert_array_equal(run.series("layers/net/flow/in_branch").values, steps + 0.5)
     # A loop body runs several times per step: its last value is the step's.
     np.testing.assert_array_equal(run.series("layers/net/flow/in_loop").values, steps * 10 + 2)
+    np.testing.assert_array_equal(run.series("layers/net/flow/in_map").values, steps * 10 + 2)
+
+
+def test_a_training_call_outside_an_update_records_nothing(log_dir):
+    class Mean(keras.layers.Layer):
+        def call(self, x):
+            tblr.record("mean", keras.ops.mean(x))
+            return x
+
+    class Peek(keras.callbacks.Callback):
+        """Calls the model in training mode, eagerly, between two epochs."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.model(tf.fill((8, 3), 100.0), training=True)
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((3,)), Mean(name="mean"), keras.layers.Dense(1)], name="net"
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = data(4)
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[tblr.LearningRateLogger(log_dir), Peek()],
+    )
+    recorded = read_run(log_dir).series("layers/net/mean/mean").values
+    np.testing.assert_allclose(recorded, np.tile(x.reshape(4, -1).mean(axis=1), 2), rtol=1e-6)
 
 
 def test_a_record_no_update_can_take_warns(log_dir):
