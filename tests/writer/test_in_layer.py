@@ -42,6 +42,14 @@ def probe_model(schedule, loss_scaling=False, **compile_args):
     return model
 
 
+def model_around(layer, optimizer="sgd", **compile_args):
+    """`Input(3) -> layer -> Dense(1)`, named "net", compiled with an MSE loss."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), layer, keras.layers.Dense(1)], name="net")
+    model.compile(optimizer=optimizer, loss="mse", **compile_args)
+    return model
+
+
 def warmup_cosine():
     return keras.optimizers.schedules.CosineDecay(
         0.0, 30, alpha=0.1, warmup_target=0.05, warmup_steps=8
@@ -182,11 +190,7 @@ def test_non_scalar_values_are_recorded_as_their_mean(log_dir):
             tblr.record("activations", x)
             return x
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((3,)), Wide(name="wide"), keras.layers.Dense(1)], name="net"
-    )
-    model.compile(optimizer="sgd", loss="mse")
+    model = model_around(Wide(name="wide"))
     x, y = data(4)
     with pytest.warns(UserWarning, match="recording its mean"):
         model.fit(
@@ -231,13 +235,9 @@ class ControlFlowProbe(keras.layers.Layer):
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
 def test_values_recorded_in_branches_and_loops_are_those_of_each_step(log_dir, steps_per_execution):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((3,)), ControlFlowProbe(name="flow"), keras.layers.Dense(1)], name="net"
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(warmup_cosine()),
-        loss="mse",
+    model = model_around(
+        ControlFlowProbe(name="flow"),
+        keras.optimizers.SGD(warmup_cosine()),
         steps_per_execution=steps_per_execution,
     )
     x, y = data(BATCHES)
@@ -262,11 +262,7 @@ def test_a_training_call_outside_an_update_records_nothing(log_dir):
         def on_epoch_end(self, epoch, logs=None):
             self.model(tf.fill((8, 3), 100.0), training=True)
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((3,)), Mean(name="mean"), keras.layers.Dense(1)], name="net"
-    )
-    model.compile(optimizer="sgd", loss="mse")
+    model = model_around(Mean(name="mean"))
     x, y = data(4)
     model.fit(
         x,
@@ -292,11 +288,7 @@ def test_a_record_no_update_can_take_warns(log_dir):
             tblr.record("direct", keras.ops.mean(x))
             return x
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((3,)), NestedFunction(name="nested"), keras.layers.Dense(1)], name="net"
-    )
-    model.compile(optimizer="sgd", loss="mse")
+    model = model_around(NestedFunction(name="nested"))
     x, y = data(4)
     with pytest.warns(UserWarning, match=r"'layers/net/nested/nested'.*not recorded"):
         model.fit(
