@@ -4,12 +4,24 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements/runtime.txt requirements/test.txt pyproject.toml | sha1sum | cut -c1-12)
 PORT ?= 6006
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test test-python test-js lint format bench clean
+# The declared version range, proven: the writer's exactness and in-layer tests
+# run again on the oldest supported Keras/TensorFlow pair and on keras-nightly.
+# Those virtualenvs hold no install of this checkout (the tests import it from
+# here), so they are kept across clones, keyed by what they install; nightly's
+# by date too, so it takes each day's build.
+MATRIX_TESTS := tests/writer/test_fit_exactness.py tests/writer/test_in_layer.py \
+	tests/writer/test_gradient_accumulation.py tests/writer/test_keras_internals.py
+VENV_CACHE ?= $(HOME)/.cache/tb-lr-plugin
+OLDEST := $(VENV_CACHE)/oldest-$(shell cat requirements/oldest.txt | sha1sum | cut -c1-12)
+NIGHTLY := $(VENV_CACHE)/nightly-$(shell date -u +%Y%m%d)-$(shell cat requirements/nightly.txt requirements/runtime.txt | sha1sum | cut -c1-12)
+REPORTS := test-artifacts
+
+.PHONY: demo test test-python test-js test-oldest test-nightly lint format bench clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -19,6 +31,22 @@ $(STAMP):
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+$(OLDEST)/.installed:
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/bin/python -m pip install --quiet -r requirements/oldest.txt
+	touch $@
+
+$(NIGHTLY)/.installed:
+	rm -rf $(VENV_CACHE)/nightly-*
+	$(PYTHON) -m venv $(NIGHTLY)
+	$(NIGHTLY)/bin/python -m pip install --quiet --upgrade pip
+	$(NIGHTLY)/bin/python -m pip install --quiet -r requirements/nightly.txt
+	$(NIGHTLY)/bin/python -m pip uninstall --quiet --yes keras
+	$(NIGHTLY)/bin/python -m pip install --quiet --no-deps keras-nightly
+	touch $@
+
 demo: $(STAMP)
 	rm -rf runs/demo
 	$(PY) demo/train_demo.py runs/demo
@@ -26,13 +54,32 @@ demo: $(STAMP)
 	@echo "LR tab: http://127.0.0.1:$(PORT)/#lr   (Ctrl-C to stop TensorBoard)"
 	$(VENV)/bin/tensorboard --logdir runs/demo --host 127.0.0.1 --port $(PORT)
 
-test: lint test-js test-python
+# Nightly first and the full suite last: the last test summary printed is the suite's.
+test: lint test-js test-nightly test-oldest test-python
 
 test-python: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 test-js:
 	node --test frontend/test/
+
+test-oldest: $(OLDEST)/.installed
+	PYTHONPATH=$(CURDIR) $(OLDEST)/bin/python -m pytest -p no:cacheprovider $(MATRIX_TESTS)
+
+# A report, never a failure: tomorrow's Keras may break what today's supports.
+test-nightly:
+	@mkdir -p $(REPORTS)
+	@if ! $(MAKE) --no-print-directory $(NIGHTLY)/.installed > $(REPORTS)/nightly.log 2>&1; then \
+		echo "keras-nightly report: could not be installed today ($(REPORTS)/nightly.log)"; \
+	elif PYTHONPATH=$(CURDIR) $(NIGHTLY)/bin/python -m pytest -p no:cacheprovider \
+			$(MATRIX_TESTS) >> $(REPORTS)/nightly.log 2>&1; then \
+		echo "keras-nightly report: $$($(NIGHTLY)/bin/python -c 'import keras; print(keras.version())')" \
+			"passes the writer's exactness and in-layer tests"; \
+	else \
+		echo "keras-nightly report: $$($(NIGHTLY)/bin/python -c 'import keras; print(keras.version())')" \
+			"FAILS these writer tests (not a failure of make test; $(REPORTS)/nightly.log):"; \
+		grep -E '^(FAILED|ERROR) ' $(REPORTS)/nightly.log | sed 's/^/    /' || true; \
+	fi
 
 $(CHROMIUM):
 	apt-get update -qq
@@ -53,4 +100,4 @@ bench: $(STAMP) $(CHROMIUM)
 	$(PY) bench/frontend_render.py
 
 clean:
-	rm -rf $(VENV) runs build dist *.egg-info
+	rm -rf $(VENV) runs build dist *.egg-info $(REPORTS)

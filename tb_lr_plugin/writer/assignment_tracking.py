@@ -13,17 +13,17 @@ their effect still shows in the applied rate, with source "unknown".
 from __future__ import annotations
 
 import dataclasses
-import sys
+import itertools
 from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
 from tb_lr_plugin import event_format
+from tb_lr_plugin.writer import keras_internals
 
 # How far up the stack a callback may be from the `assign` call.
 _MAX_FRAMES = 16
-_LISTENERS = "_tb_lr_plugin_listeners"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +49,7 @@ Listener = Callable[[Assignment], None]
 
 def watch(variable: keras.Variable, listener: Listener) -> None:
     """Calls `listener` after every eager `variable.assign(...)`."""
-    listeners = getattr(variable, _LISTENERS, None)
+    listeners = keras_internals.attached(variable, "listeners")
     if listeners is None:
         listeners = []
         original_assign = variable.assign
@@ -59,7 +59,7 @@ def watch(variable: keras.Variable, listener: Listener) -> None:
                 return original_assign(value, *args, **kwargs)
             previous = float(variable.numpy())
             result = original_assign(value, *args, **kwargs)
-            source, callback = _assigning_callback(sys._getframe(1))
+            source, callback = _assigning_callback()
             change = Assignment(previous, float(variable.numpy()), source, callback)
             for each in list(listeners):
                 each(change)
@@ -67,24 +67,23 @@ def watch(variable: keras.Variable, listener: Listener) -> None:
 
         assign.__wrapped__ = original_assign
         variable.assign = assign
-        setattr(variable, _LISTENERS, listeners)
+        keras_internals.attach(variable, "listeners", listeners)
     listeners.append(listener)
 
 
 def unwatch(variable: keras.Variable, listener: Listener) -> None:
     """Stops calling `listener`; the last one out restores `assign`."""
-    listeners = getattr(variable, _LISTENERS, None)
+    listeners = keras_internals.attached(variable, "listeners")
     if listeners and listener in listeners:
         listeners.remove(listener)
     if listeners == []:
         delattr(variable, "assign")  # The class's own method shows through again.
-        delattr(variable, _LISTENERS)
+        keras_internals.detach(variable, "listeners")
 
 
-def _assigning_callback(frame) -> tuple[str, keras.callbacks.Callback | None]:
-    for _ in range(_MAX_FRAMES):
-        if frame is None:
-            break
+def _assigning_callback() -> tuple[str, keras.callbacks.Callback | None]:
+    # From the caller of the wrapped `assign` up.
+    for frame in itertools.islice(keras_internals.calling_frames(2), _MAX_FRAMES):
         owner = frame.f_locals.get("self")
         if isinstance(owner, keras.callbacks.ReduceLROnPlateau):
             return event_format.SOURCE_REDUCE_LR_ON_PLATEAU, owner
@@ -92,5 +91,4 @@ def _assigning_callback(frame) -> tuple[str, keras.callbacks.Callback | None]:
             return event_format.SOURCE_LEARNING_RATE_SCHEDULER, owner
         if isinstance(owner, keras.callbacks.Callback):
             return f"callback {type(owner).__name__}", owner
-        frame = frame.f_back
     return event_format.SOURCE_MANUAL, None

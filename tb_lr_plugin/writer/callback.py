@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import posixpath
 import warnings
 
 import keras
 
-from tb_lr_plugin.writer import distribution, event_sink, hyperparameters, recorder, step_tap
-
-
-def never_raises(hook):
-    """Turns an exception in a logging hook into one warning: training goes on."""
-
-    @functools.wraps(hook)
-    def guarded(self, *args, **kwargs):
-        try:
-            return hook(self, *args, **kwargs)
-        except Exception as error:
-            if error.__traceback__.tb_next is None:
-                raise  # The call itself was wrong (bad arguments): the caller's bug.
-            if hook.__name__ not in self._failed_hooks:
-                self._failed_hooks.add(hook.__name__)
-                warnings.warn(
-                    f"tb_lr_plugin: {type(self).__name__}.{hook.__name__} failed and was "
-                    f"skipped; training continues: {error!r}"
-                )
-            return None
-
-    return guarded
-
-
-def run_directory(log_dir: str | os.PathLike, run_name: str) -> str:
-    """`log_dir/run_name`, keeping remote schemes (`gs://...`) intact."""
-    log_dir = os.fspath(log_dir)
-    if "://" in log_dir:
-        return posixpath.join(log_dir, run_name) if run_name else log_dir
-    return os.path.join(log_dir, run_name) if run_name else log_dir
+from tb_lr_plugin.writer import (
+    distribution,
+    event_sink,
+    optimizer_hooks,
+    recorder,
+    run_directories,
+    step_convention,
+)
+from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
+from tb_lr_plugin.writer.training_safety import never_raises
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -54,6 +32,10 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     Its data goes in the run `train` under `log_dir`, the same run as
     `keras.callbacks.TensorBoard(log_dir)`, so both can be used together.
+    A `fit` with another optimizer that counts from an earlier step (after
+    `model.compile`) is logged into `train_2` beside it (then `train_3`, ...),
+    with a warning, so that no series mixes two trainings; `run_dir` says
+    where the latest `fit` is logged.
 
     Under `MirroredStrategy` each step is logged once. Under
     `MultiWorkerMirroredStrategy` only the chief writes; the other workers
@@ -91,12 +73,14 @@ class LearningRateLogger(keras.callbacks.Callback):
         flush_secs: float = recorder.DEFAULT_FLUSH_SECS,
     ):
         super().__init__()
-        self.run_dir = run_directory(log_dir, run_name)
+        self.log_dir = log_dir
+        self.run_name = run_name
+        self.run_dir = run_directories.run_directory(log_dir, run_name)
         self.flush_secs = flush_secs
         # A non-chief worker writes nothing, so it must not even create the directory.
         if distribution.chief_by_environment():
             event_sink.check_writable(self.run_dir)
-        self._recorder: recorder.Recorder | distribution.NonChiefRecorder | None = None
+        self._recorder: recorder.StepRecorder | None = None
         self._writes = True
         self._unsupported: str | None = None
         self._planned = False
@@ -122,7 +106,7 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._unsupported = None
         self._writes = distribution.writes_logs(strategy)
         # The taps must be in place before `fit` traces its train function.
-        taps = [step_tap.tap_for(t) for t in hyperparameters.tapped_optimizers(optimizer)]
+        taps = [optimizer_hooks.tap_for(t) for t in tapped_optimizers(optimizer)]
         if getattr(model, "train_function", None) is not None and not all(t.traced for t in taps):
             model.train_function = None  # Traced without the taps: retrace.
 
@@ -132,17 +116,16 @@ class LearningRateLogger(keras.callbacks.Callback):
             self._recorder = None
         elif self._writes:
             self._recorder = recorder.Recorder(
-                self.run_dir, self.model.optimizer, flush_secs=self.flush_secs
+                self.log_dir, self.run_name, self.model.optimizer, flush_secs=self.flush_secs
             )
+            self.run_dir = self._recorder.run_dir
         else:
             self._recorder = distribution.NonChiefRecorder(self.model.optimizer)
         self._planned = False
         self._first_epoch = None
         self._optimizer = self.model.optimizer
         # With gradient accumulation a batch is a micro-batch; steps count updates.
-        self._micro_batches_per_update = (
-            getattr(self._optimizer, "gradient_accumulation_steps", None) or 1
-        )
+        self._micro_batches_per_update = step_convention.micro_batches_per_update(self._optimizer)
 
     @never_raises
     def on_epoch_begin(self, epoch, logs=None):
@@ -169,7 +152,11 @@ class LearningRateLogger(keras.callbacks.Callback):
                 "logging the optimizer this fit started with, and the new one's updates "
                 "are not logged. Replace it between fits (the next fit logs it)."
             )
-        self._recorder.mark(self._epoch_start + batch // self._micro_batches_per_update)
+        self._recorder.mark(
+            step_convention.update_of_batch(
+                self._epoch_start, batch, self._micro_batches_per_update
+            )
+        )
 
     @never_raises
     def on_epoch_end(self, epoch, logs=None):
@@ -197,7 +184,9 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._planned = True
         epochs = self.params.get("epochs")
         if steps_per_epoch is None and self.params.get("steps"):
-            steps_per_epoch = self.params["steps"] // self._micro_batches_per_update
+            steps_per_epoch = step_convention.updates_per_epoch(
+                self.params["steps"], self._micro_batches_per_update
+            )
         first_epoch, first_step = self._first_epoch
         total = None
         if epochs and steps_per_epoch:

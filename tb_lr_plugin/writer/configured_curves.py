@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from tb_lr_plugin.writer import schedule_sampling
+from tb_lr_plugin.writer import keras_internals, schedule_sampling, step_convention
 
 
 class ConfiguredCurve(Protocol):
@@ -53,11 +53,10 @@ class ScheduleCurve:
 
     def sample(self, start: int, stop: int) -> np.ndarray:
         k = self.micro_batches_per_update
-        if k == 1:
-            return schedule_sampling.sample_schedule(self.schedule, start, stop)
-        # With gradient accumulation Keras calls the schedule with its
-        # micro-batch count: update s applies schedule(k * s + k - 1).
-        return schedule_sampling.sample_schedule(self.schedule, k * start, k * stop)[k - 1 :: k]
+        first = step_convention.schedule_argument(start, k)
+        last = step_convention.schedule_argument(stop, k)
+        # Every micro-batch's value, one in k kept: a vector call costs little.
+        return schedule_sampling.sample_schedule(self.schedule, first, last)[::k]
 
     def describe(self) -> dict[str, Any]:
         try:
@@ -104,7 +103,9 @@ class EpochCurve:
         }
 
     def sample(self, start: int, stop: int) -> np.ndarray:
-        epoch_index = (np.arange(start, stop) - self.first_step) // self.steps_per_epoch
+        epoch_index = step_convention.epoch_of_update(
+            np.arange(start, stop), self.first_step, self.steps_per_epoch
+        )
         # Before the first epoch and after the last, the nearest epoch's rate.
         return self.rates[np.clip(epoch_index, 0, len(self.rates) - 1)]
 
@@ -141,10 +142,10 @@ def curve_of(optimizer: keras.optimizers.Optimizer) -> ConfiguredCurve | None:
         >>> curve_of(keras.optimizers.SGD(0.1)).describe()["kind"]
         'constant'
     """
-    rate = getattr(optimizer, "_learning_rate", None)
+    rate = keras_internals.rate_setting(optimizer)
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        return ScheduleCurve(rate, getattr(optimizer, "gradient_accumulation_steps", None) or 1)
-    if isinstance(rate, keras.Variable):
+        return ScheduleCurve(rate, step_convention.micro_batches_per_update(optimizer))
+    if keras_internals.is_variable(rate):
         return ConstantCurve(float(rate.numpy()))
     return None
 

@@ -6,8 +6,8 @@ import os
 
 import keras
 
-from tb_lr_plugin.writer import distribution, recorder
-from tb_lr_plugin.writer.callback import never_raises, run_directory
+from tb_lr_plugin.writer import distribution, recorder, run_directories, step_convention
+from tb_lr_plugin.writer.training_safety import never_raises
 
 
 class LearningRateWriter:
@@ -18,6 +18,10 @@ class LearningRateWriter:
     `begin_epoch(epoch)` at the start of each epoch if you count them. A manual
     `optimizer.learning_rate.assign(x)` between steps shows as applied from
     the next update on, and is recorded with source "manual assign".
+
+    A second writer on the same run with another optimizer that counts from
+    an earlier step is logged into `train_2` beside it (then `train_3`, ...),
+    with a warning: `run_dir` says where.
 
     Args:
         log_dir: The directory TensorBoard is pointed at.
@@ -63,9 +67,9 @@ class LearningRateWriter:
             raise TypeError(
                 f"LearningRateWriter needs a keras.optimizers.Optimizer, got {type(optimizer)!r}"
             )
-        self.run_dir = run_directory(log_dir, run_name)
+        self.run_dir = run_directories.run_directory(log_dir, run_name)
         self._failed_hooks: set[str] = set()
-        self._recorder: recorder.Recorder | distribution.NonChiefRecorder | None = None
+        self._recorder: recorder.StepRecorder | None = None
         strategy = distribution.optimizer_strategy(optimizer)
         reason = distribution.unsupported_reason(strategy)
         if reason is not None:
@@ -75,8 +79,9 @@ class LearningRateWriter:
             return
         if distribution.writes_logs(strategy):
             self._recorder = recorder.Recorder(
-                self.run_dir, optimizer, schedule=schedule, flush_secs=flush_secs
+                log_dir, run_name, optimizer, schedule=schedule, flush_secs=flush_secs
             )
+            self.run_dir = self._recorder.run_dir
         else:
             self._recorder = distribution.NonChiefRecorder(optimizer)
         self._next_step = self._recorder.step
@@ -91,7 +96,7 @@ class LearningRateWriter:
     @never_raises
     def log(self) -> None:
         """Notes that one more update has run. Costs a list append."""
-        self._next_step += 1
+        self._next_step = step_convention.finished_count(self._next_step)
         if self._recorder is not None:
             self._recorder.mark(self._next_step)
 

@@ -21,7 +21,8 @@ import warnings
 import keras
 import tensorflow as tf
 
-from tb_lr_plugin.writer import hyperparameters, in_layer, step_tap
+from tb_lr_plugin.writer import in_layer, keras_internals, optimizer_hooks, step_convention
+from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
 
 # Why each refused strategy cannot be logged, by the name of its class (or a
 # base class): the V1 and experimental aliases share these prefixes.
@@ -109,10 +110,7 @@ def optimizer_strategy(optimizer: keras.optimizers.Optimizer) -> tf.distribute.S
         >>> optimizer_strategy(keras.optimizers.SGD()) is tf.distribute.get_strategy()
         True
     """
-    strategy = getattr(optimizer, "_distribution_strategy", None)
-    if isinstance(strategy, tf.distribute.Strategy):
-        return strategy
-    return tf.distribute.get_strategy()
+    return keras_internals.optimizer_strategy(optimizer) or tf.distribute.get_strategy()
 
 
 def chief_by_environment() -> bool:
@@ -145,8 +143,8 @@ def chief_by_environment() -> bool:
 class NonChiefRecorder:
     """Stands in for `Recorder` on a worker that is not the chief: no file, no drain.
 
-    It keeps what the compiled step reads the same as on the chief: the step
-    taps (installed by the caller), the layer accessors and the epoch
+    A `recorder.StepRecorder`. It keeps what the compiled step reads the same
+    as on the chief: the step taps, the layer accessors and the epoch
     variable `current_epoch()` reads. Every other call costs nothing.
 
     Example:
@@ -160,13 +158,13 @@ class NonChiefRecorder:
 
     def __init__(self, optimizer: keras.optimizers.Optimizer):
         self._optimizer = optimizer
-        self._taps = [step_tap.tap_for(t) for t in hyperparameters.tapped_optimizers(optimizer)]
+        self._taps = [optimizer_hooks.tap_for(t) for t in tapped_optimizers(optimizer)]
         in_layer.activate(self._taps[0])
 
     @property
     def step(self) -> int:
         """The step the next update will have (read once per epoch, not per batch)."""
-        return step_tap.iterations(self._optimizer)
+        return step_convention.next_step(self._optimizer)
 
     def plan(self, total_steps: int | None, **_) -> None:
         """Nothing to write."""

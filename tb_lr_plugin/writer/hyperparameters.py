@@ -11,50 +11,14 @@ attribute rule does not mistake them for hyperparameters.
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
+
+from tb_lr_plugin.writer import keras_internals
+from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 # Kept out of `optimizer/*`: the learning rate has its own series, and these
 # describe the optimizer's bookkeeping rather than how it updates.
 _NOT_HYPERPARAMETERS = frozenset({"learning_rate", "iterations", "name"})
-
-
-@dataclasses.dataclass(frozen=True)
-class TappedOptimizer:
-    """One optimizer whose updates are logged.
-
-    Attributes:
-        optimizer: The optimizer that applies updates (a wrapper's inner one).
-        series_suffix: `""` for a single optimizer, `"/<name>"` with several.
-        wrapper: The `LossScaleOptimizer` around it, if any: its scalar
-            variables (`dynamic_scale`) are hyperparameters too.
-    """
-
-    optimizer: keras.optimizers.Optimizer
-    series_suffix: str = ""
-    wrapper: keras.optimizers.Optimizer | None = None
-
-
-def tapped_optimizers(optimizer: keras.optimizers.Optimizer) -> list[TappedOptimizer]:
-    """Unwraps `LossScaleOptimizer` and splits `MultiOptimizer` into its parts.
-
-    Example:
-        >>> [t.series_suffix for t in tapped_optimizers(keras.optimizers.SGD())]
-        ['']
-    """
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return [TappedOptimizer(optimizer.inner_optimizer, wrapper=optimizer)]
-    if isinstance(optimizer, keras.optimizers.MultiOptimizer):
-        tapped, seen = [], set()
-        for inner in optimizer.optimizers:
-            name = inner.name
-            while name in seen:
-                name = f"{name}_{len(seen)}"
-            seen.add(name)
-            tapped.append(TappedOptimizer(inner, series_suffix=f"/{name}"))
-        return tapped
-    return [TappedOptimizer(optimizer)]
 
 
 def scalar_variables(tapped: TappedOptimizer) -> dict[str, keras.Variable]:
@@ -68,10 +32,10 @@ def scalar_variables(tapped: TappedOptimizer) -> dict[str, keras.Variable]:
     for owner in (tapped.optimizer, tapped.wrapper):
         if owner is None:
             continue
-        for attribute, value in vars(owner).items():
+        for attribute, value in keras_internals.instance_attributes(owner).items():
             name = attribute.lstrip("_")
             if (
-                isinstance(value, keras.Variable)
+                keras_internals.is_variable(value)
                 and tuple(value.shape) == ()
                 and name not in _NOT_HYPERPARAMETERS
                 and value.dtype not in ("bool", "string")

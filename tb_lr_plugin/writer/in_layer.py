@@ -12,14 +12,13 @@ they return their `default` (or raise, saying how to activate them).
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from tb_lr_plugin.writer import step_tap
+from tb_lr_plugin.writer import keras_internals, step_tap
 
 _NO_DEFAULT = object()
 _ACTIVE: list[step_tap.StepTap] = []
@@ -152,7 +151,7 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
         return
     if not isinstance(name, str) or not name:
         raise ValueError(f"record() needs a non-empty string name, got {name!r}")
-    layer = layer or _calling_layer(sys._getframe(1))
+    layer = layer or _calling_layer()
     path = f"{layer.path}/{name}" if layer is not None else name
     value = tf.cast(tf.convert_to_tensor(value), tf.float32)
     if value.shape.rank != 0:
@@ -166,7 +165,7 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
 
 
 def _training_tap(caller: str, default: Any) -> step_tap.StepTap | None:
-    if _ACTIVE and _training_flag() is not False:
+    if _ACTIVE and keras_internals.training_flag() is not False:
         return _ACTIVE[-1]
     if default is _NO_DEFAULT:
         raise NotTrainingError(
@@ -184,23 +183,12 @@ def _as_tensor(default: Any, dtype: tf.DType) -> Any:
     return default
 
 
-def _training_flag() -> bool | None:
-    """The `training` argument of the Keras call in progress: True, False or None."""
-    try:
-        from keras.src.backend.common import global_state
-    except ImportError:  # Keras moved it: assume training while a logger is active.
-        return None
-    context = global_state.get_global_attribute("current_call_ctx")
-    return None if context is None else context.get_value("training")
-
-
-def _calling_layer(frame) -> keras.layers.Layer | None:
+def _calling_layer() -> keras.layers.Layer | None:
     # The nearest layer up the stack, however deep: between `call` and a
     # `record` in a `cond` branch or a loop body lie dozens of TF frames.
     # Walked once per trace, not per step.
-    while frame is not None:
+    for frame in keras_internals.calling_frames(2):
         owner = frame.f_locals.get("self")
         if isinstance(owner, keras.layers.Layer):
             return owner
-        frame = frame.f_back
     return None

@@ -8,8 +8,7 @@ from collections.abc import Callable
 import keras
 
 from tb_lr_plugin import event_format
-from tb_lr_plugin.writer import configured_curves, event_sink, recorder
-from tb_lr_plugin.writer.callback import run_directory
+from tb_lr_plugin.writer import configured_curves, event_sink, recorder, run_directories
 
 
 def write_schedule(
@@ -56,7 +55,7 @@ def write_schedule(
         raise TypeError(
             f"schedule must be a LearningRateSchedule, a callable or a float, got {schedule!r}"
         )
-    run_dir = run_directory(log_dir, run_name)
+    run_dir = run_directories.run_directory(log_dir, run_name)
     sink = event_sink.EventSink(run_dir)
     try:
         recorder.write_curve(sink, curve, 0, int(total_steps))

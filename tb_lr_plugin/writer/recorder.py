@@ -21,6 +21,7 @@ import dataclasses
 import os
 import time
 import warnings
+from typing import Protocol
 
 import keras
 import numpy as np
@@ -32,25 +33,72 @@ from tb_lr_plugin.writer import (
     event_sink,
     hyperparameters,
     in_layer,
+    keras_internals,
+    optimizer_hooks,
     schedule_sampling,
+    step_convention,
     step_tap,
 )
+from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer, tapped_optimizers
 
 DEFAULT_FLUSH_SECS = 10.0
 # Curve points per event, and how far ahead of training an open-ended curve runs.
 _CURVE_CHUNK = 65536
 _OPEN_ENDED_HORIZON = 4096
-# Per run directory, the step this process has logged it up to: a later
-# recorder starting below it (a new optimizer counts from 0 again) overwrites
-# steps, and says so rather than hiding the earlier ones silently.
-_LOGGED_UNTIL: dict[str, int] = {}
+
+
+class StepRecorder(Protocol):
+    """What the callback and the custom-loop writer drive: a `Recorder`, or its
+    stand-in on a worker that writes nothing (`distribution.NonChiefRecorder`)."""
+
+    @property
+    def step(self) -> int:
+        """The step the next update will have."""
+
+    def plan(
+        self,
+        total_steps: int | None,
+        *,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        """Notes the planned length of training, for the configured curves."""
+
+    def mark(self, step: int) -> None:
+        """Notes that every update before `step` has run. Cheap: called per batch."""
+
+    def mark_epoch(self, epoch: int, step: int | None = None) -> None:
+        """Notes that epoch `epoch` begins at `step` (default: the next step)."""
+
+    def drain(self) -> None:
+        """Writes what was captured so far."""
+
+    def close(self) -> None:
+        """Writes what is left and releases the run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingScheduler:
+    """A `LearningRateScheduler` seen assigning the rate, whose curve the plan will chain.
+
+    Attributes:
+        track: The optimizer whose rate it assigned.
+        callback: The scheduler (its `schedule(epoch, lr)` is chained).
+        previous_rate: The rate before its first assignment.
+        step: The step that assignment applies from.
+    """
+
+    track: _Track
+    callback: keras.callbacks.LearningRateScheduler
+    previous_rate: float
+    step: int
 
 
 @dataclasses.dataclass
 class _Track:
     """The state kept for one tapped optimizer."""
 
-    tapped: hyperparameters.TappedOptimizer
+    tapped: TappedOptimizer
     tap: step_tap.StepTap
     curve: configured_curves.ConfiguredCurve | None
     curve_end: int = 0
@@ -67,7 +115,10 @@ class Recorder:
     """Records one optimizer's learning rate and hyperparameters into a run.
 
     Args:
-        run_dir: The run's directory (created if missing).
+        log_dir: The directory TensorBoard is pointed at.
+        run_name: The run; its directory is created if missing. Where it
+            holds another training's steps, the next numbered run is used
+            (`step_convention.claim_run`); `run_dir` says which.
         optimizer: The model's optimizer; wrappers are unwrapped.
         schedule: A schedule that overrides the optimizer's own as the
             configured curve (for loops that assign the rate by hand).
@@ -76,7 +127,7 @@ class Recorder:
     Example:
 
     ```python
-    recorder = Recorder("logs/train", optimizer)
+    recorder = Recorder("logs", "train", optimizer)
     recorder.plan(total_steps=1000)
     for step in range(1000):
         train_step()
@@ -87,40 +138,32 @@ class Recorder:
 
     def __init__(
         self,
-        run_dir: str,
+        log_dir: str | os.PathLike,
+        run_name: str,
         optimizer: keras.optimizers.Optimizer,
         *,
         schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
         flush_secs: float = DEFAULT_FLUSH_SECS,
     ):
-        self._sink = event_sink.EventSink(run_dir)
-        self._run_key = run_dir if "://" in run_dir else os.path.abspath(run_dir)
         self._optimizer = optimizer
+        self._drained_step = self.step
+        # A resumed run (restored iterations) starts here, not at step 0.
+        self._first_step = self._drained_step
+        self.run_dir = step_convention.claim_run(log_dir, run_name, optimizer, self._first_step)
+        self._sink = event_sink.EventSink(self.run_dir)
         self._flush_secs = flush_secs
         self._tracks = []
-        for tapped in hyperparameters.tapped_optimizers(optimizer):
+        for tapped in tapped_optimizers(optimizer):
             curve = configured_curves.ScheduleCurve(schedule) if schedule else None
             self._tracks.append(
                 _Track(
                     tapped=tapped,
-                    tap=step_tap.tap_for(tapped),
+                    tap=optimizer_hooks.tap_for(tapped),
                     curve=curve or configured_curves.curve_of(tapped.optimizer),
                 )
             )
             self._tracks[-1].tap.drain()  # Starts empty: what ran before is not this run's.
         self._drain_every = min(track.tap.capacity for track in self._tracks) // 2
-        self._drained_step = self.step
-        # A resumed run (restored iterations) starts here, not at step 0.
-        self._first_step = self._drained_step
-        logged_until = _LOGGED_UNTIL.get(self._run_key, 0)
-        if self._first_step < logged_until:
-            warnings.warn(
-                f"tb_lr_plugin: this process already logged steps up to {logged_until - 1} "
-                f"into {run_dir!r}; this optimizer is at step {self._first_step}, so steps "
-                f"{self._first_step} to {logged_until - 1} are written again and the latest "
-                "write wins. A new optimizer counts from 0: give its training its own "
-                "run_name to keep both."
-            )
         self._next_flush = time.monotonic() + flush_secs
         self._anchor_steps = [self._drained_step]
         self._anchor_times = [time.time()]
@@ -129,11 +172,11 @@ class Recorder:
         self._epoch_times: list[float] = []
         self._epoch = None
         self._open_ended = True
-        self._pending_scheduler = None
+        self._pending_scheduler: PendingScheduler | None = None
         self._watched = []
         for track in self._tracks:
-            variable = getattr(track.tapped.optimizer, "_learning_rate", None)
-            if isinstance(variable, keras.Variable):
+            variable = keras_internals.rate_setting(track.tapped.optimizer)
+            if keras_internals.is_variable(variable):
                 listener = self._assignment_listener(track)
                 assignment_tracking.watch(variable, listener)
                 self._watched.append((variable, listener))
@@ -143,7 +186,7 @@ class Recorder:
     @property
     def step(self) -> int:
         """The step the next update will have: the optimizer's iterations."""
-        return step_tap.iterations(self._optimizer)
+        return step_convention.next_step(self._optimizer)
 
     def plan(
         self,
@@ -158,15 +201,15 @@ class Recorder:
         ahead and extended as training goes. Call after the epoch has been
         marked, so a `LearningRateScheduler` can be chained from it.
         """
-        if self._pending_scheduler is not None and epochs and steps_per_epoch:
-            track, callback, previous_rate, step = self._pending_scheduler
+        pending = self._pending_scheduler
+        if pending is not None and epochs and steps_per_epoch:
             try:
-                track.curve = configured_curves.EpochCurve(
-                    callback.schedule,
-                    previous_rate,
+                pending.track.curve = configured_curves.EpochCurve(
+                    pending.callback.schedule,
+                    pending.previous_rate,
                     first_epoch=self._epoch or 0,
                     epochs=epochs,
-                    first_step=step,
+                    first_step=pending.step,
                     steps_per_epoch=steps_per_epoch,
                 )
             except Exception as error:  # The user's epoch function.
@@ -217,8 +260,11 @@ class Recorder:
                     "LearningRateWriter.log() after every update"
                 )
             if len(steps):
-                # Step s has finished when the count reaches s + 1.
-                wall_times = np.interp(steps + 1.0, anchor_steps, anchor_times)
+                wall_times = np.interp(
+                    step_convention.finished_count(steps.astype(np.float64)),
+                    anchor_steps,
+                    anchor_times,
+                )
                 self._write_rows(track, steps, rows, written, wall_times)
                 last_step = max(last_step, int(steps[-1]))
         self._write_config_hyperparameters(step_now)
@@ -238,7 +284,7 @@ class Recorder:
                 if last_step + _OPEN_ENDED_HORIZON // 2 >= track.curve_end:
                     self._write_curve(track, 2 * (last_step + _OPEN_ENDED_HORIZON))
         self._sink.flush()
-        _LOGGED_UNTIL[self._run_key] = max(_LOGGED_UNTIL.get(self._run_key, 0), last_step + 1)
+        step_convention.logged(self.run_dir, step_convention.finished_count(last_step))
         self._drained_step = step_now
         self._anchor_steps, self._anchor_times = [step_now], [now]
         self._next_flush = time.monotonic() + self._flush_secs
@@ -335,13 +381,17 @@ class Recorder:
 
     def _assignment_listener(self, track: _Track):
         def on_assignment(change: assignment_tracking.Assignment) -> None:
-            step = step_tap.iterations(track.tapped.optimizer)
+            step = step_convention.assignment_update(
+                step_convention.next_step(track.tapped.optimizer)
+            )
             if (
                 change.source == event_format.SOURCE_LEARNING_RATE_SCHEDULER
                 and not isinstance(track.curve, configured_curves.EpochCurve)
                 and self._pending_scheduler is None
             ):
-                self._pending_scheduler = (track, change.callback, change.previous, step)
+                self._pending_scheduler = PendingScheduler(
+                    track, change.callback, change.previous, step
+                )
             self._sink.write_json(
                 event_format.ASSIGNMENT_TAG + track.suffix,
                 step,

@@ -2,21 +2,19 @@
 
 Reading `optimizer.learning_rate` on the host after a step costs an eager op
 and a device sync per step, and gives the *next* step's rate. Instead the tap
-hooks the optimizer so that, as update `s` runs and inside the same compiled
-function, the rate it applies, the optimizer's scalar variables and the values
-layers `record`ed earlier in the step are written, as one row, into slot
-`s % capacity` of a ring buffer: one stack and one scatter per step, however
-many values (every value a compiled function writes costs an op, and every
-variable it writes an input, per step). For Keras' own `apply` the hook is on
-`_backend_update_step`, which receives the very rate tensor the update uses; a
-custom `apply` is wrapped instead. The host reads the ring every few thousand
-steps: one copy for all of them. It works with `steps_per_execution > 1`
-(every step runs `apply`) and under XLA (scatter into a resource variable
-compiles, where summary ops do not).
+hooks the optimizer (`optimizer_hooks`) so that, as update `s` runs and inside
+the same compiled function, the tap writes the rate it applies, the
+optimizer's scalar variables and the values layers `record`ed earlier in the
+step, as one row, into slot `s % capacity` of a ring buffer: one stack and one
+scatter per step, however many values (every value a compiled function writes
+costs an op, and every variable it writes an input, per step). The host reads
+the ring every few thousand steps: one copy for all of them. It works with
+`steps_per_execution > 1` (every step runs `apply`) and under XLA (scatter into
+a resource variable compiles, where summary ops do not).
 
-A tap stays installed on its optimizer for the optimizer's lifetime: a train
-function traced with it keeps writing to the same ring, so a later logger
-reuses it instead of forcing a retrace.
+The tap also keeps what a step computes once (its counter, ring slot and rate)
+for everything traced in that step: the layers' accessors, the schedule and
+the update.
 """
 
 from __future__ import annotations
@@ -29,7 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_lr_plugin.writer import hyperparameters
+from tb_lr_plugin.writer import hyperparameters, keras_internals, step_convention
+from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 DEFAULT_CAPACITY = 8192
 # Columns of the ring: the rate, the optimizer's scalar variables, recorded values.
@@ -63,13 +62,13 @@ class StepTap:
     Example:
 
     ```python
-    tap = tap_for(hyperparameters.TappedOptimizer(optimizer))
+    tap = optimizer_hooks.tap_for(TappedOptimizer(optimizer))
     train_step()  # calls optimizer.apply_gradients inside a tf.function
     steps, rows, written, lost = tap.drain()  # rows[:, i] holds tap.columns[i]
     ```
     """
 
-    def __init__(self, tapped: hyperparameters.TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
+    def __init__(self, tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
         self.traced = False
         self.columns: list[Column] = []  # The rate first, then in order of first use.
@@ -85,11 +84,10 @@ class StepTap:
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, keras.Variable | None]] | None = None
-        self._drained_until = iterations(tapped.optimizer)
+        self._drained_until = step_convention.next_step(tapped.optimizer)
         with tf.init_scope():
             self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
         self._column(Column(LEARNING_RATE, LEARNING_RATE))
-        self._install(tapped.optimizer)
 
     def drain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Returns `(steps, rows, written, lost)` since the last drain, and empties the ring.
@@ -101,7 +99,7 @@ class StepTap:
         drains. Called between executions of the train function, on the
         thread that runs it, so nothing writes while it reads.
         """
-        stop = iterations(self.optimizer)
+        stop = step_convention.next_step(self.optimizer)
         start = self._drained_until
         if stop < start:  # Iterations were reset (a checkpoint restored mid-run).
             start = max(0, stop - self.capacity)
@@ -138,13 +136,13 @@ class StepTap:
             self._eager_records.setdefault(_replica(), {})[column] = value
             return
         graph = tf.compat.v1.get_default_graph()
-        if not _is_control_flow_graph(graph):
+        if not keras_internals.is_control_flow_graph(graph):
             self._per_step("records", dict)[column] = value
             return
         # A tensor of a branch or loop body cannot leave it: written now, it
         # supersedes what was recorded under this name earlier in the step.
-        while _is_control_flow_graph(graph):
-            graph = graph.outer_graph
+        while keras_internals.is_control_flow_graph(graph):
+            graph = keras_internals.outer_graph(graph)
         _step_state(graph).get((self, _replica(), "records"), {}).pop(column, None)
         self._scatter(self._direct, column, 1, value)
 
@@ -152,38 +150,41 @@ class StepTap:
         """The rate the update being traced will apply (for `current_learning_rate`).
 
         With a schedule, computed once per step and handed to the update
-        too (see `_install`): the layer sees the very tensor the update
+        too (see `optimizer_hooks`): the layer sees the very tensor the update
         applies, and the schedule's ops run once per step, not twice.
         """
         if not isinstance(
-            getattr(self.optimizer, "_learning_rate", None),
+            keras_internals.rate_setting(self.optimizer),
             keras.optimizers.schedules.LearningRateSchedule,
         ):
             return self.optimizer.learning_rate  # A variable: reading it is one op.
         return self._per_step("learning_rate", lambda: self.optimizer.learning_rate)
 
+    def shared_learning_rate(self) -> tf.Tensor | None:
+        """The rate `learning_rate()` computed earlier in the step being traced, if any."""
+        return self._step_tensor("learning_rate")
+
     def step(self) -> tf.Tensor:
         """The index of the update being traced (for `current_step`)."""
-        accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None)
-        if not accumulation:
-            return self._batch_count()
-        # What `optimizer.iterations` is with gradient accumulation: updates, not batches.
-        return self._per_step("step", lambda: self._batch_count() // accumulation)
+        k = step_convention.micro_batches_per_update(self.optimizer)
+        if k == 1:
+            return self.micro_batch_count()
+        return self._per_step(
+            "step", lambda: step_convention.update_count(self.micro_batch_count(), k)
+        )
 
-    def _batch_count(self) -> tf.Tensor:
-        """`optimizer._iterations` (batches seen), read once per traced step.
+    def micro_batch_count(self) -> tf.Tensor:
+        """The count Keras calls a schedule on, read once per traced step.
 
-        The schedule reads it too (see `_install`): one read serves the
-        schedule, the ring slot and `current_step()`.
+        One read serves the schedule (see `optimizer_hooks`), the ring slot
+        and `current_step()`.
         """
 
         def read():
-            counter = getattr(self.optimizer, "_iterations", None)
-            if counter is None:  # Not Keras' base optimizer: its public count.
-                counter = self.optimizer.iterations
+            counter = keras_internals.micro_batch_counter(self.optimizer)
             return tf.cast(tf.convert_to_tensor(counter), tf.int64)
 
-        return self._per_step("batch_count", read)
+        return self._per_step("micro_batch_count", read)
 
     def _slot(self) -> tf.Tensor:
         """`iterations % capacity`: the ring slot of the update being traced."""
@@ -195,7 +196,7 @@ class StepTap:
         What a step computes once (its counter, slot and rate) and what its
         layers recorded are kept on the graph being traced, so they go with
         it. Sound because nothing a step reads changes before its update: the
-        optimizer increments `iterations` after it, and `_capture` forgets
+        optimizer increments `iterations` after it, and `capture` forgets
         them once the update is captured, so a second update traced into the
         same graph computes its own.
         """
@@ -261,63 +262,12 @@ class StepTap:
                     "call record() in Layer.call, traced in the same function as the update"
                 )
 
-    def _install(self, optimizer: keras.optimizers.Optimizer) -> None:
-        current_rate = getattr(optimizer, "_get_current_learning_rate", None)
-        if current_rate is not None:
-            # Keras' own rule (a schedule is called on `_iterations`) can share
-            # this step's read of the counter; a custom rule is left as it is.
-            keras_rule = (
-                type(optimizer)._get_current_learning_rate
-                is keras.optimizers.Optimizer._get_current_learning_rate
-            )
+    def capture(self, learning_rate: tf.Tensor | None = None) -> None:
+        """Writes this update's row: `learning_rate` (or the rate read now) and the rest.
 
-            # Where the update asks for its rate: the one `current_learning_rate()`
-            # computed earlier in this step, if a layer asked.
-            def get_current_learning_rate():
-                shared = self._step_tensor("learning_rate")
-                if shared is not None:
-                    return shared
-                schedule = getattr(optimizer, "_learning_rate", None)
-                if (
-                    keras_rule
-                    and isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
-                    and not tf.executing_eagerly()
-                ):
-                    return schedule(self._batch_count())
-                return current_rate()
-
-            get_current_learning_rate.__wrapped__ = current_rate
-            optimizer._get_current_learning_rate = get_current_learning_rate
-        update_step = getattr(optimizer, "_backend_update_step", None)
-        if update_step is not None and type(optimizer).apply is keras.optimizers.Optimizer.apply:
-            # Keras' own `apply` hands the rate it computed for this update to
-            # `_backend_update_step`: capturing that tensor costs a scatter,
-            # where evaluating `optimizer.learning_rate` again would repeat
-            # the schedule's ops in every step.
-            def backend_update_step(grads, trainable_variables, learning_rate):
-                self._capture(learning_rate)
-                return update_step(grads, trainable_variables, learning_rate)
-
-            backend_update_step.__wrapped__ = update_step
-            optimizer._backend_update_step = backend_update_step
-            return
-        # A custom `apply`: capture just before it, re-reading the rate.
-        original_apply = optimizer.apply
-
-        def apply(grads, trainable_variables=None):
-            if len(grads):
-                if not optimizer.built and trainable_variables is not None:
-                    # What `apply` would do first: the tap must see the
-                    # variables `build` creates (a custom optimizer's own).
-                    optimizer.build(list(trainable_variables))
-                    optimizer.built = True
-                self._capture()
-            return original_apply(grads, trainable_variables)
-
-        apply.__wrapped__ = original_apply
-        optimizer.apply = apply
-
-    def _capture(self, learning_rate: tf.Tensor | None = None) -> None:
+        Called by the optimizer's hook as each update starts, in the function
+        that applies it. Never raises: logging must not stop an update.
+        """
         try:
             if self._captured is None:
                 self._captured = self._choose_captured(rate_given=learning_rate is not None)
@@ -365,8 +315,8 @@ def _step_graphs() -> list:
     """
     graph = tf.compat.v1.get_default_graph()
     graphs = [graph]
-    while type(graph).__name__ == "CondBranchFuncGraph":
-        graph = graph.outer_graph
+    while keras_internals.is_cond_branch(graph):
+        graph = keras_internals.outer_graph(graph)
         graphs.append(graph)
     return graphs
 
@@ -386,34 +336,17 @@ def _replica() -> tuple[str, int]:
     return "thread", threading.get_ident()
 
 
-_STEP_STATE = "_tb_lr_plugin_step"
-
-
 def _step_state(graph) -> dict:
     """The per-step tensors of every tap, kept on the graph they belong to."""
-    state = getattr(graph, _STEP_STATE, None)
+    state = keras_internals.attached(graph, "step")
     if state is None:
         state = {}
-        setattr(graph, _STEP_STATE, state)
+        keras_internals.attach(graph, "step", state)
     return state
-
-
-def _is_control_flow_graph(graph) -> bool:
-    """Whether `graph` is a `cond` branch or a `while` loop's condition or body."""
-    return type(graph).__name__ in (
-        "CondBranchFuncGraph",
-        "WhileCondFuncGraph",
-        "WhileBodyFuncGraph",
-    )
 
 
 def _unwritten(shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, _UNWRITTEN_BITS, np.uint32).view(np.float32)
-
-
-def iterations(optimizer: keras.optimizers.Optimizer) -> int:
-    """The optimizer's update count, read on the host."""
-    return int(optimizer.iterations.numpy())
 
 
 def _learning_rate_is_readable(optimizer: keras.optimizers.Optimizer) -> bool:
@@ -426,17 +359,3 @@ def _learning_rate_is_readable(optimizer: keras.optimizers.Optimizer) -> bool:
         )
         return False
     return rate.shape.rank == 0
-
-
-_TAP_ATTRIBUTE = "_tb_lr_plugin_tap"
-
-
-def tap_for(tapped: hyperparameters.TappedOptimizer) -> StepTap:
-    """Returns the optimizer's tap, installing it on first use."""
-    tap = getattr(tapped.optimizer, _TAP_ATTRIBUTE, None)
-    if tap is None:
-        tap = StepTap(tapped)
-        # Kept on the optimizer (not in a global registry) so both are
-        # collected together.
-        setattr(tapped.optimizer, _TAP_ATTRIBUTE, tap)
-    return tap

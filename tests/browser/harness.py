@@ -142,6 +142,20 @@ class TensorBoardProcess:
             time.sleep(0.5)
         raise TimeoutError(f"TensorBoard listed {len(runs)} of {count} runs:\n{self.log_text()}")
 
+    def wait_for_series(self, run: str, name: str, total: int, timeout: float = 120) -> dict:
+        """Polls the `series` route until it holds `total` points; returns that answer."""
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+                body = self.get_json("series", run=run, name=name)
+                if body["total"] == total:
+                    return body
+            time.sleep(0.5)
+        raise TimeoutError(
+            f"{run}/{name}: {body.get('total')} of {total} points:\n{self.log_text()}"
+        )
+
     def _wait_until_listing(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

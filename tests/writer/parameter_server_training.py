@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 import tb_lr_plugin as tblr
-from tb_lr_plugin.writer import step_tap
+from tb_lr_plugin.writer import keras_internals
 
 STEPS = 4
 
@@ -91,7 +91,7 @@ def main(log_dir: str) -> None:
             {
                 "warnings": [str(warning.message) for warning in caught],
                 "iterations": int(optimizer.iterations.numpy()),
-                "tapped": hasattr(optimizer, step_tap._TAP_ATTRIBUTE),
+                "tapped": keras_internals.attached(optimizer, "tap") is not None,
             }
         )
     )

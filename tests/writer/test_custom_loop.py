@@ -164,3 +164,28 @@ def test_steps_beyond_the_ring_between_two_logs_are_reported_lost(log_dir):
         writer.close()
     applied = read_run(log_dir).series("learning_rate")
     np.testing.assert_array_equal(applied.steps, np.arange(808, 9000))
+
+
+def test_a_writer_with_a_new_optimizer_logs_into_the_next_run(log_dir):
+    first = keras.optimizers.SGD(0.1)
+    with tblr.LearningRateWriter(log_dir, first) as writer:
+        train_step = make_loop(first)
+        for _ in range(6):
+            train_step()
+            writer.log()
+    assert writer.run_dir == str(log_dir / "train")
+
+    second = keras.optimizers.SGD(0.02)  # Counts from 0 again.
+    with pytest.warns(UserWarning, match="logged into the run 'train_2'"):
+        writer = tblr.LearningRateWriter(log_dir, second)
+    train_step = make_loop(second)
+    for _ in range(4):
+        train_step()
+        writer.log()
+    writer.close()
+    assert writer.run_dir == str(log_dir / "train_2")
+
+    for run, expected in [("train", [0.1] * 6), ("train_2", [0.02] * 4)]:
+        applied = read_run(log_dir, run).series("learning_rate")
+        np.testing.assert_array_equal(applied.steps, np.arange(len(expected)))
+        np.testing.assert_array_equal(applied.values, np.float32(expected))

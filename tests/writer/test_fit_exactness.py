@@ -94,12 +94,16 @@ def test_logged_rate_is_the_one_update_step_received(log_dir, jit_compile):
     model = small_model(optimizer, steps_per_execution=3, jit_compile=jit_compile)
     x, y = data(BATCHES)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    # Keras 3.5 completes an epoch's last execution of 3 steps (21 updates an
+    # epoch here), later releases stop at 20: every update applied is logged.
+    updates = int(optimizer.iterations.numpy())
+    assert updates in (2 * BATCHES, 2 * (BATCHES + 1))
     applied = read_run(log_dir).series("learning_rate")
-    np.testing.assert_array_equal(applied.steps, np.arange(2 * BATCHES))
-    received = optimizer.received.numpy()[: 2 * BATCHES]
+    np.testing.assert_array_equal(applied.steps, np.arange(updates))
+    received = optimizer.received.numpy()[:updates]
     np.testing.assert_array_equal(applied.values.astype(np.float32), received)
     np.testing.assert_array_equal(
-        received, schedule_at(schedule, range(2 * BATCHES), jit_compile=jit_compile)
+        received, schedule_at(schedule, range(updates), jit_compile=jit_compile)
     )
 
 

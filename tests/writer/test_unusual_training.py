@@ -8,9 +8,12 @@ optimizer's update rule received; logs are read back through TensorBoard.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
+from browser import harness
 from training_logs import RecordingSGD, data, read_run, schedule_at, small_model
 
 import tb_lr_plugin as tblr
@@ -25,30 +28,36 @@ def test_optimizer_replaced_by_compile_between_fits(log_dir):
     x, y = data(BATCHES)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[logger])
 
-    # A fresh optimizer counts updates from 0 again: steps 0-9 are written twice.
+    # A fresh optimizer counts updates from 0 again: its training gets a run of its own.
     fresh = schedules.ExponentialDecay(0.05, decay_steps=3, decay_rate=0.5)
     model.compile(optimizer=keras.optimizers.Adam(fresh), loss="mse")
-    with pytest.warns(UserWarning, match="steps 0 to 19 are written again"):
+    with pytest.warns(UserWarning, match="logged into the run 'train_2' beside it") as caught:
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
-    # One that carries the count on continues the step axis, without a warning.
+    assert len([w for w in caught if "tb_lr_plugin" in str(w.message)]) == 1
+    assert logger.run_dir == str(log_dir / "train_2")
+    # One that carries the count on continues the first run's step axis, without a warning.
     carried = keras.optimizers.SGD(0.01)
     model.compile(optimizer=carried, loss="mse")
     carried.build(model.trainable_variables)
     carried.iterations.assign(2 * BATCHES)
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
+    assert logger.run_dir == str(log_dir / "train")
 
-    applied = read_run(log_dir).series("learning_rate")
-    np.testing.assert_array_equal(applied.steps, np.arange(3 * BATCHES))
-    np.testing.assert_array_equal(
-        applied.values.astype(np.float32),
-        np.concatenate(
-            [
-                schedule_at(fresh, range(BATCHES)),  # The latest write of steps 0-9.
-                np.full(BATCHES, np.float32(0.1)),  # Steps 10-19 from the first fit.
-                np.full(BATCHES, np.float32(0.01)),
-            ]
-        ),
-    )
+    first = np.float32([0.1] * 2 * BATCHES + [0.01] * BATCHES)
+    second = schedule_at(fresh, range(BATCHES))
+    for name, expected in [("train", first), ("train_2", second)]:
+        applied = read_run(log_dir, name).series("learning_rate")
+        np.testing.assert_array_equal(applied.steps, np.arange(len(expected)))
+        np.testing.assert_array_equal(applied.values.astype(np.float32), expected)
+    # A real TensorBoard with the Rust data server (`--load_fast=true`) serves the same.
+    with harness.TensorBoardProcess(log_dir, "--load_fast=true") as board:
+        board.wait_for_runs(2)
+        for name, expected in [("train", first), ("train_2", second)]:
+            body = board.wait_for_series(name, "learning_rate", len(expected))
+            assert body["steps"] == list(range(len(expected)))
+            np.testing.assert_array_equal(np.float32(body["values"]), expected)
 
 
 class ReplaceOptimizer(keras.callbacks.Callback):

@@ -1,0 +1,399 @@
+"""Every private Keras and TensorFlow name the writer relies on, each checked where it is used.
+
+Capturing the rate an update applied, inside the compiled step, needs a few
+things Keras does not publish: the optimizer's update and rate methods (to
+hook), its counter and learning-rate attributes, the call context that says
+whether a layer is training, and the graph classes of `cond` branches and loop
+bodies. They are named here and nowhere else in the writer (a test walks the
+writer's source to keep it so), each in `INTERNALS` with what is lost without
+it.
+
+Each accessor looks its symbol up when it is used. Where a Keras or TensorFlow
+release has removed or reshaped one, it warns once per process, naming the
+versions and what will not be logged, and takes a public path or leaves that
+part out: training runs as it would without the logger.
+
+Example:
+
+```python
+from tb_lr_plugin.writer import keras_internals
+
+keras_internals.missing(optimizer)  # [] on a supported Keras
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Internal:
+    """One private symbol, and what the writer does without it.
+
+    Attributes:
+        name: The symbol, as a Keras or TensorFlow developer would look it up.
+        without: What is not logged (or costs more) where it is missing.
+        check: Whether it is there, with the expected shape; given the
+            optimizer being logged, or `None` to check Keras' classes only.
+    """
+
+    name: str
+    without: str
+    check: Callable[[Any], bool]
+
+
+def _has_signature(function: Any, parameters: tuple[str, ...]) -> bool:
+    try:
+        return tuple(inspect.signature(function).parameters) == parameters
+    except (TypeError, ValueError):
+        return False
+
+
+_UPDATE_STEP_PARAMETERS = ("self", "grads", "trainable_variables", "learning_rate")
+
+
+def _variable_base() -> type | None:
+    # Keras 3.5's `keras.Variable` is a backend shim that variables are not
+    # instances of; their common base is private there (public in later releases).
+    try:
+        from keras.src.backend.common import variables
+    except ImportError:
+        return None
+    return getattr(variables, "KerasVariable", None) or getattr(variables, "Variable", None)
+
+
+def _control_flow_graph_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(cond branch graph types, loop condition and body graph types), or empty."""
+    try:
+        from tensorflow.python.ops import control_flow_v2_func_graphs as graphs
+
+        return (graphs.CondBranchFuncGraph,), (graphs.WhileCondFuncGraph, graphs.WhileBodyFuncGraph)
+    except (ImportError, AttributeError):
+        return (), ()
+
+
+def _global_state() -> Any:
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:
+        return None
+    return global_state if hasattr(global_state, "get_global_attribute") else None
+
+
+_VARIABLE_BASE = _variable_base()
+_COND_GRAPHS, _LOOP_GRAPHS = _control_flow_graph_types()
+_GLOBAL_STATE = _global_state()
+
+
+UPDATE_STEP = Internal(
+    "Optimizer._backend_update_step(grads, trainable_variables, learning_rate)",
+    "the rate is read again before each update instead (the schedule runs twice per "
+    "step); everything is still logged",
+    lambda optimizer: _has_signature(
+        getattr(keras.optimizers.Optimizer, "_backend_update_step", None), _UPDATE_STEP_PARAMETERS
+    ),
+)
+CURRENT_RATE = Internal(
+    "Optimizer._get_current_learning_rate()",
+    "current_learning_rate() evaluates the schedule on its own, once more per step; "
+    "everything is still logged",
+    lambda optimizer: _has_signature(
+        getattr(keras.optimizers.Optimizer, "_get_current_learning_rate", None), ("self",)
+    ),
+)
+MICRO_BATCH_COUNTER = Internal(
+    "Optimizer._iterations",
+    "the schedule and the ring read the step count separately; everything is still logged",
+    lambda optimizer: optimizer is None or is_variable(getattr(optimizer, "_iterations", None)),
+)
+RATE_SETTING = Internal(
+    "Optimizer._learning_rate",
+    "the configured schedule's curve and the source of each change of the rate are not logged",
+    lambda optimizer: optimizer is None or getattr(optimizer, "_learning_rate", None) is not None,
+)
+OPTIMIZER_STRATEGY = Internal(
+    "the TensorFlow optimizer's _distribution_strategy",
+    "a LearningRateWriter takes the tf.distribute strategy in scope where it is created",
+    lambda optimizer: (
+        optimizer is None
+        or isinstance(getattr(optimizer, "_distribution_strategy", None), tf.distribute.Strategy)
+    ),
+)
+CALL_CONTEXT = Internal(
+    "keras.src.backend.common.global_state's 'current_call_ctx'",
+    "current_learning_rate(), current_step(), current_epoch() and record() cannot tell a "
+    "training call from evaluate() or predict() while a logger is active",
+    lambda optimizer: _GLOBAL_STATE is not None,
+)
+VARIABLE_BASE = Internal(
+    "keras.src.backend.common.variables' base class of variables",
+    "a constant rate's curve, its assignments and a custom optimizer's scalar variables "
+    "are not logged",
+    lambda optimizer: _VARIABLE_BASE is not None,
+)
+CONTROL_FLOW_GRAPHS = Internal(
+    "tensorflow.python.ops.control_flow_v2_func_graphs' cond branch and loop body graphs",
+    "every record()ed value is written by an op of its own (a little more per step); "
+    "everything is still logged",
+    lambda optimizer: bool(_COND_GRAPHS and _LOOP_GRAPHS),
+)
+FRAMES = Internal(
+    "sys._getframe",
+    "record() files values under their name alone (pass layer=...) and every change of "
+    "the rate is attributed to 'manual assign'",
+    lambda optimizer: hasattr(sys, "_getframe"),
+)
+
+INTERNALS = (
+    UPDATE_STEP,
+    CURRENT_RATE,
+    MICRO_BATCH_COUNTER,
+    RATE_SETTING,
+    OPTIMIZER_STRATEGY,
+    CALL_CONTEXT,
+    VARIABLE_BASE,
+    CONTROL_FLOW_GRAPHS,
+    FRAMES,
+)
+
+_WARNED: set[str] = set()
+
+
+def missing(optimizer: keras.optimizers.Optimizer | None = None) -> list[str]:
+    """The internals this Keras and TensorFlow lack (with an optimizer, its own too).
+
+    Example:
+        >>> missing(keras.optimizers.SGD())
+        []
+    """
+    return [internal.name for internal in INTERNALS if not internal.check(optimizer)]
+
+
+def available(internal: Internal, optimizer: keras.optimizers.Optimizer | None = None) -> bool:
+    """Whether `internal` is there; if not, warns once per process what is not logged."""
+    if internal.check(optimizer):
+        return True
+    if internal.name not in _WARNED:
+        _WARNED.add(internal.name)
+        warnings.warn(
+            f"tb_lr_plugin: Keras {keras.version()} with TensorFlow {tf.__version__} has no "
+            f"{internal.name} as this package expects, so {internal.without}. Training is "
+            "not affected. Please report this with the versions named here."
+        )
+    return False
+
+
+# --- The optimizer ------------------------------------------------------------
+
+
+def hook_update_step(
+    optimizer: keras.optimizers.Optimizer, before_update: Callable[[Any], None]
+) -> bool:
+    """Calls `before_update(learning_rate)` as each of Keras' own updates starts.
+
+    Keras' `apply` hands `_backend_update_step` the rate tensor it computed
+    for this update: capturing that very tensor costs nothing more. Returns
+    `False`, installing nothing, where the optimizer has an `apply` of its own
+    (which may never call the method) or Keras has no such method.
+    """
+    if type(optimizer).apply is not keras.optimizers.Optimizer.apply:
+        return False
+    if not available(UPDATE_STEP):
+        return False
+    update_step = optimizer._backend_update_step
+
+    def backend_update_step(grads, trainable_variables, learning_rate):
+        before_update(learning_rate)
+        return update_step(grads, trainable_variables, learning_rate)
+
+    backend_update_step.__wrapped__ = update_step
+    optimizer._backend_update_step = backend_update_step
+    return True
+
+
+def hook_current_learning_rate(
+    optimizer: keras.optimizers.Optimizer, rate: Callable[[Callable[[], Any]], Any]
+) -> bool:
+    """Routes the optimizer's rate through `rate(original)`, for its update and its readers.
+
+    Keras' `apply` and the public `learning_rate` property both ask
+    `_get_current_learning_rate`; `rate` receives the original method.
+    Returns `False` where Keras has no such method.
+    """
+    if not available(CURRENT_RATE):
+        return False
+    original = optimizer._get_current_learning_rate
+
+    def get_current_learning_rate():
+        return rate(original)
+
+    get_current_learning_rate.__wrapped__ = original
+    optimizer._get_current_learning_rate = get_current_learning_rate
+    return True
+
+
+def computes_rate_as_keras_does(optimizer: keras.optimizers.Optimizer) -> bool:
+    """Whether the optimizer keeps Keras' rule: a schedule called on the micro-batch count.
+
+    Example:
+        >>> computes_rate_as_keras_does(keras.optimizers.Adam())
+        True
+    """
+    return CURRENT_RATE.check(optimizer) and (
+        type(optimizer)._get_current_learning_rate
+        is keras.optimizers.Optimizer._get_current_learning_rate
+    )
+
+
+def micro_batch_counter(optimizer: keras.optimizers.Optimizer) -> Any:
+    """The variable Keras counts micro-batches in (`iterations` without accumulation).
+
+    Keras calls a schedule on it. Where it is missing, the public
+    `iterations` (updates) stands in.
+
+    Example:
+        >>> int(micro_batch_counter(keras.optimizers.SGD()).numpy())
+        0
+    """
+    if not available(MICRO_BATCH_COUNTER, optimizer):
+        return optimizer.iterations
+    return optimizer._iterations
+
+
+def rate_setting(optimizer: keras.optimizers.Optimizer) -> Any:
+    """What the rate was configured as: a schedule, a variable or a callable (or `None`).
+
+    `optimizer.learning_rate` gives the rate's *value*; the configured curve
+    and the sources of assignments need the object behind it.
+
+    Example:
+        >>> is_variable(rate_setting(keras.optimizers.SGD(0.1)))
+        True
+    """
+    if not available(RATE_SETTING, optimizer):
+        return None
+    return optimizer._learning_rate
+
+
+def optimizer_strategy(optimizer: keras.optimizers.Optimizer) -> tf.distribute.Strategy | None:
+    """The `tf.distribute` strategy the optimizer's variables were created under.
+
+    Example:
+        >>> optimizer_strategy(keras.optimizers.SGD()) is tf.distribute.get_strategy()
+        True
+    """
+    if not available(OPTIMIZER_STRATEGY, optimizer):
+        return None
+    return optimizer._distribution_strategy
+
+
+def instance_attributes(owner: Any) -> dict[str, Any]:
+    """The attributes an object holds itself, private ones included, by name.
+
+    A custom optimizer keeps a hyperparameter it changes while training in an
+    attribute of its own choosing, often a private one (`self._decay`).
+    """
+    return dict(vars(owner))
+
+
+def is_variable(value: Any) -> bool:
+    """Whether `value` is a Keras variable, on every supported Keras.
+
+    Example:
+        >>> is_variable(keras.Variable(1.0)), is_variable(1.0)
+        (True, False)
+    """
+    if isinstance(value, keras.Variable):
+        return True
+    return available(VARIABLE_BASE) and isinstance(value, _VARIABLE_BASE)
+
+
+# --- Layers and the Python stack ----------------------------------------------
+
+
+def training_flag() -> bool | None:
+    """The `training` argument of the Keras layer call in progress: True, False or None.
+
+    Example:
+        >>> training_flag() is None  # No layer is being called.
+        True
+    """
+    if not available(CALL_CONTEXT):
+        return None
+    context = _GLOBAL_STATE.get_global_attribute("current_call_ctx")
+    if context is None:
+        return None
+    if hasattr(context, "get_value"):  # Keras >= 3.6
+        return context.get_value("training")
+    return getattr(context, "training", None)  # Keras 3.5
+
+
+def calling_frames(depth: int = 1) -> Iterator[Any]:
+    """The Python frames up the stack from `depth` levels above the caller, nearest first.
+
+    Walked once per trace or per eager assignment, never per step.
+    """
+    if not available(FRAMES):
+        return
+    frame = sys._getframe(depth + 1)
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+# --- TensorFlow graphs --------------------------------------------------------
+
+
+def is_cond_branch(graph: Any) -> bool:
+    """Whether `graph` is a `cond` branch: it runs at most once per run of its outer graph."""
+    return isinstance(graph, _COND_GRAPHS)
+
+
+def is_control_flow_graph(graph: Any) -> bool:
+    """Whether `graph` is a `cond` branch or a `while` loop's condition or body.
+
+    A tensor of such a graph cannot be used outside it. Where TensorFlow has
+    no such classes, every nested graph counts as one: a value recorded there
+    is then left out rather than breaking the update that would take it.
+    """
+    if not available(CONTROL_FLOW_GRAPHS):
+        return outer_graph(graph) is not None
+    return isinstance(graph, _COND_GRAPHS + _LOOP_GRAPHS)
+
+
+def outer_graph(graph: Any) -> Any:
+    """The graph a function graph is traced inside, or `None`."""
+    return getattr(graph, "outer_graph", None)
+
+
+# --- State this package keeps on objects it does not own ----------------------
+
+_PREFIX = "_tb_lr_plugin_"
+
+
+def attached(owner: Any, key: str) -> Any:
+    """What `attach(owner, key, ...)` left on `owner`, or `None`.
+
+    The writer keeps its per-optimizer tap, per-graph step tensors and
+    per-variable listeners on those objects, so they are collected together.
+    """
+    return getattr(owner, _PREFIX + key, None)
+
+
+def attach(owner: Any, key: str, value: Any) -> None:
+    """Keeps `value` on `owner` under a name no library uses."""
+    setattr(owner, _PREFIX + key, value)
+
+
+def detach(owner: Any, key: str) -> None:
+    """Removes what `attach` kept."""
+    delattr(owner, _PREFIX + key)

@@ -1,0 +1,46 @@
+"""Which optimizers apply the updates: wrappers unwrapped, a `MultiOptimizer` split."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+
+@dataclasses.dataclass(frozen=True)
+class TappedOptimizer:
+    """One optimizer whose updates are logged.
+
+    Attributes:
+        optimizer: The optimizer that applies updates (a wrapper's inner one).
+        series_suffix: `""` for a single optimizer, `"/<name>"` with several.
+        wrapper: The `LossScaleOptimizer` around it, if any: its scalar
+            variables (`dynamic_scale`) are hyperparameters too.
+    """
+
+    optimizer: keras.optimizers.Optimizer
+    series_suffix: str = ""
+    wrapper: keras.optimizers.Optimizer | None = None
+
+
+def tapped_optimizers(optimizer: keras.optimizers.Optimizer) -> list[TappedOptimizer]:
+    """Unwraps `LossScaleOptimizer` and splits `MultiOptimizer` into its parts.
+
+    Example:
+        >>> [t.series_suffix for t in tapped_optimizers(keras.optimizers.SGD())]
+        ['']
+    """
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return [TappedOptimizer(optimizer.inner_optimizer, wrapper=optimizer)]
+    # `MultiOptimizer` came with Keras 3.15; older releases have none.
+    multi_optimizer = getattr(keras.optimizers, "MultiOptimizer", None)
+    if multi_optimizer is not None and isinstance(optimizer, multi_optimizer):
+        tapped, seen = [], set()
+        for inner in optimizer.optimizers:
+            name = inner.name
+            while name in seen:
+                name = f"{name}_{len(seen)}"
+            seen.add(name)
+            tapped.append(TappedOptimizer(inner, series_suffix=f"/{name}"))
+        return tapped
+    return [TappedOptimizer(optimizer)]
