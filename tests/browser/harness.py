@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,40 @@ def write_logs(script: str, logdir: Path) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"{script} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+
+
+def plugin_environment(scratch: Path) -> dict[str, str]:
+    """Environment for a `tensorboard` subprocess that finds this checkout's plugin.
+
+    An installed (or editable) tb-lr-plugin already declares the entry point;
+    otherwise (a virtualenv that imports the checkout from `PYTHONPATH`) a
+    minimal distribution's metadata declaring the one in pyproject.toml is
+    written into `scratch` and put on the path, so TensorBoard discovers the
+    plugin the way it does after `pip install`.
+    """
+    paths = [str(REPO_ROOT)]
+    if not any(point.name == PLUGIN for point in entry_points(group="tensorboard_plugins")):
+        info = scratch / "tb_lr_plugin_checkout-0.0.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: tb-lr-plugin-checkout\nVersion: 0.0\n"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[tensorboard_plugins]\n{PLUGIN} = {declared_entry_point()}\n"
+        )
+        paths.append(str(scratch))
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    environment["PYTHONPATH"] = os.pathsep.join(
+        paths + [p for p in [environment.get("PYTHONPATH")] if p]
+    )
+    return environment
+
+
+def declared_entry_point() -> str:
+    """The `lr` entry point pyproject.toml declares under `tensorboard_plugins`."""
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    section = text.split('[project.entry-points."tensorboard_plugins"]', 1)[1]
+    return re.search(r'^lr\s*=\s*"([^"]+)"', section, re.MULTILINE).group(1)
 
 
 def free_port() -> int:
@@ -89,13 +125,9 @@ class TensorBoardProcess:
             command = [sys.executable, "-m", "tensorboard.main"]
         command += ["--logdir", str(self.logdir), "--host", "127.0.0.1", "--port", str(self.port)]
         command += list(self._flags)
-        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        environment["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
-        )
-        handle, name = tempfile.mkstemp(prefix=f"tensorboard-{self.port}-", suffix=".log")
-        os.close(handle)
-        self._log_path = Path(name)
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"tensorboard-{self.port}-"))
+        environment = plugin_environment(self._scratch)
+        self._log_path = self._scratch / "tensorboard.log"
         self._log = self._log_path.open("w")
         self._process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=environment
@@ -117,7 +149,7 @@ class TensorBoardProcess:
                 self._process.wait()
             self._process = None
             self._log.close()
-            self._log_path.unlink(missing_ok=True)
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def log_text(self) -> str:
         """What the process printed so far."""

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import harness
 from plugin_server import PluginServer
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 
@@ -203,44 +203,8 @@ def make_server():
 
 @pytest.fixture(scope="session")
 def tensorboard_environment(tmp_path_factory) -> dict[str, str]:
-    """Environment for a `tensorboard` subprocess that finds this checkout's plugin.
-
-    An installed (or editable) tb-lr-plugin already declares the entry point;
-    otherwise a minimal distribution's metadata declaring the one in
-    pyproject.toml is put on the path, so TensorBoard discovers the plugin the
-    way it does after `pip install`.
-    """
-    environment = dict(os.environ)
-    paths = [str(REPO_ROOT)]
-    if not _entry_point_installed():
-        shim = tmp_path_factory.mktemp("entry_point")
-        info = shim / "tb_lr_plugin_checkout-0.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(
-            "Metadata-Version: 2.1\nName: tb-lr-plugin-checkout\nVersion: 0.0\n"
-        )
-        (info / "entry_points.txt").write_text(
-            f"[tensorboard_plugins]\nlr = {declared_entry_point()}\n"
-        )
-        paths.append(str(shim))
-    environment["PYTHONPATH"] = os.pathsep.join(
-        paths + [p for p in [environment.get("PYTHONPATH")] if p]
-    )
-    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return environment
-
-
-def declared_entry_point() -> str:
-    """The `lr` entry point pyproject.toml declares under `tensorboard_plugins`."""
-    text = (REPO_ROOT / "pyproject.toml").read_text()
-    section = text.split('[project.entry-points."tensorboard_plugins"]', 1)[1]
-    return re.search(r'^lr\s*=\s*"([^"]+)"', section, re.MULTILINE).group(1)
-
-
-def _entry_point_installed() -> bool:
-    from importlib.metadata import entry_points
-
-    return any(point.name == "lr" for point in entry_points(group="tensorboard_plugins"))
+    """Environment for a `tensorboard` subprocess that finds this checkout's plugin."""
+    return harness.plugin_environment(tmp_path_factory.mktemp("entry_point"))
 
 
 def _start_writer_script(script: str, logdir: Path, *args: str) -> subprocess.Popen:
