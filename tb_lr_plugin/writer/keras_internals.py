@@ -112,7 +112,8 @@ CURRENT_RATE = Internal(
 )
 MICRO_BATCH_COUNTER = Internal(
     "Optimizer._iterations",
-    "the schedule and the ring read the step count separately; everything is still logged",
+    "the update computes its rate on its own and the ring reads the update count "
+    "separately; everything is still logged",
     lambda optimizer: optimizer is None or is_variable(getattr(optimizer, "_iterations", None)),
 )
 RATE_SETTING = Internal(
@@ -255,17 +256,16 @@ def computes_rate_as_keras_does(optimizer: keras.optimizers.Optimizer) -> bool:
 
 
 def micro_batch_counter(optimizer: keras.optimizers.Optimizer) -> Any:
-    """The variable Keras counts micro-batches in (`iterations` without accumulation).
+    """The variable Keras counts micro-batches in and calls a schedule on, or `None`.
 
-    Keras calls a schedule on it. Where it is missing, the public
-    `iterations` (updates) stands in.
+    It is `iterations` without gradient accumulation.
 
     Example:
         >>> int(micro_batch_counter(keras.optimizers.SGD()).numpy())
         0
     """
     if not available(MICRO_BATCH_COUNTER, optimizer):
-        return optimizer.iterations
+        return None
     return optimizer._iterations
 
 

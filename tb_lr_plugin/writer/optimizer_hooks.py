@@ -63,7 +63,9 @@ def _route_learning_rate(tap: step_tap.StepTap) -> None:
             and isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
             and not tf.executing_eagerly()
         ):
-            return schedule(tap.micro_batch_count())
+            count = tap.micro_batch_count()
+            if count is not None:
+                return schedule(count)
         return original()
 
     keras_internals.hook_current_learning_rate(optimizer, rate)

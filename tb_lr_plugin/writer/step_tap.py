@@ -166,15 +166,16 @@ class StepTap:
 
     def step(self) -> tf.Tensor:
         """The index of the update being traced (for `current_step`)."""
+        count = self.micro_batch_count()
+        if count is None:  # Keras keeps no micro-batch count we can read: its update count.
+            return self._per_step("step", lambda: _as_int64(self.optimizer.iterations))
         k = step_convention.micro_batches_per_update(self.optimizer)
         if k == 1:
-            return self.micro_batch_count()
-        return self._per_step(
-            "step", lambda: step_convention.update_count(self.micro_batch_count(), k)
-        )
+            return count
+        return self._per_step("step", lambda: step_convention.update_count(count, k))
 
-    def micro_batch_count(self) -> tf.Tensor:
-        """The count Keras calls a schedule on, read once per traced step.
+    def micro_batch_count(self) -> tf.Tensor | None:
+        """The count Keras calls a schedule on, read once per traced step (`None` if unknown).
 
         One read serves the schedule (see `optimizer_hooks`), the ring slot
         and `current_step()`.
@@ -182,7 +183,7 @@ class StepTap:
 
         def read():
             counter = keras_internals.micro_batch_counter(self.optimizer)
-            return tf.cast(tf.convert_to_tensor(counter), tf.int64)
+            return None if counter is None else _as_int64(counter)
 
         return self._per_step("micro_batch_count", read)
 
@@ -343,6 +344,10 @@ def _step_state(graph) -> dict:
         state = {}
         keras_internals.attach(graph, "step", state)
     return state
+
+
+def _as_int64(counter) -> tf.Tensor:
+    return tf.cast(tf.convert_to_tensor(counter), tf.int64)
 
 
 def _unwritten(shape: tuple[int, ...]) -> np.ndarray:

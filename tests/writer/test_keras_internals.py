@@ -216,7 +216,7 @@ class _Probe(keras.layers.Layer):
         return keras.ops.cond(keras.ops.mean(x) > 0, positive, negative)
 
 
-def _train(log_dir=None):
+def _train(log_dir=None, **optimizer_options):
     """Fits a small model with a probe layer; returns its losses and final weights."""
     keras.utils.set_random_seed(0)
     schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=4, decay_rate=0.7)
@@ -224,7 +224,7 @@ def _train(log_dir=None):
         [keras.Input((3,)), keras.layers.Dense(4), _Probe(name="probe"), keras.layers.Dense(1)],
         name="net",
     )
-    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    model.compile(optimizer=keras.optimizers.SGD(schedule, **optimizer_options), loss="mse")
     x, y = data(BATCHES)
     callbacks = [tblr.LearningRateLogger(log_dir)] if log_dir is not None else []
     history = model.fit(x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=callbacks)
@@ -238,12 +238,12 @@ def _without(monkeypatch, internal: keras_internals.Internal) -> None:
     monkeypatch.setattr(keras_internals, "_WARNED", set())
 
 
-def _fit_without(monkeypatch, log_dir, internal):
-    """Trains with the logger where `internal` is missing; checks training is untouched."""
-    bare_losses, bare_weights, _ = _train()
+def _fit_without(log_dir, **optimizer_options):
+    """Trains with the logger where an internal is missing; checks training is untouched."""
+    bare_losses, bare_weights, _ = _train(**optimizer_options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        losses, weights, schedule = _train(log_dir)
+        losses, weights, schedule = _train(log_dir, **optimizer_options)
     ours = [str(w.message) for w in caught if str(w.message).startswith("tb_lr_plugin")]
     assert losses == bare_losses
     for logged, bare in zip(weights, bare_weights, strict=True):
@@ -268,7 +268,7 @@ WITHOUT = {
 def test_fit_without_an_internal_trains_as_without_the_logger(monkeypatch, log_dir, name):
     internal = getattr(keras_internals, name)
     _without(monkeypatch, internal)
-    messages, run, schedule = _fit_without(monkeypatch, log_dir, internal)
+    messages, run, schedule = _fit_without(log_dir)
 
     assert len(messages) == 1, messages
     assert internal.name in messages[0] and internal.without in messages[0]
@@ -309,12 +309,24 @@ def test_a_keras_that_removed_the_hooked_update_method(monkeypatch, log_dir):
     monkeypatch.setattr(keras_internals, "_WARNED", set())
     assert keras_internals.UPDATE_STEP.name in keras_internals.missing()
 
-    messages, run, schedule = _fit_without(monkeypatch, log_dir, keras_internals.UPDATE_STEP)
+    messages, run, schedule = _fit_without(log_dir)
     assert len(messages) == 1 and re.search(r"has no Optimizer\._backend_update_step", messages[0])
     total = EPOCHS * BATCHES
     applied = run.series("learning_rate")
     np.testing.assert_array_equal(applied.values, schedule_at(schedule, range(total)))
     np.testing.assert_array_equal(run.series("layers/net/probe/rate").values, applied.values)
+
+
+def test_without_the_micro_batch_count_updates_are_still_the_steps(monkeypatch, log_dir):
+    _without(monkeypatch, keras_internals.MICRO_BATCH_COUNTER)
+    messages, run, schedule = _fit_without(log_dir, gradient_accumulation_steps=2)
+    assert len(messages) == 1 and "Optimizer._iterations" in messages[0]
+    updates = EPOCHS * BATCHES // 2
+    applied = run.series("learning_rate")
+    np.testing.assert_array_equal(applied.steps, np.arange(updates))
+    # Update s applies the schedule at micro-batch 2s + 1.
+    np.testing.assert_array_equal(applied.values, schedule_at(schedule, 2 * np.arange(updates) + 1))
+    np.testing.assert_array_equal(run.series("layers/net/probe/step").values, np.arange(updates))
 
 
 def test_a_writer_without_the_optimizer_strategy_uses_the_one_in_scope(monkeypatch, log_dir):
