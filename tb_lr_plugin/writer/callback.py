@@ -190,5 +190,5 @@ class LearningRateLogger(keras.callbacks.Callback):
         first_epoch, first_step = self._first_epoch
         total = None
         if epochs and steps_per_epoch:
-            total = first_step + (epochs - first_epoch) * steps_per_epoch
+            total = step_convention.epoch_start(epochs, first_epoch, first_step, steps_per_epoch)
         self._recorder.plan(total, epochs=epochs, steps_per_epoch=steps_per_epoch)

@@ -183,6 +183,11 @@ def available(internal: Internal, optimizer: keras.optimizers.Optimizer | None =
     """Whether `internal` is there; if not, warns once per process what is not logged."""
     if internal.check(optimizer):
         return True
+    _warn_missing(internal)
+    return False
+
+
+def _warn_missing(internal: Internal) -> None:
     if internal.name not in _WARNED:
         _WARNED.add(internal.name)
         warnings.warn(
@@ -190,7 +195,6 @@ def available(internal: Internal, optimizer: keras.optimizers.Optimizer | None =
             f"{internal.name} as this package expects, so {internal.without}. Training is "
             "not affected. Please report this with the versions named here."
         )
-    return False
 
 
 # --- The optimizer ------------------------------------------------------------
@@ -332,9 +336,12 @@ def training_flag() -> bool | None:
     context = _GLOBAL_STATE.get_global_attribute("current_call_ctx")
     if context is None:
         return None
-    if hasattr(context, "get_value"):  # Keras >= 3.6
+    if hasattr(context, "get_value"):  # Keras 3.15
         return context.get_value("training")
-    return getattr(context, "training", None)  # Keras 3.5
+    if hasattr(context, "training"):  # Keras 3.5
+        return context.training
+    _warn_missing(CALL_CONTEXT)
+    return None
 
 
 def calling_frames(depth: int = 1) -> Iterator[Any]:

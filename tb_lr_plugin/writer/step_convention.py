@@ -119,6 +119,18 @@ def assignment_update(count: int) -> int:
     return count
 
 
+def epoch_start(epoch: int, first_epoch: int, first_update: int, updates_per_epoch: int) -> int:
+    """The planned first update of `epoch`, when `first_epoch` starts at `first_update`.
+
+    The planned end of training is the start of the epoch after the last.
+
+    Example:
+        >>> epoch_start(3, 1, 100, 20)  # fit(initial_epoch=1, epochs=3) from step 100
+        140
+    """
+    return first_update + (epoch - first_epoch) * updates_per_epoch
+
+
 def epoch_of_update(update: Any, first_update: int, updates_per_epoch: int) -> Any:
     """The index (from 0, within a plan) of the epoch an update falls in.
 
