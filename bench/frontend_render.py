@@ -1,6 +1,6 @@
 """How fast the LR tab renders a large logdir in headless Chromium.
 
-What is measured (DESIGN.md "Benchmarks in bench/, never as timed assertions"):
+What is measured (a benchmark, never a timed assertion in a test):
 20 runs of 100,000 steps each, written by the real `LearningRateWriter`, served by a
 real `tensorboard` process, opened in Debian's `chromium` driven by Playwright.
 

@@ -2,7 +2,7 @@
 
 What is measured: the ratio of the wall time of `model.fit` with a logging callback to
 the wall time of the same `fit` without callbacks, on the reference workload of
-DESIGN.md ("Performance budget"): a Dense 32->64->1 MLP, batch 32,
+docs/ARCHITECTURE.md ("Performance budget"): a Dense 32->64->1 MLP, batch 32,
 `Adam(CosineDecay(...))`, 5 epochs x 2000 steps, MSE loss, CPU, `verbose=0`.
 Variants:
 

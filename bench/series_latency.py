@@ -1,6 +1,6 @@
 """Latency of the LR plugin's `series` route on a 1,000,000-step run, and TensorBoard's load time.
 
-What is measured (DESIGN.md, "Performance budget": `series` for a 1M-step run,
+What is measured (docs/ARCHITECTURE.md, "Performance budget": `series` for a 1M-step run,
 max_points=2000, <= 100 ms server time):
 
 1. In process, server time: TensorBoard's WSGI app with the core and LR plugins

@@ -59,7 +59,7 @@ SCHEDULE_TAG = "schedule"
 SCHEDULE_CONFIG_TAG = "schedule_config"
 ASSIGNMENT_TAG = "assignment"
 
-# Series names (DESIGN.md).
+# Series names (docs/ARCHITECTURE.md).
 LEARNING_RATE = "learning_rate"
 EPOCH = "epoch"
 OPTIMIZER_PREFIX = "optimizer/"

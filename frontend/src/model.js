@@ -1,7 +1,7 @@
 // Pure data shaping and formatting for the LR tab: no DOM, no fetch, so that
 // Node's test runner covers it (frontend/test/model.test.js).
 
-/** Series-name prefixes of the HTTP API (DESIGN.md "Series names"). */
+/** Series-name prefixes of the HTTP API (docs/ARCHITECTURE.md "Series names"). */
 export const LEARNING_RATE = 'learning_rate';
 export const EPOCH = 'epoch';
 export const OPTIMIZER_PREFIX = 'optimizer/';
