@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from browser import harness
 from tensorboard.backend.event_processing import (
     data_ingester,
     data_provider,
@@ -23,9 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pyproject_declares_the_loader_as_entry_point():
-    text = (REPO_ROOT / "pyproject.toml").read_text()
-    section = text.split('[project.entry-points."tensorboard_plugins"]', 1)[1]
-    assert 'lr = "tb_lr_plugin.plugin.loader:LearningRatePluginLoader"' in section
+    assert harness.declared_entry_point() == "tb_lr_plugin.plugin.loader:LearningRatePluginLoader"
 
 
 @pytest.mark.parametrize(
