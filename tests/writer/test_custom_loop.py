@@ -189,3 +189,26 @@ def test_a_writer_with_a_new_optimizer_logs_into_the_next_run(log_dir):
         applied = read_run(log_dir, run).series("learning_rate")
         np.testing.assert_array_equal(applied.steps, np.arange(len(expected)))
         np.testing.assert_array_equal(applied.values, np.float32(expected))
+
+
+def test_the_same_optimizer_sent_back_rewrites_its_steps(log_dir):
+    optimizer = keras.optimizers.SGD(0.1)
+    train_step = make_loop(optimizer)
+    with tblr.LearningRateWriter(log_dir, optimizer) as writer:
+        for _ in range(6):
+            train_step()
+            writer.log()
+
+    optimizer.iterations.assign(2)  # As a checkpoint restored in this process does.
+    optimizer.learning_rate.assign(0.05)
+    with pytest.warns(UserWarning, match="steps 2 to 5 are written again"):
+        writer = tblr.LearningRateWriter(log_dir, optimizer)
+    for _ in range(3):
+        train_step()
+        writer.log()
+    writer.close()
+    assert writer.run_dir == str(log_dir / "train")
+
+    applied = read_run(log_dir).series("learning_rate")
+    np.testing.assert_array_equal(applied.steps, np.arange(6))
+    np.testing.assert_array_equal(applied.values, np.float32([0.1, 0.1, 0.05, 0.05, 0.05, 0.1]))
