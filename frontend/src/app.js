@@ -69,6 +69,8 @@ export class App {
     this.firstRenderDone = false;
     this.lastDeviationsKey = '';
     this.lastSchedulesKey = '';
+    this.listingProblems = [];
+    this.lastProblemsKey = '';
 
     // `refreshSeconds` has no control on the page; it is set in localStorage by hand (or a test).
     const seconds = Number(prefs.refreshSeconds);
@@ -256,7 +258,8 @@ export class App {
     for (const map of [this.cache, this.marks]) {
       for (const name of map.keys()) if (!this.known.has(name)) map.delete(name);
     }
-    views.renderProblems(this.parts.problems, listing?.problems || []);
+    this.listingProblems = listing?.problems || [];
+    this.renderProblems();
     const empty = runs.length === 0;
     this.parts.empty.hidden = !empty;
     for (const key of ['main', 'schedules', 'hyperparameters', 'layers']) this.parts[key].hidden = empty;
@@ -615,7 +618,28 @@ export class App {
     await this.mainChart.setLines(lines.map(({label, color, dashed, x, y}) => ({label, color, dashed, x, y})), overlays);
   }
 
+  /** The server's problems: the run list's, and those of the selected runs' curves. */
+  renderProblems() {
+    const problems = [...this.listingProblems];
+    for (const info of this.selectedRuns()) {
+      const data = this.cache.get(info.name);
+      if (!data) continue;
+      const answers = [...data.lr.map((s) => s.resp), ...data.schedules.values()];
+      for (const answer of answers) {
+        const what = answer.name ?? `schedule of ${answer.series}`;
+        for (const problem of answer.problems || []) {
+          problems.push({...problem, message: `run ${info.name}, ${what}: ${problem.message}`});
+        }
+      }
+    }
+    const key = JSON.stringify(problems);
+    if (key === this.lastProblemsKey) return;
+    this.lastProblemsKey = key;
+    views.renderProblems(this.parts.problems, problems);
+  }
+
   renderSidePanels() {
+    this.renderProblems();
     const runs = this.selectedRuns();
     const events = new Map();
     const truncated = [];

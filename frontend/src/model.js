@@ -471,12 +471,17 @@ export function formatConfigValue(value) {
 }
 
 /**
+ * Who set a rate, as the `deviations` route sends it.
+ * @typedef {{kind: string, callback?: string|null}} Source
+ */
+
+/**
  * The deviations of every run in one list, ordered by run then step, each
  * with the text shown in the table.
  * @param {Map<string, {series: string, step: number, end_step?: number, steps?: number,
- *   applied: number|null, expected: number|null, source: string}[]>} eventsByRun
+ *   applied: number|null, expected: number|null, source: Source}[]>} eventsByRun
  * @returns {{run: string, series: string, step: number, endStep: number, steps: number,
- *   applied: number|null, expected: number|null, source: string, ratio: string}[]}
+ *   applied: number|null, expected: number|null, source: Source, ratio: string}[]}
  */
 export function deviationRows(eventsByRun) {
   const rows = [];
@@ -500,22 +505,31 @@ export function deviationRows(eventsByRun) {
 }
 
 /**
+ * The few words naming who set a rate: a callback's class, `manual assign`
+ * or `unknown`.
+ * @param {Source} source
+ * @returns {string}
+ */
+export function sourceLabel(source) {
+  if (source?.kind === 'callback' && source.callback) return source.callback;
+  if (source?.kind === 'manual') return 'manual assign';
+  return 'unknown';
+}
+
+/**
  * A sentence naming what caused a deviation, for a user who has not read
  * the docs.
- * @param {string} source from the `deviations` route
+ * @param {Source} source
  * @returns {string}
  */
 export function explainSource(source) {
-  if (source === 'ReduceLROnPlateau') return 'ReduceLROnPlateau changed the rate';
-  if (source === 'LearningRateScheduler') return 'LearningRateScheduler set the rate';
-  if (source === 'manual assign') return 'the rate was assigned by hand';
-  if (source === 'unknown') {
-    return 'the applied rate is not the configured schedule (set inside a compiled function, or the schedule was never applied)';
+  if (source?.kind === 'callback' && source.callback) {
+    if (source.callback === 'LearningRateScheduler') return 'LearningRateScheduler set the rate';
+    if (source.callback === 'ReduceLROnPlateau') return 'ReduceLROnPlateau changed the rate';
+    return `${source.callback} (a callback) changed the rate`;
   }
-  if (typeof source === 'string' && source.startsWith('callback ')) {
-    return `${source.slice('callback '.length)} (a callback) changed the rate`;
-  }
-  return String(source);
+  if (source?.kind === 'manual') return 'the rate was assigned by hand';
+  return 'the applied rate is not the configured schedule (set inside a compiled function, or the schedule was never applied)';
 }
 
 // ------------------------------------------------------------------ downloads
@@ -587,4 +601,18 @@ export function nextSelection(known, selected, names) {
  */
 export function rangeKey(resp) {
   return JSON.stringify(resp.step_range ?? null);
+}
+
+/**
+ * One line of text for a problem the server reports: what, and where in steps.
+ * @param {{message: string, step_range?: number[]|null}} problem
+ * @returns {string}
+ */
+export function describeProblem(problem) {
+  const message = String(problem?.message ?? problem);
+  const range = problem?.step_range;
+  if (!Array.isArray(range) || range.length !== 2) return message;
+  const steps = range[0] === range[1] ? `step ${formatStep(range[0])}` :
+    `steps ${formatStep(range[0])}–${formatStep(range[1])}`;
+  return `${steps}: ${message}`;
 }

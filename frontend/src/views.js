@@ -2,7 +2,7 @@
 // string goes into the page through textContent or an attribute value,
 // never through innerHTML: a run named `<img onerror=...>` stays text.
 
-import {configRows, explainSource, formatStep, formatValue} from './model.js';
+import {configRows, describeProblem, explainSource, formatStep, formatValue, sourceLabel} from './model.js';
 
 /**
  * Creates an element.
@@ -158,14 +158,14 @@ export function renderEmptyState(container) {
 /**
  * Notes from the server about records it could not read.
  * @param {HTMLElement} container
- * @param {string[]} problems
+ * @param {{message: string, step_range?: number[]|null}[]} problems
  */
 export function renderProblems(container, problems) {
   if (!problems || problems.length === 0) {
     container.replaceChildren();
     return;
   }
-  const list = el('ul', {}, problems.slice(0, 20).map((p) => el('li', {text: String(p)})));
+  const list = el('ul', {}, problems.slice(0, 20).map((p) => el('li', {text: describeProblem(p)})));
   container.replaceChildren(el('details', {className: 'lr-warning'}, [
     el('summary', {text: `${problems.length} record${problems.length === 1 ? '' : 's'} could not be read`}),
     list,
@@ -213,7 +213,8 @@ export function renderLegend(container, items) {
  * The deviation list beside the main chart.
  * @param {HTMLElement} container
  * @param {{run: string, series: string, step: number, endStep: number, steps: number,
- *   applied: number|null, expected: number|null, source: string, ratio: string}[]} rows
+ *   applied: number|null, expected: number|null, source: import('./model.js').Source,
+ *   ratio: string}[]} rows
  * @param {{colors: Map<string, string>, compared: number, truncated: string[],
  *   onSelect: (row: object) => void}} props
  */
@@ -253,7 +254,7 @@ export function renderDeviations(container, rows, props) {
       const applied = tr.insertCell();
       applied.append(formatValue(row.applied), el('span', {className: 'lr-ratio', text: ` ${row.ratio}`}));
       tr.insertCell().textContent = formatValue(row.expected);
-      tr.insertCell().textContent = row.source;
+      tr.insertCell().textContent = sourceLabel(row.source);
       tr.dataset.step = String(row.step);
       const choose = () => props.onSelect(row);
       tr.addEventListener('click', choose);
@@ -266,8 +267,8 @@ export function renderDeviations(container, rows, props) {
     }
     children.push(el('div', {className: 'lr-table-scroll'}, [table]));
     if (rows.length > 500) children.push(el('p', {className: 'lr-muted', text: `The first 500 of ${rows.length} are listed.`}));
-    if (rows.some((row) => row.source === 'unknown')) {
-      children.push(el('p', {className: 'lr-muted lr-unknown-note', text: `unknown: ${explainSource('unknown')}.`}));
+    if (rows.some((row) => row.source?.kind === 'unknown')) {
+      children.push(el('p', {className: 'lr-muted lr-unknown-note', text: `unknown: ${explainSource({kind: 'unknown'})}.`}));
     }
   }
   container.replaceChildren(...children);

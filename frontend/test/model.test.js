@@ -278,8 +278,8 @@ describe('deviations', () => {
     const rows = m.deviationRows(new Map([
       ['b', [{series: 'learning_rate', step: 5, end_step: 9, steps: 5, applied: 0.05, expected: 0.1, source: 'manual assign'}]],
       ['a', [
-        {series: 'learning_rate', step: 150, end_step: 199, steps: 50, applied: 0.025, expected: 0.1, source: 'ReduceLROnPlateau'},
-        {series: 'learning_rate', step: 100, applied: 0.05, expected: 0.1, source: 'ReduceLROnPlateau'},
+        {series: 'learning_rate', step: 150, end_step: 199, steps: 50, applied: 0.025, expected: 0.1, source: {kind: 'callback', callback: 'ReduceLROnPlateau'}},
+        {series: 'learning_rate', step: 100, applied: 0.05, expected: 0.1, source: {kind: 'callback', callback: 'ReduceLROnPlateau'}},
       ]],
     ]));
     assert.deepEqual(rows.map((r) => [r.run, r.step, r.endStep, r.ratio]), [
@@ -287,12 +287,28 @@ describe('deviations', () => {
     ]);
   });
 
-  test('every source is explained', () => {
-    assert.match(m.explainSource('ReduceLROnPlateau'), /ReduceLROnPlateau/);
-    assert.match(m.explainSource('manual assign'), /by hand/);
-    assert.match(m.explainSource('unknown'), /never applied/);
-    assert.equal(m.explainSource('callback HalveAdam'), 'HalveAdam (a callback) changed the rate');
-    assert.equal(m.explainSource('something new'), 'something new');
+  test('every source is named and explained from its fields', () => {
+    const plateau = {kind: 'callback', callback: 'ReduceLROnPlateau'};
+    assert.equal(m.sourceLabel(plateau), 'ReduceLROnPlateau');
+    assert.match(m.explainSource(plateau), /ReduceLROnPlateau changed/);
+    assert.match(m.explainSource({kind: 'callback', callback: 'LearningRateScheduler'}), /set the rate/);
+    assert.equal(m.sourceLabel({kind: 'manual', callback: null}), 'manual assign');
+    assert.match(m.explainSource({kind: 'manual'}), /by hand/);
+    assert.equal(m.sourceLabel({kind: 'unknown', callback: null}), 'unknown');
+    assert.match(m.explainSource({kind: 'unknown'}), /never applied/);
+    // A callback's class is a name, never parsed: spaces and markup stay as they are.
+    const odd = {kind: 'callback', callback: 'callback <b>Halve</b>'};
+    assert.equal(m.sourceLabel(odd), 'callback <b>Halve</b>');
+    assert.equal(m.explainSource(odd), 'callback <b>Halve</b> (a callback) changed the rate');
+    // A kind this tab does not know (a newer server) reads as unknown.
+    assert.equal(m.sourceLabel({kind: 'scheduled-by-jax'}), 'unknown');
+  });
+
+  test('a problem says which steps it concerns', () => {
+    assert.equal(m.describeProblem({message: 'checksum mismatch', step_range: [8192, 16383]}),
+      'steps 8,192–16,383: checksum mismatch');
+    assert.equal(m.describeProblem({message: 'one', step_range: [5, 5]}), 'step 5: one');
+    assert.equal(m.describeProblem({message: 'no steps', step_range: null}), 'no steps');
   });
 });
 

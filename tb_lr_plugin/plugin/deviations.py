@@ -17,16 +17,16 @@ Example:
     >>> steps = np.arange(6)
     >>> curve = np.full(6, 0.1)
     >>> applied = np.array([0.1, 0.1, 0.1, 0.05, 0.05, 0.05])
+    >>> plateau = event_format.AssignmentSource.of_callback("ReduceLROnPlateau")
     >>> found = compare("learning_rate", steps, applied, steps, curve,
-    ...                 [Assignment(step=3, value=0.05, source="ReduceLROnPlateau")])
-    >>> [(e.step, e.end_step, e.source) for e in found.events]
+    ...                 [event_format.Assignment(3, 0.1, 0.05, plateau, 0.0)])
+    >>> [(e.step, e.end_step, e.source.callback) for e in found.events]
     [(3, 5, 'ReduceLROnPlateau')]
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,26 +40,6 @@ from tb_lr_plugin import event_format
 # steep, while a drop or a restart starts a new one).
 JUMP_RELATIVE_SIZE = 1e-3
 JUMP_ISOLATION = 4.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Assignment:
-    """One recorded change of a rate (an `assignment` record).
-
-    Attributes:
-        step: The first step that applied the new value.
-        value: The value set; NaN when it was not a number.
-        source: `ReduceLROnPlateau`, `LearningRateScheduler`,
-            `manual assign`, `callback <Name>`, ...
-
-    Example:
-        >>> Assignment(step=100, value=0.05, source="ReduceLROnPlateau").step
-        100
-    """
-
-    step: int
-    value: float
-    source: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +60,7 @@ class DeviationEvent:
         largest_expected: The curve's rate there.
 
     Example:
-        >>> DeviationEvent("learning_rate", 3, 5, 3, 0.05, 0.1, "unknown", None,
+        >>> DeviationEvent("learning_rate", 3, 5, 3, 0.05, 0.1, event_format.UNKNOWN, None,
         ...                3, 0.05, 0.1).steps
         3
     """
@@ -91,7 +71,7 @@ class DeviationEvent:
     steps: int
     applied: float
     expected: float
-    source: str
+    source: event_format.AssignmentSource
     assignment_step: int | None
     largest_step: int
     largest_applied: float
@@ -101,10 +81,10 @@ class DeviationEvent:
         """The event as the `deviations` route sends it.
 
         Example:
-            >>> event = DeviationEvent("learning_rate", 3, 5, 3, 0.05, 0.1, "unknown", None,
-            ...                        3, 0.05, 0.1)
-            >>> sorted(event.to_json())[:4]
-            ['applied', 'assignment_step', 'end_step', 'expected']
+            >>> event = DeviationEvent("learning_rate", 3, 5, 3, 0.05, 0.1, event_format.UNKNOWN,
+            ...                        None, 3, 0.05, 0.1)
+            >>> event.to_json()["source"]
+            {'kind': 'unknown', 'callback': None}
         """
         return {
             "series": self.series,
@@ -113,7 +93,7 @@ class DeviationEvent:
             "steps": self.steps,
             "applied": self.applied,
             "expected": self.expected,
-            "source": self.source,
+            "source": dataclasses.asdict(self.source),
             "assignment_step": self.assignment_step,
             "largest_deviation": {
                 "step": self.largest_step,
@@ -148,32 +128,17 @@ class Comparison:
     total_events: int
 
 
-def assignments_from_documents(documents: Iterable[dict[str, Any]]) -> list[Assignment]:
-    """The assignments in `assignment` records (in write order), one per step, by step.
-
-    Where several were recorded at one step the last one is in force, as it
-    was for the update. Records without a step are skipped.
+def in_force(assignments: Iterable[event_format.Assignment]) -> list[event_format.Assignment]:
+    """The assignment in force at each assigned step (the last written there), by step.
 
     Example:
-        >>> assignments_from_documents([{"step": 4, "value": 0.5, "source": "manual assign"}])
-        [Assignment(step=4, value=0.5, source='manual assign')]
+        >>> first = event_format.Assignment(4, 0.1, 0.5, event_format.MANUAL, 0.0)
+        >>> second = dataclasses.replace(first, value=0.25)
+        >>> [a.value for a in in_force([second, dataclasses.replace(first, step=2), second])]
+        [0.5, 0.25]
     """
-    by_step: dict[int, Assignment] = {}
-    for document in documents:
-        step = document.get("step")
-        if not isinstance(step, int) or isinstance(step, bool):
-            continue
-        value = document.get("value")
-        # A JSON integer too large for a float (a corrupt record) must not raise.
-        value = float(value) if isinstance(value, float) or _fits_float(value) else math.nan
-        source = document.get("source")
-        source = source if isinstance(source, str) and source else event_format.SOURCE_UNKNOWN
-        by_step[step] = Assignment(step=step, value=value, source=source)
+    by_step = {assignment.step: assignment for assignment in assignments}
     return [by_step[step] for step in sorted(by_step)]
-
-
-def _fits_float(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**1023
 
 
 def value_jumps(values: np.ndarray) -> np.ndarray:
@@ -211,7 +176,7 @@ def compare(
     applied_values: np.ndarray,
     curve_steps: np.ndarray,
     curve_values: np.ndarray,
-    assignments: list[Assignment],
+    assignments: list[event_format.Assignment],
     max_events: int | None = None,
 ) -> Comparison:
     """Finds the deviation events of one optimizer's applied rate.
@@ -222,7 +187,7 @@ def compare(
         applied_values: The applied rate at each of them.
         curve_steps: Sorted steps of the configured curve.
         curve_values: The curve at each of them.
-        assignments: From `assignments_from_documents`, sorted by step.
+        assignments: From `in_force`: one per step, sorted by step.
         max_events: Keep only the first this many events (all when `None`).
 
     Returns:
@@ -306,8 +271,8 @@ def _first_argmax_per_group(values: np.ndarray, starts: np.ndarray) -> np.ndarra
 
 
 def _source(
-    step: int, applied: float, assignments: list[Assignment], peak: float
-) -> tuple[str, int | None]:
+    step: int, applied: float, assignments: list[event_format.Assignment], peak: float
+) -> tuple[event_format.AssignmentSource, int | None]:
     # The latest assignment at or before `step` explains it if it set this value.
     low, high = 0, len(assignments)
     while low < high:
@@ -317,8 +282,8 @@ def _source(
         else:
             high = middle
     if low == 0:
-        return event_format.SOURCE_UNKNOWN, None
+        return event_format.UNKNOWN, None
     assignment = assignments[low - 1]
     if event_format.rates_agree(np.array([applied]), np.array([assignment.value]), peak)[0]:
         return assignment.source, assignment.step
-    return event_format.SOURCE_UNKNOWN, None
+    return event_format.UNKNOWN, None

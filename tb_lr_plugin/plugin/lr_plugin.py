@@ -52,7 +52,6 @@ TAB_NAME = "LR"
 ES_MODULE_PATH = "/index.js"
 # Where TensorBoard mounts this plugin's routes (relative to any --path_prefix).
 ROUTE_PREFIX = f"/data/plugin/{event_format.PLUGIN_NAME}/"
-STATIC_ROUTE = "static/"
 JSON_TYPE = "application/json"
 
 Body = dict[str, Any]
@@ -129,10 +128,9 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             "/schedule": self._serve_schedule,
             "/deviations": self._serve_deviations,
             "/export": self._serve_export,
+            # The frontend's files, at the plugin's root, where index.js's
+            # relative imports resolve.
             ES_MODULE_PATH: self._serve_static,
-            # The frontend's files, at the plugin's root (where index.js's
-            # relative imports resolve) and under static/.
-            f"/{STATIC_ROUTE}*": self._serve_static,
             "/*": self._serve_static,
         }
 
@@ -193,7 +191,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             }
             for entry in run_catalog.catalog(tags_by_run)
         ]
-        return {"runs": runs, "problems": problems}
+        return {"runs": runs, "problems": _problems(problems)}
 
     def series_impl(self, ctx, experiment: str, query: http_queries.SeriesQuery) -> Body:
         """The points of one series in a window, maybe downsampled.
@@ -217,7 +215,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             **_points(series, query.start, query.end, query.max_points),
             # Records the reader skipped (a corrupt chunk): the points above are
             # the readable rest, and the tab says what is missing.
-            "problems": list(series.problems),
+            "problems": _problems(series.problems),
         }
 
     def schedule_impl(self, ctx, experiment: str, query: http_queries.ScheduleQuery) -> Body:
@@ -236,23 +234,23 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         """
         entry = self._run(ctx, experiment, query.run)
         optimizer = entry.schedule_optimizer(query.optimizer)
-        description: dict[str, Any] = {}
-        problems: list[str] = []
-        config_tag = entry.tag(event_format.SCHEDULE_CONFIG_TAG, optimizer)
-        if config_tag is not None:
+        description = event_format.ScheduleConfig(kind=None, source=None, config={})
+        problems: list[run_data.Problem] = []
+        config_tag = entry.tag(event_format.SCHEDULE_CONFIG, optimizer)
+        if config_tag is not None and config_tag.kind == event_format.KIND_SCHEDULE_CONFIG:
             documents = self._data.documents(ctx, experiment, query.run, config_tag)
             problems += [document.problem for document in documents if document.problem]
             readable = [document for document in documents if document.content is not None]
             if readable:
                 description = readable[-1].content  # The latest readable plan wins.
-        curve_tag = entry.tag(event_format.SCHEDULE_TAG, optimizer)
+        curve_tag = entry.tag(event_format.SCHEDULE, optimizer)
         if curve_tag is not None and curve_tag.kind == event_format.KIND_SCHEDULE:
             curve = self._data.series(ctx, experiment, query.run, curve_tag)
         else:
             curve = _EMPTY_SERIES
         problems += curve.problems
-        total_steps = description.get("total_steps")
-        if isinstance(total_steps, int) and len(curve.steps) and curve.steps[-1] >= total_steps:
+        total_steps = description.total_steps
+        if total_steps is not None and len(curve.steps) and curve.steps[-1] >= total_steps:
             # Points past the latest plan are left from an earlier, longer guess.
             keep = curve.steps < total_steps
             curve = dataclasses.replace(
@@ -263,17 +261,16 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             )
         points = _points(curve, query.start, query.end, query.max_points)
         del points["wall_times"]  # A curve is computed, not timed.
-        config = description.get("config")
         return {
             "run": query.run,
             "optimizer": optimizer or None,
-            "series": run_catalog.tag_for(event_format.LEARNING_RATE, optimizer),
-            "kind": description.get("kind"),
-            "source": description.get("source"),
-            "config": config if isinstance(config, dict) else {},
-            "total_steps": description.get("total_steps"),
+            "series": event_format.name_for(event_format.LEARNING_RATE, optimizer),
+            "kind": description.kind,
+            "source": description.source,
+            "config": description.config,
+            "total_steps": total_steps,
             **points,
-            "problems": problems,
+            "problems": _problems(problems),
         }
 
     def deviations_impl(self, ctx, experiment: str, query: http_queries.DeviationsQuery) -> Body:
@@ -389,8 +386,6 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         if ROUTE_PREFIX not in path:
             raise static_assets.AssetNotFoundError(f"no static file {path!r}")
         relative = path.split(ROUTE_PREFIX, 1)[1]
-        if relative.startswith(STATIC_ROUTE):
-            relative = relative[len(STATIC_ROUTE) :]
         body, content_type = static_assets.read_asset(relative)
         return http_util.Respond(request, body, content_type)
 
@@ -404,15 +399,17 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         self, ctx, experiment: str, entry: run_catalog.RunEntry, optimizer: str, max_events: int
     ) -> deviations.Comparison | None:
         applied_tag = entry.tag(event_format.LEARNING_RATE, optimizer)
-        curve_tag = entry.tag(event_format.SCHEDULE_TAG, optimizer)
+        curve_tag = entry.tag(event_format.SCHEDULE, optimizer)
         if applied_tag is None or curve_tag is None:
             return None
-        assignment_tag = entry.tag(event_format.ASSIGNMENT_TAG, optimizer)
+        assignment_tag = entry.tag(event_format.ASSIGNMENT, optimizer)
+        if assignment_tag is not None and assignment_tag.kind != event_format.KIND_ASSIGNMENT:
+            assignment_tag = None
         key = (experiment, entry.name, optimizer, max_events)
         version = (
-            applied_tag.version_key,
-            curve_tag.version_key,
-            None if assignment_tag is None else assignment_tag.version_key,
+            applied_tag.cache_key,
+            curve_tag.cache_key,
+            None if assignment_tag is None else assignment_tag.cache_key,
         )
         with self._lock:
             cached = self._comparisons.get(key)
@@ -431,7 +428,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             applied.values,
             curve.steps,
             curve.values,
-            deviations.assignments_from_documents(
+            deviations.in_force(
                 document.content for document in documents if document.content is not None
             ),
             max_events=max_events,
@@ -447,6 +444,10 @@ _EMPTY_SERIES = run_data.Series(
     wall_times=np.zeros(0),
     sampling=event_format.SAMPLED_EVERY_STEP,
 )
+
+
+def _problems(problems) -> list[Body]:
+    return [dataclasses.asdict(problem) for problem in problems]
 
 
 def _request_context(request: wrappers.Request) -> tuple[Any, str]:

@@ -1,15 +1,15 @@
-"""Which runs hold this plugin's data, and what each one holds, by public name.
+"""Which runs hold this plugin's data, and what each one holds, by name.
 
-Tags on disk (`event_format`) map onto the names of the HTTP API:
+The names (`event_format`) are those of the HTTP API:
 
-* every `series` tag is a series: `learning_rate[/<optimizer>]`, `epoch`,
+* every `series` record is a series: `learning_rate[/<optimizer>]`, `epoch`,
   `optimizer[/<optimizer>]/<name>`, `layers/<path>/<name>`;
 * `schedule[/<optimizer>]` is a configured curve, described by
   `schedule_config[/<optimizer>]`;
 * `assignment[/<optimizer>]` holds the changes of a rate and their source.
 
-An optimizer's name is the suffix shared by its tags; a run with a single
-optimizer has unsuffixed tags, and its optimizer is called `""` here.
+An optimizer's name is the suffix shared by its names; a run with a single
+optimizer has unsuffixed names, and its optimizer is called `""` here.
 
 Example:
     >>> entry = RunEntry("train", {
@@ -37,23 +37,13 @@ class UnknownNameError(LookupError):
     """
 
 
-def tag_for(base: str, optimizer: str) -> str:
-    """The tag of `base` (`learning_rate`, `schedule`, ...) for one optimizer.
-
-    Example:
-        >>> tag_for("schedule", ""), tag_for("schedule", "adam")
-        ('schedule', 'schedule/adam')
-    """
-    return f"{base}/{optimizer}" if optimizer else base
-
-
 @dataclasses.dataclass(frozen=True)
 class RunEntry:
-    """One run's tags of this plugin.
+    """One run's names of this plugin.
 
     Attributes:
         name: The run's name, as TensorBoard lists it.
-        tags: Its tags by name.
+        tags: Where each name's records are, by name.
 
     Example:
         >>> RunEntry("train", {"epoch": _tag("epoch", "series")}).name
@@ -101,8 +91,8 @@ class RunEntry:
         """
         found = set()
         for tag in self.tags.values():
-            for base in (event_format.LEARNING_RATE, event_format.SCHEDULE_TAG):
-                optimizer = _optimizer_of(tag.name, base)
+            for base in (event_format.LEARNING_RATE, event_format.SCHEDULE):
+                optimizer = event_format.optimizer_of(tag.name, base)
                 if optimizer is not None:
                     found.add(optimizer)
         return sorted(found)
@@ -117,8 +107,8 @@ class RunEntry:
         """
         found = set()
         for tag in self.tags.values():
-            for base in (event_format.SCHEDULE_TAG, event_format.SCHEDULE_CONFIG_TAG):
-                optimizer = _optimizer_of(tag.name, base)
+            for base in (event_format.SCHEDULE, event_format.SCHEDULE_CONFIG):
+                optimizer = event_format.optimizer_of(tag.name, base)
                 if optimizer is not None:
                     found.add(optimizer)
         return sorted(found)
@@ -161,7 +151,7 @@ class RunEntry:
             >>> RunEntry("r", {}).tag("assignment", "") is None
             True
         """
-        return self.tags.get(tag_for(base, optimizer))
+        return self.tags.get(event_format.name_for(base, optimizer))
 
 
 class AmbiguousNameError(ValueError):
@@ -199,22 +189,14 @@ def find_run(tags_by_run: dict[str, dict[str, run_data.Tag]], run: str) -> RunEn
     return RunEntry(run, tags)
 
 
-def _optimizer_of(tag: str, base: str) -> str | None:
-    if tag == base:
-        return ""
-    if tag.startswith(base + "/"):
-        return tag[len(base) + 1 :]
-    return None
-
-
 def _display_order(name: str) -> tuple[int, str]:
-    if _optimizer_of(name, event_format.LEARNING_RATE) is not None:
+    if event_format.optimizer_of(name, event_format.LEARNING_RATE) is not None:
         group = 0
     elif name == event_format.EPOCH:
         group = 1
-    elif name.startswith(event_format.OPTIMIZER_PREFIX):
+    elif name.startswith(event_format.OPTIMIZER + "/"):
         group = 2
-    elif name.startswith(event_format.LAYERS_PREFIX):
+    elif name.startswith(event_format.LAYERS + "/"):
         group = 3
     else:
         group = 4
@@ -222,7 +204,11 @@ def _display_order(name: str) -> tuple[int, str]:
 
 
 def _tag(name: str, kind: str) -> run_data.Tag:
-    """A tag as listed from disk (for the examples)."""
+    """A name as listed from disk (for the examples)."""
     return run_data.Tag(
-        name=name, kind=kind, sampling=event_format.SAMPLED_EVERY_STEP, version_key=()
+        name=name,
+        kind=kind,
+        sampling=event_format.SAMPLED_EVERY_STEP,
+        sources=((event_format.tag_for(name), event_format.FORMAT_VERSION),),
+        cache_key=(),
     )

@@ -27,6 +27,19 @@ _ALL_RECORDS = 1 << 30
 
 
 @dataclasses.dataclass(frozen=True)
+class Problem:
+    """Something the reader could not read, said in the answer rather than lost.
+
+    Attributes:
+        message: What and why, for a person.
+        step_range: `[first, last]` steps it concerns, when it concerns steps.
+    """
+
+    message: str
+    step_range: tuple[int, int] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Series:
     """The points of one series, sorted by step, one point per step.
 
@@ -36,38 +49,44 @@ class Series:
         wall_times: float64 seconds since the epoch; NaN where not recorded.
         sampling: `step` (a point per step) or `change` (a point where the
             value changes, holding until the next).
-        problems: Human-readable notes on records that could not be read.
+        problems: Records that could not be read; their steps are left out.
     """
 
     steps: np.ndarray
     values: np.ndarray
     wall_times: np.ndarray
     sampling: str
-    problems: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
 class Tag:
-    """One tag of this plugin in a run, with its parsed metadata."""
+    """One name of this plugin in a run, and where its records are.
+
+    Attributes:
+        name: The name (`learning_rate`, `schedule/adam`, ...).
+        kind: Its records' kind (`event_format.KINDS`).
+        sampling: For series, how points are sampled.
+        sources: `(tag, format version)` of each tag holding its records: a
+            run resumed under a newer format has one tag per version.
+        cache_key: Changes when any of those tags gets records.
+    """
 
     name: str
     kind: str
     sampling: str
-    version_key: tuple[Any, ...]
+    sources: tuple[tuple[str, int], ...]
+    cache_key: tuple[Any, ...]
 
 
 @dataclasses.dataclass(frozen=True)
 class Document:
-    """One JSON record (schedule config, assignment).
-
-    `content` is `None` for a record that could not be read; `problem` then
-    says why (the caller reports it rather than silently losing the record).
-    """
+    """One document record; `content` is `None` when unreadable, and `problem` says why."""
 
     step: int
     wall_time: float
-    content: dict[str, Any] | None
-    problem: str | None = None
+    content: event_format.ScheduleConfig | event_format.Assignment | None
+    problem: Problem | None = None
 
 
 class RunData:
@@ -93,32 +112,47 @@ class RunData:
 
     def tags(
         self, ctx, experiment_id: str, runs: list[str] | None = None
-    ) -> tuple[dict[str, dict[str, Tag]], list[str]]:
-        """All runs (or only `runs`) with their tags of this plugin, and notes on unreadable tags.
+    ) -> tuple[dict[str, dict[str, Tag]], list[Problem]]:
+        """All runs (or only `runs`) with their names of this plugin, and what was unreadable.
 
         A tag whose metadata is not ours or comes from a newer format version
-        is left out and described in the notes.
+        is left out and described in the problems. Where a name has tags of
+        several format versions, its kind is the newest one's.
         """
         listing, problems = self._list_tensors(ctx, experiment_id, runs)
         by_run: dict[str, dict[str, Tag]] = {}
         for run, time_series_by_tag in listing.items():
-            for tag, time_series in time_series_by_tag.items():
+            for tag, time_series in sorted(time_series_by_tag.items()):
                 try:
-                    metadata = event_format.parse_metadata_content(time_series.plugin_content)
+                    metadata = event_format.parse_metadata(time_series.plugin_content)
+                    name = event_format.name_of(tag, metadata.version)
                 except event_format.FormatError as error:
-                    problems.append(f"run {run!r}, tag {tag!r}: {error}")
+                    problems.append(Problem(f"run {run!r}, tag {tag!r}: {error}"))
                     continue
-                by_run.setdefault(run, {})[tag] = Tag(
-                    name=tag,
-                    kind=metadata["kind"],
-                    sampling=metadata.get("sampling", event_format.SAMPLED_EVERY_STEP),
-                    version_key=(time_series.max_step, time_series.max_wall_time),
+                found = Tag(
+                    name=name,
+                    kind=metadata.kind,
+                    sampling=metadata.sampling,
+                    sources=((tag, metadata.version),),
+                    cache_key=((time_series.max_step, time_series.max_wall_time),),
                 )
+                names = by_run.setdefault(run, {})
+                known = names.get(name)
+                if known is not None:
+                    found = _merged(known, found)
+                    if found.kind != known.kind or found.sampling != known.sampling:
+                        problems.append(
+                            Problem(
+                                f"run {run!r}: {name!r} is a {known.kind} in one format "
+                                f"version and a {found.kind} in another; the newest is shown"
+                            )
+                        )
+                names[name] = found
         return by_run, problems
 
     def _list_tensors(
         self, ctx, experiment_id: str, runs: list[str] | None
-    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    ) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
         try:
             return self._list_runs_tensors(ctx, experiment_id, runs), []
         except tb_errors.PublicError:
@@ -143,8 +177,10 @@ class RunData:
             except Exception as error:
                 logger.warning("LR plugin: TensorBoard could not list run %r: %r", run, error)
                 problems.append(
-                    f"run {run!r}: TensorBoard could not list its records "
-                    f"({type(error).__name__}: {error}); a damaged event file?"
+                    Problem(
+                        f"run {run!r}: TensorBoard could not list its records "
+                        f"({type(error).__name__}: {error}); a damaged event file?"
+                    )
                 )
         return listing, problems
 
@@ -157,58 +193,70 @@ class RunData:
         )
 
     def series(self, ctx, experiment_id: str, run: str, tag: Tag) -> Series:
-        """The merged points of a `series` or `schedule` tag (cached until it grows)."""
+        """The merged points of a `series` or `schedule` name (cached until it grows)."""
         key = (experiment_id, run, tag.name)
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None and cached[0] == tag.version_key:
+        if cached is not None and cached[0] == tag.cache_key:
             return cached[1]
-        series = _merge_chunks(self._read(ctx, experiment_id, run, tag.name), tag.sampling)
+        series = _merge_chunks(self._read(ctx, experiment_id, run, tag), tag.sampling)
         with self._lock:
-            self._cache[key] = (tag.version_key, series)
+            self._cache[key] = (tag.cache_key, series)
         return series
 
     def documents(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[Document]:
-        """The JSON records of a tag, in the order they were written (cached until it grows)."""
+        """The documents of a name, in the order they were written (cached until it grows)."""
         key = (experiment_id, run, tag.name)
         with self._lock:
             cached = self._documents_cache.get(key)
-        if cached is not None and cached[0] == tag.version_key:
+        if cached is not None and cached[0] == tag.cache_key:
             return list(cached[1])
-        documents = self._read_documents(ctx, experiment_id, run, tag)
-        with self._lock:
-            self._documents_cache[key] = (tag.version_key, documents)
-        return list(documents)
-
-    def _read_documents(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[Document]:
+        decode = _DOCUMENT_DECODERS[tag.kind]
         documents = []
-        for datum in self._read(ctx, experiment_id, run, tag.name):
+        for datum, version in self._read(ctx, experiment_id, run, tag):
             try:
-                content, problem = event_format.decode_json(_payload(datum)), None
+                content, problem = decode(_payload(datum), version), None
             except event_format.FormatError as error:
                 # Kept as a placeholder so the route can say what was skipped.
-                content, problem = None, f"record at step {datum.step} unreadable: {error}"
-            documents.append(
-                Document(
-                    step=int(datum.step),
-                    wall_time=datum.wall_time,
-                    content=content,
-                    problem=problem,
-                )
-            )
-        return documents
+                content = None
+                problem = Problem(f"record at step {datum.step} unreadable: {error}")
+            documents.append(Document(int(datum.step), datum.wall_time, content, problem))
+        with self._lock:
+            self._documents_cache[key] = (tag.cache_key, documents)
+        return list(documents)
 
-    def _read(self, ctx, experiment_id: str, run: str, tag: str) -> list:
+    def _read(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[tuple[Any, int]]:
+        versions = dict(tag.sources)
         result = self._provider.read_tensors(
             ctx,
             experiment_id=experiment_id,
             plugin_name=event_format.PLUGIN_NAME,
             downsample=_ALL_RECORDS,
-            run_tag_filter=data_provider.RunTagFilter(runs=[run], tags=[tag]),
+            run_tag_filter=data_provider.RunTagFilter(runs=[run], tags=list(versions)),
         )
-        data = result.get(run, {}).get(tag, [])
+        data = [
+            (datum, versions[source])
+            for source, records in result.get(run, {}).items()
+            if source in versions
+            for datum in records
+        ]
         # Write order; a stable sort keeps the provider's order for equal times.
-        return sorted(data, key=lambda datum: datum.wall_time)
+        return sorted(data, key=lambda item: item[0].wall_time)
+
+
+_DOCUMENT_DECODERS = {
+    event_format.KIND_SCHEDULE_CONFIG: event_format.decode_schedule_config,
+    event_format.KIND_ASSIGNMENT: event_format.decode_assignment,
+}
+
+
+def _merged(known: Tag, found: Tag) -> Tag:
+    newest = max(known, found, key=lambda tag: max(version for _, version in tag.sources))
+    return dataclasses.replace(
+        newest,
+        sources=known.sources + found.sources,
+        cache_key=known.cache_key + found.cache_key,
+    )
 
 
 def _payload(datum) -> bytes:
@@ -218,13 +266,21 @@ def _payload(datum) -> bytes:
     return value[0]
 
 
-def _merge_chunks(data: list, sampling: str) -> Series:
+def _merge_chunks(data: list[tuple[Any, int]], sampling: str) -> Series:
     steps, values, wall_times, problems = [], [], [], []
-    for datum in data:
+    for datum, version in data:
         try:
-            chunk = event_format.decode_chunk(_payload(datum))
+            chunk = event_format.decode_chunk(_payload(datum), version)
+        except event_format.ChecksumError as error:
+            first, last = error.step_range or (datum.step, datum.step)
+            problems.append(
+                Problem(
+                    f"record at step {datum.step} left out: {error}", (int(first), int(last))
+                )
+            )
+            continue
         except event_format.FormatError as error:
-            problems.append(f"record at step {datum.step} unreadable: {error}")
+            problems.append(Problem(f"record at step {datum.step} unreadable: {error}"))
             continue
         steps.append(chunk.steps)
         values.append(chunk.values.astype(np.float64))

@@ -28,20 +28,8 @@ from importlib.abc import Traversable
 STATIC_PACKAGE = "tb_lr_plugin"
 STATIC_DIRECTORY = "static"
 
-MIME_TYPES = {
-    ".js": "text/javascript",
-    ".mjs": "text/javascript",
-    ".css": "text/css",
-    ".html": "text/html",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-    ".wasm": "application/wasm",
-    ".txt": "text/plain",
-}
+# Only what ships: the frontend's modules and style sheets.
+MIME_TYPES = {".js": "text/javascript", ".css": "text/css"}
 DEFAULT_MIME_TYPE = "application/octet-stream"
 
 
@@ -68,8 +56,8 @@ def content_type(path: str) -> str:
     """The MIME type to serve `path` with, from its extension.
 
     Example:
-        >>> content_type("lib/chart.mjs"), content_type("LICENSE")
-        ('text/javascript', 'application/octet-stream')
+        >>> content_type("vendor/uplot/uPlot.min.css"), content_type("vendor/uplot/LICENSE")
+        ('text/css', 'application/octet-stream')
     """
     return MIME_TYPES.get(posixpath.splitext(path)[1].lower(), DEFAULT_MIME_TYPE)
 
@@ -86,10 +74,8 @@ def read_asset(path: str, root: Traversable | None = None) -> tuple[bytes, str]:
         AssetNotFoundError: when `path` is not a file inside the directory.
 
     Example:
-
-    ```python
-    body, mime = read_asset("index.js")
-    ```
+        >>> read_asset("index.js")[1]
+        'text/javascript'
     """
     root = static_root() if root is None else root
     parts = path.split("/")

@@ -27,24 +27,23 @@ _MAX_FRAMES = 16
 
 
 @dataclasses.dataclass(frozen=True)
-class Assignment:
-    """One eager assignment of a learning-rate variable.
+class RateChange:
+    """One eager assignment of a learning-rate variable, as it happened.
 
     Attributes:
         previous: The rate before the assignment.
         value: The rate assigned.
-        source: `ReduceLROnPlateau`, `LearningRateScheduler`, `callback <Name>`
-            or `manual assign`.
+        source: Who assigned it, as recorded.
         callback: The callback that assigned, when one did.
     """
 
     previous: float
     value: float
-    source: str
+    source: event_format.AssignmentSource
     callback: keras.callbacks.Callback | None
 
 
-Listener = Callable[[Assignment], None]
+Listener = Callable[[RateChange], None]
 
 
 def watch(variable: keras.Variable, listener: Listener) -> None:
@@ -60,7 +59,7 @@ def watch(variable: keras.Variable, listener: Listener) -> None:
             previous = float(variable.numpy())
             result = original_assign(value, *args, **kwargs)
             source, callback = _assigning_callback()
-            change = Assignment(previous, float(variable.numpy()), source, callback)
+            change = RateChange(previous, float(variable.numpy()), source, callback)
             for each in list(listeners):
                 each(change)
             return result
@@ -81,14 +80,10 @@ def unwatch(variable: keras.Variable, listener: Listener) -> None:
         keras_internals.detach(variable, "listeners")
 
 
-def _assigning_callback() -> tuple[str, keras.callbacks.Callback | None]:
+def _assigning_callback() -> tuple[event_format.AssignmentSource, keras.callbacks.Callback | None]:
     # From the caller of the wrapped `assign` up.
     for frame in itertools.islice(keras_internals.calling_frames(2), _MAX_FRAMES):
         owner = frame.f_locals.get("self")
-        if isinstance(owner, keras.callbacks.ReduceLROnPlateau):
-            return event_format.SOURCE_REDUCE_LR_ON_PLATEAU, owner
-        if isinstance(owner, keras.callbacks.LearningRateScheduler):
-            return event_format.SOURCE_LEARNING_RATE_SCHEDULER, owner
         if isinstance(owner, keras.callbacks.Callback):
-            return f"callback {type(owner).__name__}", owner
-    return event_format.SOURCE_MANUAL, None
+            return event_format.AssignmentSource.of_callback(type(owner).__name__), owner
+    return event_format.MANUAL, None

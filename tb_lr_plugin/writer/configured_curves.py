@@ -4,18 +4,18 @@ Three things configure a rate in Keras 3, and each gives a curve over steps:
 a `LearningRateSchedule` (a function of the step), a
 `keras.callbacks.LearningRateScheduler` (a function of the epoch, applied at
 each epoch's start), or a plain float (flat). Each curve also describes itself
-as JSON for the schedule panel.
+(`event_format.ScheduleConfig`) for the schedule panel.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
-from typing import Any, Protocol
+from typing import Protocol
 
 import keras
 import numpy as np
 
+from tb_lr_plugin import event_format
 from tb_lr_plugin.writer import keras_internals, schedule_sampling, step_convention
 
 
@@ -25,8 +25,8 @@ class ConfiguredCurve(Protocol):
     def sample(self, start: int, stop: int) -> np.ndarray:
         """The configured rate at every step of `[start, stop)`, float32."""
 
-    def describe(self) -> dict[str, Any]:
-        """JSON: `{"kind", "source", "config"}`."""
+    def describe(self) -> event_format.ScheduleConfig:
+        """What configured the curve (without the planned length)."""
 
 
 class ScheduleCurve:
@@ -39,7 +39,7 @@ class ScheduleCurve:
 
     Example:
         >>> curve = ScheduleCurve(keras.optimizers.schedules.CosineDecay(0.1, 100))
-        >>> curve.describe()["kind"]
+        >>> curve.describe().kind
         'CosineDecay'
     """
 
@@ -58,23 +58,22 @@ class ScheduleCurve:
         # Every micro-batch's value, one in k kept: a vector call costs little.
         return schedule_sampling.sample_schedule(self.schedule, first, last)[::k]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> event_format.ScheduleConfig:
         try:
             config = self.schedule.get_config()
         except Exception as error:  # A user schedule may not implement it.
             warnings.warn(f"tb_lr_plugin: the schedule's get_config() raised {error!r}")
             config = {"error": f"get_config() raised {error!r}"}
-        safe = json_safe(config)
-        if safe != config:
+        unsupported: list = []
+        safe = event_format.json_safe(config, unsupported)
+        if unsupported:
             warnings.warn(
                 "tb_lr_plugin: the schedule's get_config() is not JSON-serialisable; "
                 "what is not is shown as its repr"
             )
-        return {
-            "kind": type(self.schedule).__name__,
-            "source": "LearningRateSchedule",
-            "config": safe,
-        }
+        return event_format.ScheduleConfig(
+            type(self.schedule).__name__, "LearningRateSchedule", safe
+        )
 
 
 class EpochCurve:
@@ -109,12 +108,10 @@ class EpochCurve:
         # Before the first epoch and after the last, the nearest epoch's rate.
         return self.rates[np.clip(epoch_index, 0, len(self.rates) - 1)]
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "LearningRateScheduler",
-            "source": "LearningRateScheduler",
-            "config": json_safe(self.config),
-        }
+    def describe(self) -> event_format.ScheduleConfig:
+        return event_format.ScheduleConfig(
+            "LearningRateScheduler", "LearningRateScheduler", event_format.json_safe(self.config)
+        )
 
 
 class ConstantCurve:
@@ -131,15 +128,15 @@ class ConstantCurve:
     def sample(self, start: int, stop: int) -> np.ndarray:
         return np.full(max(0, stop - start), self.rate, np.float32)
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "constant", "source": "float", "config": {"learning_rate": self.rate}}
+    def describe(self) -> event_format.ScheduleConfig:
+        return event_format.ScheduleConfig("constant", "float", {"learning_rate": self.rate})
 
 
 def curve_of(optimizer: keras.optimizers.Optimizer) -> ConfiguredCurve | None:
     """The curve an optimizer's own `learning_rate` configures, if it has one.
 
     Example:
-        >>> curve_of(keras.optimizers.SGD(0.1)).describe()["kind"]
+        >>> curve_of(keras.optimizers.SGD(0.1)).describe().kind
         'constant'
     """
     rate = keras_internals.rate_setting(optimizer)
@@ -149,23 +146,3 @@ def curve_of(optimizer: keras.optimizers.Optimizer) -> ConfiguredCurve | None:
         return ConstantCurve(float(rate.numpy()))
     return None
 
-
-def json_safe(value: Any) -> Any:
-    """`value` made JSON-serialisable: what is not becomes its `repr`.
-
-    Example:
-        >>> json_safe({"a": 1, "f": len})
-        {'a': 1, 'f': '<built-in function len>'}
-    """
-    try:
-        json.dumps(value, allow_nan=True)
-        return value
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    return repr(value)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from tb_lr_plugin import event_format
@@ -52,13 +50,13 @@ def check_writable(run_dir: str) -> None:
 
 
 class EventSink:
-    """Appends chunks and JSON records of this plugin to a run's event file.
+    """Appends this plugin's records to a run's event file, under their tags.
 
     Example:
 
     ```python
     sink = EventSink("logs/train")
-    sink.write_points("learning_rate", np.arange(2), np.float32([0.1, 0.1]))
+    sink.write_points("learning_rate", event_format.Chunk(np.arange(2), np.float32([0.1, 0.1])))
     sink.close()
     ```
     """
@@ -70,28 +68,30 @@ class EventSink:
         self._writer = tf.summary.create_file_writer(
             run_dir, max_queue=1000, flush_millis=3_600_000, filename_suffix=".lr"
         )
-        self._metadata: dict[tuple[str, str], Any] = {}
+        self._metadata: dict[tuple[str, str], bytes] = {}
 
     def write_points(
         self,
-        tag: str,
-        steps: np.ndarray,
-        values: np.ndarray,
-        wall_times: np.ndarray | None = None,
+        name: str,
+        chunk: event_format.Chunk,
         *,
         kind: str = event_format.KIND_SERIES,
         sampling: str = event_format.SAMPLED_EVERY_STEP,
     ) -> None:
-        """Writes points as one chunk, whose event step is its first step."""
-        if len(steps) == 0:
+        """Writes the points of series `name` as one record at its first step."""
+        if len(chunk.steps) == 0:
             return
-        payload = event_format.encode_chunk(steps, values, wall_times)
-        metadata = self._metadata_for(kind, sampling=sampling)
-        self._write(tag, payload, int(steps[0]), metadata)
+        self._write(name, event_format.encode_chunk(chunk), int(chunk.steps[0]), kind, sampling)
 
-    def write_json(self, tag: str, step: int, document: dict[str, Any], *, kind: str) -> None:
-        """Writes one JSON record at `step`."""
-        self._write(tag, event_format.encode_json(document), int(step), self._metadata_for(kind))
+    def write_document(
+        self, name: str, step: int, document: event_format.ScheduleConfig | event_format.Assignment
+    ) -> None:
+        """Writes one document record at `step`."""
+        if isinstance(document, event_format.Assignment):
+            kind = event_format.KIND_ASSIGNMENT
+        else:
+            kind = event_format.KIND_SCHEDULE_CONFIG
+        self._write(name, event_format.encode_document(document), int(step), kind)
 
     def flush(self) -> None:
         """Makes everything written so far readable by TensorBoard."""
@@ -101,19 +101,24 @@ class EventSink:
         """Flushes and closes the event file."""
         self._writer.close()
 
-    def _metadata_for(self, kind: str, **extra: Any):
-        key = (kind, repr(sorted(extra.items())))
-        if key not in self._metadata:
-            self._metadata[key] = event_format.create_metadata(kind, **extra).SerializeToString()
-        return self._metadata[key]
-
-    def _write(self, tag: str, payload: bytes, step: int, metadata: bytes) -> None:
+    def _write(
+        self,
+        name: str,
+        payload: bytes,
+        step: int,
+        kind: str,
+        sampling: str = event_format.SAMPLED_EVERY_STEP,
+    ) -> None:
+        metadata = self._metadata.get((kind, sampling))
+        if metadata is None:
+            metadata = event_format.create_metadata(kind, sampling).SerializeToString()
+            self._metadata[(kind, sampling)] = metadata
         # `record_if(True)`: `keras.callbacks.TensorBoard(update_freq=N)` sets
         # a global `record_if(step % N == 0)` during `fit`, which would
         # silently drop most of these writes.
         with self._writer.as_default(), tf.summary.record_if(True):
             tf.summary.write(
-                tag,
+                event_format.tag_for(name),
                 tf.constant(payload, tf.string),
                 step=tf.constant(step, tf.int64),
                 metadata=metadata,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -59,11 +60,10 @@ def write_schedule(
     sink = event_sink.EventSink(run_dir)
     try:
         recorder.write_curve(sink, curve, 0, int(total_steps))
-        sink.write_json(
-            event_format.SCHEDULE_CONFIG_TAG,
+        sink.write_document(
+            event_format.SCHEDULE_CONFIG,
             0,
-            {**curve.describe(), "total_steps": int(total_steps)},
-            kind=event_format.KIND_SCHEDULE_CONFIG,
+            dataclasses.replace(curve.describe(), total_steps=int(total_steps)),
         )
     finally:
         sink.close()

@@ -106,9 +106,9 @@ class _Track:
     last_config: dict[str, float] = dataclasses.field(default_factory=dict)
     warned_non_finite: bool = False
 
-    @property
-    def suffix(self) -> str:
-        return self.tapped.series_suffix
+    def name(self, base: str, leaf: str = "") -> str:
+        """The name of `base` (`learning_rate`, ...) for this optimizer."""
+        return event_format.name_for(base, self.tapped.name, leaf)
 
 
 class Recorder:
@@ -271,12 +271,13 @@ class Recorder:
         if self._epochs:
             # An epoch with no update shares its step with the next: the last mark wins.
             steps, last = np.unique(np.array(self._epoch_steps)[::-1], return_index=True)
-            self._sink.write_points(
-                event_format.EPOCH,
+            epochs = event_format.Chunk(
                 steps,
                 np.array(self._epochs[::-1], np.float64)[last],
                 np.array(self._epoch_times[::-1])[last],
-                sampling=event_format.SAMPLED_ON_CHANGE,
+            )
+            self._sink.write_points(
+                event_format.EPOCH, epochs, sampling=event_format.SAMPLED_ON_CHANGE
             )
             self._epoch_steps, self._epochs, self._epoch_times = [], [], []
         if self._open_ended:
@@ -309,11 +310,14 @@ class Recorder:
             if column.kind == step_tap.LEARNING_RATE:
                 self._check_finite(track, steps[mask], values)
                 self._write_dense(
-                    event_format.LEARNING_RATE + track.suffix, steps[mask], values, wall_times[mask]
+                    track.name(event_format.LEARNING_RATE), steps[mask], values, wall_times[mask]
                 )
             elif column.kind == step_tap.RECORDED:
                 self._write_dense(
-                    event_format.LAYERS_PREFIX + column.name, steps[mask], values, wall_times[mask]
+                    event_format.name_for(event_format.LAYERS, leaf=column.name),
+                    steps[mask],
+                    values,
+                    wall_times[mask],
                 )
             else:
                 self._write_changes(track, column.name, steps[mask], values, wall_times[mask])
@@ -324,11 +328,13 @@ class Recorder:
             first = int(steps[np.flatnonzero(~np.isfinite(rates))[0]])
             warnings.warn(f"tb_lr_plugin: the learning rate is not finite from step {first}")
 
-    def _write_dense(self, tag, steps, values, wall_times) -> None:
+    def _write_dense(self, name, steps, values, wall_times) -> None:
         # One chunk per contiguous run of steps keeps steps implicit (8 bytes a step).
         breaks = np.flatnonzero(np.diff(steps) != 1) + 1
         for run in np.split(np.arange(len(steps)), breaks):
-            self._sink.write_points(tag, steps[run], values[run], wall_times[run])
+            self._sink.write_points(
+                name, event_format.Chunk(steps[run], values[run], wall_times[run])
+            )
 
     def _write_changes(self, track, name, steps, values, wall_times) -> None:
         previous = track.last_values.get(name)
@@ -338,10 +344,8 @@ class Recorder:
             changed[0] = True
         if np.any(changed):
             self._sink.write_points(
-                _hyperparameter_tag(track, name),
-                steps[changed],
-                values[changed],
-                wall_times[changed],
+                track.name(event_format.OPTIMIZER, name),
+                event_format.Chunk(steps[changed], values[changed], wall_times[changed]),
                 sampling=event_format.SAMPLED_ON_CHANGE,
             )
         track.last_values[name] = values[-1]
@@ -353,11 +357,12 @@ class Recorder:
             variables = hyperparameters.scalar_variables(track.tapped)
             for name, value in current.items():
                 if track.last_config.get(name) != value and name not in variables:
+                    point = event_format.Chunk(
+                        np.array([step]), np.array([value], np.float64), np.array([time.time()])
+                    )
                     self._sink.write_points(
-                        _hyperparameter_tag(track, name),
-                        np.array([step]),
-                        np.array([value], np.float64),
-                        np.array([time.time()]),
+                        track.name(event_format.OPTIMIZER, name),
+                        point,
                         sampling=event_format.SAMPLED_ON_CHANGE,
                     )
             track.last_config = current
@@ -367,42 +372,38 @@ class Recorder:
             return
         try:
             if describe:
-                self._sink.write_json(
-                    event_format.SCHEDULE_CONFIG_TAG + track.suffix,
+                self._sink.write_document(
+                    track.name(event_format.SCHEDULE_CONFIG),
                     track.curve_end,
-                    {**track.curve.describe(), "total_steps": None if self._open_ended else stop},
-                    kind=event_format.KIND_SCHEDULE_CONFIG,
+                    dataclasses.replace(
+                        track.curve.describe(), total_steps=None if self._open_ended else stop
+                    ),
                 )
-            write_curve(self._sink, track.curve, track.curve_end, stop, suffix=track.suffix)
+            write_curve(self._sink, track.curve, track.curve_end, stop, optimizer=track.tapped.name)
             track.curve_end = stop
         except schedule_sampling.ScheduleSamplingError as error:
             warnings.warn(f"tb_lr_plugin: no configured curve is drawn: {error}")
             track.curve = None
 
     def _assignment_listener(self, track: _Track):
-        def on_assignment(change: assignment_tracking.Assignment) -> None:
+        def on_assignment(change: assignment_tracking.RateChange) -> None:
             step = step_convention.assignment_update(
                 step_convention.next_step(track.tapped.optimizer)
             )
             if (
-                change.source == event_format.SOURCE_LEARNING_RATE_SCHEDULER
+                isinstance(change.callback, keras.callbacks.LearningRateScheduler)
                 and not isinstance(track.curve, configured_curves.EpochCurve)
                 and self._pending_scheduler is None
             ):
                 self._pending_scheduler = PendingScheduler(
                     track, change.callback, change.previous, step
                 )
-            self._sink.write_json(
-                event_format.ASSIGNMENT_TAG + track.suffix,
+            self._sink.write_document(
+                track.name(event_format.ASSIGNMENT),
                 step,
-                {
-                    "step": step,
-                    "previous": change.previous,
-                    "value": change.value,
-                    "source": change.source,
-                    "wall_time": time.time(),
-                },
-                kind=event_format.KIND_ASSIGNMENT,
+                event_format.Assignment(
+                    step, change.previous, change.value, change.source, time.time()
+                ),
             )
 
         return on_assignment
@@ -414,9 +415,9 @@ def write_curve(
     start: int,
     stop: int,
     *,
-    suffix: str = "",
+    optimizer: str = "",
 ) -> None:
-    """Writes `curve` over `[start, stop)` as schedule chunks.
+    """Writes `curve` over `[start, stop)` as schedule chunks of `optimizer`.
 
     Raises:
         schedule_sampling.ScheduleSamplingError: when the curve cannot be evaluated.
@@ -424,16 +425,12 @@ def write_curve(
     values = curve.sample(start, stop)
     for offset in range(0, len(values), _CURVE_CHUNK):
         chunk = values[offset : offset + _CURVE_CHUNK]
+        steps = np.arange(start + offset, start + offset + len(chunk))
         sink.write_points(
-            event_format.SCHEDULE_TAG + suffix,
-            np.arange(start + offset, start + offset + len(chunk)),
-            chunk,
+            event_format.name_for(event_format.SCHEDULE, optimizer),
+            event_format.Chunk(steps, chunk),
             kind=event_format.KIND_SCHEDULE,
         )
-
-
-def _hyperparameter_tag(track: _Track, name: str) -> str:
-    return f"{event_format.OPTIMIZER_PREFIX.rstrip('/')}{track.suffix}/{name}"
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:

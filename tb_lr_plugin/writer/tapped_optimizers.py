@@ -13,13 +13,13 @@ class TappedOptimizer:
 
     Attributes:
         optimizer: The optimizer that applies updates (a wrapper's inner one).
-        series_suffix: `""` for a single optimizer, `"/<name>"` with several.
+        name: Its name in series names: `""` for a single optimizer.
         wrapper: The `LossScaleOptimizer` around it, if any: its scalar
             variables (`dynamic_scale`) are hyperparameters too.
     """
 
     optimizer: keras.optimizers.Optimizer
-    series_suffix: str = ""
+    name: str = ""
     wrapper: keras.optimizers.Optimizer | None = None
 
 
@@ -27,7 +27,7 @@ def tapped_optimizers(optimizer: keras.optimizers.Optimizer) -> list[TappedOptim
     """Unwraps `LossScaleOptimizer` and splits `MultiOptimizer` into its parts.
 
     Example:
-        >>> [t.series_suffix for t in tapped_optimizers(keras.optimizers.SGD())]
+        >>> [t.name for t in tapped_optimizers(keras.optimizers.SGD())]
         ['']
     """
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
@@ -41,6 +41,6 @@ def tapped_optimizers(optimizer: keras.optimizers.Optimizer) -> list[TappedOptim
             while name in seen:
                 name = f"{name}_{len(seen)}"
             seen.add(name)
-            tapped.append(TappedOptimizer(inner, series_suffix=f"/{name}"))
+            tapped.append(TappedOptimizer(inner, name=name))
         return tapped
     return [TappedOptimizer(optimizer)]

@@ -172,5 +172,5 @@ def test_tensorboard_serves_the_frontend_and_json_errors(tensorboard):
     assert json.loads(body) == {"error": "name is required"}
     status, _, body = tensorboard.get("/data/plugin/lr/deviations", run="nope")
     assert status == 404 and "no run 'nope'" in json.loads(body)["error"]
-    status, _, body = tensorboard.get("/data/plugin/lr/static/..%2f..%2fpyproject.toml")
+    status, _, body = tensorboard.get("/data/plugin/lr/..%2f..%2fpyproject.toml")
     assert status == 404
