@@ -252,7 +252,7 @@ def event_file_stats(log_dir: str) -> dict[str, Any]:
             for value in values:
                 plugin = value.metadata.plugin_data.plugin_name
                 if plugin == event_format.PLUGIN_NAME:
-                    if value.tag == event_format.LEARNING_RATE:
+                    if value.tag == event_format.tag_for(event_format.LEARNING_RATE):
                         chunk = event_format.decode_chunk(value.tensor.string_val[0])
                         learning_rate_points += len(chunk.steps)
                 elif "learning_rate" in value.tag:
@@ -421,8 +421,8 @@ def format_tables(results: dict[str, Any]) -> str:
         lr_bytes = sum(size for tag, size in by_tag.items() if "learning_rate" in tag)
         points = stat["learning_rate_points"]
         per_point = f"{lr_bytes / points:.2f}" if points else "-"
-        schedule = by_tag.get(event_format.SCHEDULE_TAG, 0) + by_tag.get(
-            event_format.SCHEDULE_CONFIG_TAG, 0
+        schedule = by_tag.get(event_format.tag_for(event_format.SCHEDULE), 0) + by_tag.get(
+            event_format.tag_for(event_format.SCHEDULE_CONFIG), 0
         )
         lines.append(
             f"| {name} | {stat['file_bytes']} | {stat['file_bytes'] / total_steps:.2f} "

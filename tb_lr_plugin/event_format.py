@@ -160,9 +160,7 @@ class RecordMetadata:
     sampling: str = SAMPLED_EVERY_STEP
 
 
-def create_metadata(
-    kind: str, sampling: str = SAMPLED_EVERY_STEP
-) -> summary_pb2.SummaryMetadata:
+def create_metadata(kind: str, sampling: str = SAMPLED_EVERY_STEP) -> summary_pb2.SummaryMetadata:
     """The summary metadata of a record of this plugin, in the current version.
 
     Example:

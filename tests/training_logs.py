@@ -25,7 +25,7 @@ class LoggedRun:
     def series(self, name: str) -> run_data.Series:
         return self._data.series(context.RequestContext(), "", self._run, self.tags[name])
 
-    def documents(self, name: str) -> list[dict]:
+    def documents(self, name: str) -> list:
         docs = self._data.documents(context.RequestContext(), "", self._run, self.tags[name])
         return [d.content for d in docs]
 

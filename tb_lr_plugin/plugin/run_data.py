@@ -274,9 +274,7 @@ def _merge_chunks(data: list[tuple[Any, int]], sampling: str) -> Series:
         except event_format.ChecksumError as error:
             first, last = error.step_range or (datum.step, datum.step)
             problems.append(
-                Problem(
-                    f"record at step {datum.step} left out: {error}", (int(first), int(last))
-                )
+                Problem(f"record at step {datum.step} left out: {error}", (int(first), int(last)))
             )
             continue
         except event_format.FormatError as error:

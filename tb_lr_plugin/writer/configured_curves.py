@@ -145,4 +145,3 @@ def curve_of(optimizer: keras.optimizers.Optimizer) -> ConfiguredCurve | None:
     if keras_internals.is_variable(rate):
         return ConstantCurve(float(rate.numpy()))
     return None
-

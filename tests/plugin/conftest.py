@@ -121,14 +121,15 @@ def edge_logdir(tmp_path_factory) -> Path:
 def chunk(steps, values) -> bytes:
     """A chunk payload of float32 values with wall times 1000 + step."""
     steps = np.asarray(list(steps), dtype=np.int64)
-    return event_format.encode_chunk(steps, np.float32(values), 1000.0 + steps)
+    return event_format.encode_chunk(event_format.Chunk(steps, np.float32(values), 1000.0 + steps))
 
 
 def plugin_event(record, wall_time: float) -> event_pb2.Event:
-    """One event of this plugin from `(tag, step, payload, kind[, sampling[, overrides]])`."""
-    tag, step, payload, kind, *rest = record
+    """One event of this plugin from `(name, step, payload, kind[, sampling[, overrides]])`."""
+    name, step, payload, kind, *rest = record
+    tag = event_format.tag_for(name)
     sampling = rest[0] if rest else event_format.SAMPLED_EVERY_STEP
-    metadata = event_format.create_metadata(kind, sampling=sampling)
+    metadata = event_format.create_metadata(kind, sampling)
     if len(rest) > 1:
         content = {**json.loads(metadata.plugin_data.content), **rest[1]}
         metadata.plugin_data.content = json.dumps(content).encode()
@@ -144,7 +145,7 @@ def write_records(run_dir: Path, records, wall_time: float = 1000.0) -> None:
 
     Args:
         run_dir: The run's directory.
-        records: `(tag, step, payload, kind[, sampling[, metadata overrides]])`.
+        records: `(name, step, payload, kind[, sampling[, metadata overrides]])`.
         wall_time: The event wall time of the first record (one second apart).
     """
     from tensorboard.summary.writer.event_file_writer import EventFileWriter

@@ -13,6 +13,10 @@ pin what each one does (docs/RELIABILITY.md explains the figures):
 * a record whose data CRC fails: the Python loader stops reading that file
   there; the Rust loader does not check the data CRC and hands the record
   on, so the plugin sees a damaged chunk, skips it and names it;
+* a value byte flipped and the record's CRC recomputed (a faulty copy):
+  both loaders hand the record on; the chunk's own checksum fails, so its
+  steps are left out and named as a problem with their step range, never
+  served with the damaged value;
 * a record whose length CRC fails: both stop reading the file there;
 * a file cut mid-record (a crash while writing): both read every whole
   record and wait for the rest, as for a file still being written.
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 
 import numpy as np
 import pytest
 from plugin.test_tensorboard_process import TensorBoardProcess
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 from tb_lr_plugin import event_format
 
@@ -47,13 +53,20 @@ SERVED_STEPS = {
     "bad_chunk_layout": (30, 30),
     "not_a_string_tensor": (30, 30),
     "newer_tag": (None, None),
-    "tag_taken_by_scalars": (None, None),
+    "user_scalars_beside_ours": (40, 40),
+    "value_byte_flipped": (30, 30),
 }
 # Runs that must not be listed at all (nothing of this plugin is readable).
 UNLISTED = ("zero_byte", "garbage_only", "only_other_plugins", "newer_run", "bad_metadata")
 # run -> words every loader's answer must name (in `runs` or in the series' `problems`).
 RUN_PROBLEMS = {"newer_run": "upgrade tb-lr-plugin", "newer_tag": "upgrade tb-lr-plugin"}
-SERIES_PROBLEMS = {"bad_chunk_layout": "unknown chunk layout", "not_a_string_tensor": "string"}
+SERIES_PROBLEMS = {
+    "bad_chunk_layout": "unknown chunk layout",
+    "not_a_string_tensor": "string",
+    "value_byte_flipped": "checksum mismatch",
+}
+# run -> the step range its series' problem names.
+PROBLEM_STEPS = {"value_byte_flipped": [10, 19]}
 
 
 def _rates(first: int) -> list[float]:
@@ -77,6 +90,11 @@ def _good_run(raw_records, run_dir, second: bytes | None = None) -> bytes:
     records = [("learning_rate", PER_RECORD * i, p, SERIES) for i, p in enumerate(written)]
     write_records(run_dir, records)
     return payloads[1]
+
+
+def _checksummed(body: bytes) -> bytes:
+    """A version-2 payload around `body`: its CRC-32 first (docs/FORMAT.md)."""
+    return zlib.crc32(body).to_bytes(4, "little") + body
 
 
 def _event_file(run_dir):
@@ -117,7 +135,13 @@ def _chunk_events(chunk, second: tensor_pb2.TensorProto | None = None) -> list:
     if second is not None:
         tensors[1] = second
     return [
-        _event("learning_rate", PER_RECORD * i, 1000.0 + i, metadata=metadata, tensor=tensor)
+        _event(
+            event_format.tag_for("learning_rate"),
+            PER_RECORD * i,
+            1000.0 + i,
+            metadata=metadata,
+            tensor=tensor,
+        )
         for i, tensor in enumerate(tensors)
     ]
 
@@ -186,17 +210,18 @@ def corrupt_logdir(tmp_path_factory, raw_records):
     _good_run(raw_records, logdir / "other_plugins")
     _write_events(logdir / "only_other_plugins", foreign)
 
-    # The user's own `tf.summary.scalar("learning_rate")` in the same run, written
-    # first: TensorBoard gives a tag one plugin, so our `learning_rate` is shadowed.
-    # One file, so the order the loaders see is fixed.
+    # The user's own `tf.summary.scalar("learning_rate")` and `("epoch")` in the
+    # same run, written first: TensorBoard gives a tag one plugin, and ours are
+    # under their own namespace, so both are served. One file: a fixed order.
     epoch = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[chunk([0], [0.0])])
     _write_events(
-        logdir / "tag_taken_by_scalars",
+        logdir / "user_scalars_beside_ours",
         [
             _event("learning_rate", 0, 900.0, simple_value=0.1),
+            _event("epoch", 0, 900.0, simple_value=0.0),
             *_chunk_events(chunk),
             _event(
-                "epoch",
+                event_format.tag_for("epoch"),
                 0,
                 2000.0,
                 metadata=event_format.create_metadata(SERIES, sampling="change"),
@@ -204,6 +229,19 @@ def corrupt_logdir(tmp_path_factory, raw_records):
             ),
         ],
     )
+
+    # One value byte of the second chunk flipped and the record's data CRC
+    # recomputed, as a faulty copy leaves it: every loader reads the record.
+    second = _good_run(raw_records, logdir / "value_byte_flipped")
+    path = _event_file(logdir / "value_byte_flipped")
+    data = bytearray(path.read_bytes())
+    at = data.index(second)
+    data[at + len(second) - 1] ^= 0x40  # The last value's most significant byte.
+    record = max(offset for offset in _record_offsets(bytes(data)) if offset < at)
+    length = int.from_bytes(data[record : record + 8], "little")
+    body = bytes(data[record + 12 : record + 12 + length])
+    data[record + 12 + length : record + 16 + length] = masked_crc32c(body).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
 
     # A newer writer: one tag of a newer format version, or every tag of a run.
     future = {"version": event_format.FORMAT_VERSION + 1}
@@ -221,15 +259,18 @@ def corrupt_logdir(tmp_path_factory, raw_records):
 
     # Readable records of this plugin that the reader cannot decode: a chunk
     # layout from the future, and a float tensor, each as the second record.
-    payload = bytearray(chunk(range(PER_RECORD, 2 * PER_RECORD), _rates(PER_RECORD)))
-    payload[0] = 2
-    _good_run(raw_records, logdir / "bad_chunk_layout", second=bytes(payload))
+    body = bytearray(chunk(range(PER_RECORD, 2 * PER_RECORD), _rates(PER_RECORD))[4:])
+    body[0] = 2
+    _good_run(raw_records, logdir / "bad_chunk_layout", second=_checksummed(bytes(body)))
     floats = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.5])
     _write_events(logdir / "not_a_string_tensor", _chunk_events(chunk, second=floats))
     bad = _plugin_metadata(event_format.PLUGIN_NAME)
     bad.plugin_data.content = b"\xff not json"
     bad.data_class = summary_pb2.DATA_CLASS_TENSOR
-    _write_events(logdir / "bad_metadata", [_event("learning_rate", 0, 900.0, metadata=bad)])
+    _write_events(
+        logdir / "bad_metadata",
+        [_event(event_format.tag_for("learning_rate"), 0, 900.0, metadata=bad)],
+    )
 
     # A schedule whose description is not JSON, and an assignment too large for a float.
     write_records(
@@ -237,11 +278,13 @@ def corrupt_logdir(tmp_path_factory, raw_records):
         [
             ("learning_rate", 0, chunk(range(4), [0.1, 0.1, 0.05, 0.05]), SERIES),
             ("schedule", 0, chunk(range(4), [0.1] * 4), event_format.KIND_SCHEDULE),
-            ("schedule_config", 0, b"{not json", event_format.KIND_SCHEDULE_CONFIG),
+            ("schedule_config", 0, _checksummed(b"{not json"), event_format.KIND_SCHEDULE_CONFIG),
             (
                 "assignment",
                 2,
-                b'{"step": 2, "value": 1' + b"0" * 400 + b', "source": "manual assign"}',
+                _checksummed(
+                    b'{"step": 2, "value": 1' + b"0" * 400 + b', "source": {"kind": "manual"}}'
+                ),
                 event_format.KIND_ASSIGNMENT,
             ),
         ],
@@ -255,9 +298,10 @@ def _check_served(answer, loader_index: int) -> None:
     assert status == 200
     listed = {run["name"]: run for run in listing["runs"]}
     assert not set(UNLISTED) & set(listed), listed
-    problems = " | ".join(listing["problems"])
+    messages = [problem["message"] for problem in listing["problems"]]
+    problems = " | ".join(messages)
     for run, words in RUN_PROBLEMS.items():
-        assert any(run in p and words in p for p in listing["problems"]), problems
+        assert any(run in p and words in p for p in messages), problems
     assert "bad_metadata" in problems  # Named, whichever loader hit it.
 
     for run, served in SERVED_STEPS.items():
@@ -276,23 +320,28 @@ def _check_served(answer, loader_index: int) -> None:
         assert body["steps"][:PER_RECORD] == list(range(PER_RECORD)), run
         named = SERIES_PROBLEMS.get(run)
         if named is not None:
-            assert len(body["problems"]) == 1 and named in body["problems"][0], body["problems"]
+            (problem,) = body["problems"]
+            assert named in problem["message"], problem
+            assert problem["step_range"] == PROBLEM_STEPS.get(run), problem
         # A chunk the loader handed on but the reader could not decode is named.
         if run == "bad_data_crc" and steps == 30:
-            assert len(body["problems"]) == 1 and "step 10" in body["problems"][0]
+            (problem,) = body["problems"]
+            assert "step 10" in problem["message"], problem
 
     # The rest of a partly readable run is served.
     status, body = answer("series", run="newer_tag", name="epoch")
     assert status == 200 and body["values"] == [0.0, 1.0]
-    status, body = answer("series", run="tag_taken_by_scalars", name="epoch")
-    assert status == 200 and body["steps"] == [0]
+    status, body = answer("series", run="user_scalars_beside_ours", name="epoch")
+    assert status == 200 and body["steps"] == [0] and body["sampling"] == "change"
 
     status, body = answer("schedule", run="bad_documents")
     assert status == 200 and body["steps"] == [0, 1, 2, 3] and body["kind"] is None
-    assert len(body["problems"]) == 1 and "not JSON" in body["problems"][0]
+    (problem,) = body["problems"]
+    assert "not JSON" in problem["message"]
     status, body = answer("deviations", run="bad_documents")
     assert status == 200 and [e["step"] for e in body["events"]] == [2]
-    assert body["events"][0]["source"] == "unknown"  # The assignment's value is unusable.
+    # The assignment's value is unusable.
+    assert body["events"][0]["source"] == {"kind": "unknown", "callback": None}
     for route, params in (
         ("export", {"format": "csv", "name": "learning_rate"}),
         ("deviations", {}),

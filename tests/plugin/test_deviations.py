@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tb_lr_plugin import event_format
 from tb_lr_plugin.plugin import deviations
+
+PLATEAU = {"kind": "callback", "callback": "ReduceLROnPlateau"}
+UNKNOWN = {"kind": "unknown", "callback": None}
 
 
 def events_of(server, run, **params):
@@ -28,7 +32,7 @@ def test_reduce_lr_on_plateau_drops_are_two_events(server):
         (150, 199, 50),
     ]
     for event, applied in zip(body["events"], (0.05, 0.025), strict=True):
-        assert event["source"] == "ReduceLROnPlateau"
+        assert event["source"] == PLATEAU
         assert event["assignment_step"] == event["step"]
         assert event["series"] == "learning_rate"
         assert np.float32(event["applied"]) == np.float32(applied)
@@ -39,7 +43,7 @@ def test_reduce_lr_on_plateau_drops_are_two_events(server):
 def test_manual_assignment_is_one_event_until_the_rate_is_restored(server):
     (event,) = events_of(server, "manual")
     assert (event["step"], event["end_step"], event["steps"]) == (30, 59, 30)
-    assert event["source"] == "manual assign"
+    assert event["source"] == {"kind": "manual", "callback": None}
     assert np.float32(event["applied"]) == np.float32(0.05)
     assert event["largest_deviation"]["step"] == 30
 
@@ -47,7 +51,7 @@ def test_manual_assignment_is_one_event_until_the_rate_is_restored(server):
 def test_a_change_inside_a_compiled_function_has_an_unknown_source(server):
     (event,) = events_of(server, "in_graph")
     assert (event["step"], event["end_step"]) == (40, 79)
-    assert event["source"] == "unknown" and event["assignment_step"] is None
+    assert event["source"] == UNKNOWN and event["assignment_step"] is None
     assert np.float32(event["applied"]) == np.float32(0.02)
 
 
@@ -60,7 +64,7 @@ def test_each_optimizer_is_compared_with_its_own_schedule(server):
     (event,) = body["events"]
     assert event["series"] == "learning_rate/kernels"
     assert (event["step"], event["end_step"]) == (50, 99)
-    assert event["source"] == "callback HalveAdam"
+    assert event["source"] == {"kind": "callback", "callback": "HalveAdam"}
     only_biases = server.json("deviations", run="two_optimizers", optimizer="biases")
     assert only_biases["events"] == []
 
@@ -74,7 +78,7 @@ def test_max_events_truncates(server):
 def test_non_finite_rates_deviate_and_are_null(edge_server):
     (event,) = edge_server.json("deviations", run="non_finite")["events"]
     assert (event["step"], event["end_step"]) == (1, 3)
-    assert event["applied"] is None and event["source"] == "unknown"
+    assert event["applied"] is None and event["source"] == UNKNOWN
 
 
 def test_a_run_without_schedule_compares_nothing(edge_server):
@@ -105,8 +109,8 @@ def test_a_jump_inside_a_departure_starts_a_new_event():
     applied = np.array([0.1, 0.1, 0.3, 0.3, 0.3, 0.6, 0.6, 0.1, 0.1, 0.1])
     found = deviations.compare("learning_rate", steps, applied, steps, curve, [])
     assert [(e.step, e.end_step, e.source) for e in found.events] == [
-        (2, 4, "unknown"),
-        (5, 6, "unknown"),
+        (2, 4, event_format.UNKNOWN),
+        (5, 6, event_format.UNKNOWN),
     ]
 
 
@@ -115,14 +119,12 @@ def test_an_assignment_explains_the_steps_that_apply_its_value():
     curve = np.linspace(0.1, 0.01, 10)  # A decaying schedule...
     applied = curve.copy()
     applied[4:] = 0.05  # ...held at 0.05 by hand from step 4.
-    assignments = deviations.assignments_from_documents(
-        [{"step": 4, "previous": 0.06, "value": 0.05, "source": "manual assign"}]
-    )
+    assignments = [event_format.Assignment(4, 0.06, 0.05, event_format.MANUAL, 0.0)]
     found = deviations.compare("learning_rate", steps, applied, steps, curve, assignments)
     # At step 5 the curve passes through 0.05: two events, both held by the assignment.
     assert [(e.step, e.end_step, e.source, e.assignment_step) for e in found.events] == [
-        (4, 4, "manual assign", 4),
-        (6, 9, "manual assign", 4),
+        (4, 4, event_format.MANUAL, 4),
+        (6, 9, event_format.MANUAL, 4),
     ]
 
 
@@ -143,11 +145,13 @@ def test_steps_outside_the_curve_are_not_compared():
 
 
 def test_the_latest_assignment_at_a_step_is_the_one_in_force():
-    assignments = deviations.assignments_from_documents(
+    plateau = event_format.AssignmentSource.of_callback("ReduceLROnPlateau")
+    later = event_format.Assignment(3, 0.5, 0.2, plateau, 2.0)
+    assignments = deviations.in_force(
         [
-            {"step": 3, "value": 0.5, "source": "manual assign"},
-            {"step": 3, "value": 0.2, "source": "ReduceLROnPlateau"},
-            {"value": 0.9, "source": "no step"},
+            event_format.Assignment(3, 1.0, 0.5, event_format.MANUAL, 1.0),
+            later,
+            event_format.Assignment(1, 1.0, 0.9, event_format.MANUAL, 3.0),
         ]
     )
-    assert assignments == [deviations.Assignment(3, 0.2, "ReduceLROnPlateau")]
+    assert [a.step for a in assignments] == [1, 3] and assignments[1] == later

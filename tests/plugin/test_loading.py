@@ -166,7 +166,7 @@ print(json.dumps({{"answers": answers, "loaded": loaded}}))
     answers = output["answers"]
     assert "plateau" in [run["name"] for run in answers["runs"]["runs"]]
     assert answers["series?run=plateau&name=learning_rate&max_points=20"]["total"] == 200
-    assert [e["source"] for e in answers["deviations?run=plateau"]["events"]] == [
+    assert [e["source"]["callback"] for e in answers["deviations?run=plateau"]["events"]] == [
         "ReduceLROnPlateau",
         "ReduceLROnPlateau",
     ]

@@ -138,7 +138,7 @@ def test_unreadable_records_are_skipped_and_reported(edge_server):
     by_name = {run["name"]: run for run in runs["runs"]}
     # A tag from a newer format is left out, with a note; the rest of the run is served.
     assert by_name["newer_format"]["series"] == ["epoch"]
-    assert any("newer_format" in problem for problem in runs["problems"])
+    assert any("newer_format" in problem["message"] for problem in runs["problems"])
     body = server.json("series", run="corrupt", name="learning_rate")
     assert body["steps"] == [5, 6]
 

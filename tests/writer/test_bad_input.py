@@ -52,7 +52,7 @@ def test_schedule_that_raises_when_sampled_warns_and_logs_the_rest(log_dir):
         schedule_at(GraphOnlySchedule(), range(20)),
     )
     (config,) = run.documents("schedule_config")
-    assert config["config"] == {"callback": repr(print)}
+    assert config.config == {"callback": repr(print)}
     assert "schedule" not in run.tags
 
 

@@ -84,7 +84,7 @@ def test_two_processes_write_two_runs_of_one_log_directory_at_once(tmp_path):
         # One schedule description per fit, both of this process's schedule.
         configs = logged.documents("schedule_config")
         assert len(configs) == training.FITS
-        assert {c["config"]["initial_learning_rate"] for c in configs} == {0.1 * scale}
+        assert {c.config["initial_learning_rate"] for c in configs} == {0.1 * scale}
         spans.append((applied.wall_times[0], applied.wall_times[-1]))
     # The two runs were written at the same time.
     (first_a, last_a), (first_b, last_b) = spans

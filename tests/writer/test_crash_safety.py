@@ -59,7 +59,7 @@ def steps_on_disk(log_dir: pathlib.Path) -> int:
     multiplexer.AddRunsFromDirectory(str(log_dir))
     multiplexer.Reload()
     tags = multiplexer.PluginRunToTagToContent(event_format.PLUGIN_NAME).get("train", {})
-    if event_format.LEARNING_RATE not in tags:
+    if event_format.tag_for(event_format.LEARNING_RATE) not in tags:
         return 0
     return len(read_run(log_dir).series(event_format.LEARNING_RATE).steps)
 
@@ -125,7 +125,7 @@ def test_sigkill_mid_epoch_leaves_every_flushed_step_loadable(crashed):
     np.testing.assert_array_equal(epoch.steps, first_steps)
     np.testing.assert_array_equal(epoch.values, np.arange(len(first_steps)))
     (config,) = run.documents("schedule_config")
-    assert config["kind"] == "CosineDecay"
+    assert config.kind == "CosineDecay"
     # The log is never behind the newest checkpoint: resuming from it leaves no gap.
     assert checkpoint_epochs(crashed["checkpoints"])[-1] * training.STEPS_PER_EPOCH <= logged
 

@@ -48,9 +48,9 @@ def test_manual_assign_is_applied_from_the_next_update(log_dir):
         applied.values.astype(np.float32), np.float32([0.1] * 10 + [0.05] * 10)
     )
     (assignment,) = run.documents("assignment")
-    assert assignment["step"] == 10
-    assert assignment["source"] == event_format.SOURCE_MANUAL
-    assert assignment["previous"] == pytest.approx(0.1)
+    assert assignment.step == 10
+    assert assignment.source == event_format.MANUAL
+    assert assignment.previous == pytest.approx(0.1)
     np.testing.assert_array_equal(run.series("epoch").steps, [0, 5, 10, 15])
 
 
@@ -71,7 +71,7 @@ def test_exponential_decay_in_an_eager_loop_with_explicit_schedule(log_dir):
     np.testing.assert_array_equal(
         run.series("learning_rate").values.astype(np.float32), schedule_at(schedule, range(12))
     )
-    assert run.documents("schedule_config")[0]["total_steps"] is None
+    assert run.documents("schedule_config")[0].total_steps is None
     assert len(run.series("schedule").steps) >= 12
 
 
@@ -101,8 +101,8 @@ def test_write_schedule_previews_without_training(log_dir):
     # Restarts are exact: the rate jumps back up at steps 50 and 150.
     assert curve.values[50] > curve.values[49] and curve.values[150] > curve.values[149]
     (config,) = run.documents("schedule_config")
-    assert config["kind"] == "CosineDecayRestarts"
-    assert config["total_steps"] == 1000
+    assert config.kind == "CosineDecayRestarts"
+    assert config.total_steps == 1000
     assert "learning_rate" not in run.tags
 
 

@@ -61,9 +61,9 @@ def _check_fit_run(run, name: str) -> None:
         event_format.rates_agree(curve.values, applied.values, peak=np.max(applied.values))
     )
     (config,) = run.documents("schedule_config")
-    assert config["kind"] == type(schedule).__name__
-    assert config["config"] == schedule.get_config()
-    assert config["total_steps"] == total
+    assert config.kind == type(schedule).__name__
+    assert config.config == schedule.get_config()
+    assert config.total_steps == total
     epoch = run.series("epoch")
     np.testing.assert_array_equal(epoch.steps, np.arange(training.EPOCHS) * training.BATCHES)
     np.testing.assert_array_equal(epoch.values, np.arange(training.EPOCHS))

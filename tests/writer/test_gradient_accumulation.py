@@ -57,7 +57,7 @@ def test_each_applied_update_is_logged_once(log_dir, steps_per_execution):
     np.testing.assert_array_equal(epoch.steps, np.arange(EPOCHS) * updates_per_epoch)
     np.testing.assert_array_equal(epoch.values, np.arange(EPOCHS))
     # The configured curve spans the updates the run will make, not its micro-batches.
-    assert run.documents("schedule_config")[0]["total_steps"] == UPDATES
+    assert run.documents("schedule_config")[0].total_steps == UPDATES
 
 
 class UpdateProbe(keras.layers.Layer):

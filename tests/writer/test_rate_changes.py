@@ -40,14 +40,14 @@ def test_learning_rate_scheduler_is_applied_from_each_epoch_start(log_dir):
     )
     # The configured curve is the epoch function chained over the planned epochs.
     configs = run.documents("schedule_config")
-    assert configs[-1]["kind"] == "LearningRateScheduler"
-    assert configs[-1]["config"]["function"] == "halve_after_first"
+    assert configs[-1].kind == "LearningRateScheduler"
+    assert configs[-1].config["function"] == "halve_after_first"
     curve = run.series("schedule")
     np.testing.assert_array_equal(
         curve.values.astype(np.float32), np.repeat(expected_per_epoch, BATCHES)
     )
-    sources = {a["source"] for a in run.documents("assignment")}
-    assert sources == {event_format.SOURCE_LEARNING_RATE_SCHEDULER}
+    sources = {a.source for a in run.documents("assignment")}
+    assert sources == {event_format.AssignmentSource.of_callback("LearningRateScheduler")}
 
 
 def test_reduce_lr_on_plateau_is_recorded_with_its_source(log_dir):
@@ -66,11 +66,13 @@ def test_reduce_lr_on_plateau_is_recorded_with_its_source(log_dir):
     )
     run = read_run(log_dir)
     assignments = run.documents("assignment")
-    assert [a["source"] for a in assignments] == [event_format.SOURCE_REDUCE_LR_ON_PLATEAU] * 3
+    assert [a.source for a in assignments] == [
+        event_format.AssignmentSource.of_callback("ReduceLROnPlateau")
+    ] * 3
     # The first epoch sets the best loss; each later epoch's end reduces the
     # rate, applied from the next epoch's first step (the last one from none).
-    assert [a["step"] for a in assignments] == [20, 30, 40]
-    assert [a["value"] for a in assignments] == [
+    assert [a.step for a in assignments] == [20, 30, 40]
+    assert [a.value for a in assignments] == [
         float(np.float32(v)) for v in (0.005, 0.0025, 0.00125)
     ]
     applied = run.series("learning_rate").values.astype(np.float32)
@@ -163,6 +165,6 @@ def test_dataset_of_unknown_length_extends_the_curve(log_dir):
     # Written ahead while the length is unknown, then re-planned once the first
     # epoch has measured it.
     configs = run.documents("schedule_config")
-    assert [c["total_steps"] for c in configs] == [None, updates]
+    assert [c.total_steps for c in configs] == [None, updates]
     curve = run.series("schedule")
     np.testing.assert_array_equal(curve.steps[:updates], np.arange(updates))

@@ -49,11 +49,11 @@ def _events(run_dir: str) -> list[event_pb2.Event]:
     return events
 
 
-def _chunks(events: list[event_pb2.Event], tag: str) -> tuple[np.ndarray, np.ndarray]:
+def _chunks(events: list[event_pb2.Event], name: str) -> tuple[np.ndarray, np.ndarray]:
     steps, values = [], []
     for event in events:
         for value in event.summary.value:
-            if value.tag == tag:
+            if value.tag == event_format.tag_for(name):
                 chunk = event_format.decode_chunk(value.tensor.string_val[0])
                 steps.append(chunk.steps)
                 values.append(chunk.values)
@@ -84,11 +84,11 @@ def test_write_schedule_into_ram_file_system(ram_dir):
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay([10, 20], [0.1, 0.01, 0.001])
     run_dir = tblr.write_schedule(ram_dir, schedule, 30, run_name="preview")
     assert run_dir == f"{ram_dir}/preview"
-    steps, values = _chunks(_events(run_dir), event_format.SCHEDULE_TAG)
+    steps, values = _chunks(_events(run_dir), event_format.SCHEDULE)
     np.testing.assert_array_equal(steps, np.arange(30))
     np.testing.assert_array_equal(values, schedule_at(schedule, range(30)))
-    (config,) = read_run(ram_dir, "preview").documents(event_format.SCHEDULE_CONFIG_TAG)
-    assert config["total_steps"] == 30
+    (config,) = read_run(ram_dir, "preview").documents(event_format.SCHEDULE_CONFIG)
+    assert config.total_steps == 30
 
 
 def test_writability_check_goes_through_tensorflow(ram_dir, tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ from browser import harness
 from training_logs import RecordingSGD, data, read_run, schedule_at, small_model
 
 import tb_lr_plugin as tblr
+from tb_lr_plugin import event_format
 
 schedules = keras.optimizers.schedules
 BATCHES = 10
@@ -110,8 +111,8 @@ def test_schedule_whose_get_config_raises(log_dir):
     np.testing.assert_array_equal(run.series("learning_rate").values.astype(np.float32), expected)
     np.testing.assert_allclose(run.series("schedule").values, expected, rtol=1e-6)
     (config,) = run.documents("schedule_config")
-    assert config["kind"] == "ConfiglessDecay"
-    assert "NotImplementedError" in config["config"]["error"]
+    assert config.kind == "ConfiglessDecay"
+    assert "NotImplementedError" in config.config["error"]
     # The optimizer's get_config raises too (it serialises the schedule):
     # its hyperparameters are still logged.
     assert run.series("optimizer/beta_1").values.tolist() == [pytest.approx(0.8)]
@@ -147,8 +148,8 @@ def test_rate_assigned_after_the_logger_is_logged_as_applied(log_dir):
     expected = np.float32([0.1] * 3 + [0.05] * 4 + [0.02] * 3)
     np.testing.assert_array_equal(optimizer.received.numpy()[:BATCHES], expected)
     np.testing.assert_array_equal(applied, expected)
-    assignments = [(a["step"], a["value"], a["source"]) for a in run.documents("assignment")]
-    source = "callback AssignAfterTheLogger"
+    assignments = [(a.step, a.value, a.source) for a in run.documents("assignment")]
+    source = event_format.AssignmentSource.of_callback("AssignAfterTheLogger")
     assert assignments == [
         (3, float(np.float32(0.05)), source),
         (7, float(np.float32(0.02)), source),
