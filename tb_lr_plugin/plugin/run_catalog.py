@@ -209,6 +209,6 @@ def _tag(name: str, kind: str) -> run_data.Tag:
         name=name,
         kind=kind,
         sampling=event_format.SAMPLED_EVERY_STEP,
-        sources=((event_format.tag_for(name), event_format.FORMAT_VERSION),),
+        sources=(),
         cache_key=(),
     )
