@@ -30,15 +30,7 @@ KEEP_ALL_RECORDS = 0
 
 
 class LearningRatePluginLoader(base_plugin.TBLoader):
-    """Loads `LearningRatePlugin`, keeping every record of this plugin at ingestion.
-
-    Example:
-
-    ```python
-    loader = LearningRatePluginLoader()
-    plugin = loader.load(context)
-    ```
-    """
+    """Loads `LearningRatePlugin`, keeping every record of this plugin at ingestion."""
 
     def fix_flags(self, flags) -> None:
         """Keeps every record of this plugin and reads every event file of a run.

@@ -9,13 +9,6 @@ turns the errors of the layers below into JSON answers: 400 for bad input,
 
 This module never imports TensorFlow or Keras: it reads through TensorBoard's
 data provider, which works with either loader (`--load_fast=true|false`).
-
-Example:
-
-```python
-plugin = LearningRatePlugin(context)
-plugin.series_impl(ctx, "", http_queries.series_query(args))["total"]  # 100000
-```
 """
 
 from __future__ import annotations
@@ -97,13 +90,6 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
     Args:
         context: TensorBoard's `TBContext`; only its `data_provider` is used.
-
-    Example:
-
-    ```python
-    context = base_plugin.TBContext(data_provider=provider)
-    sorted(LearningRatePlugin(context).get_plugin_apps())[:2]  # ['/*', '/deviations']
-    ```
     """
 
     plugin_name = event_format.PLUGIN_NAME
@@ -114,14 +100,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         self._lock = threading.Lock()
 
     def get_plugin_apps(self) -> dict[str, Callable]:
-        """The routes, relative to `/data/plugin/lr` (see docs/HTTP_API.md).
-
-        Example:
-
-        ```python
-        "/series" in LearningRatePlugin(context).get_plugin_apps()  # True
-        ```
-        """
+        """The routes, relative to `/data/plugin/lr` (see docs/HTTP_API.md)."""
         return {
             "/runs": self._serve_runs,
             "/series": self._serve_series,
@@ -139,48 +118,21 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
         TensorBoard's listing shows the tab when its data provider lists
         `data_plugin_names()` in the logdir, which costs no scan here.
-
-        Example:
-
-        ```python
-        LearningRatePlugin(context).is_active()  # False
-        ```
         """
         return False
 
     def data_plugin_names(self) -> tuple[str, ...]:
-        """The plugin name whose data makes the tab active: `("lr",)`.
-
-        Example:
-
-        ```python
-        LearningRatePlugin(context).data_plugin_names()  # ('lr',)
-        ```
-        """
+        """The plugin name whose data makes the tab active: `("lr",)`."""
         return (event_format.PLUGIN_NAME,)
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
-        """The tab: named `LR`, an ES module (`/index.js`) in an iframe.
-
-        Example:
-
-        ```python
-        LearningRatePlugin(context).frontend_metadata().tab_name  # 'LR'
-        ```
-        """
+        """The tab: named `LR`, an ES module (`/index.js`) in an iframe."""
         return base_plugin.FrontendMetadata(es_module_path=ES_MODULE_PATH, tab_name=TAB_NAME)
 
     # -- Logic, one method per route: (ctx, experiment, query) -> body. --
 
     def runs_impl(self, ctx, experiment: str) -> Body:
-        """`{"runs": [{"name", "series", "schedule", "optimizers"}], "problems"}`.
-
-        Example:
-
-        ```python
-        plugin.runs_impl(ctx, "")["runs"][0]["name"]  # 'train'
-        ```
-        """
+        """`{"runs": [{"name", "series", "schedule", "optimizers"}], "problems"}`."""
         tags_by_run, problems = self._data.tags(ctx, experiment)
         runs = [
             {
@@ -198,13 +150,6 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
         Raises:
             run_catalog.UnknownNameError: for an unknown run or series.
-
-        Example:
-
-        ```python
-        query = http_queries.SeriesQuery("train", "learning_rate", None, None, 2000)
-        plugin.series_impl(ctx, "", query)["downsampled"]  # True
-        ```
         """
         entry = self._run(ctx, experiment, query.run)
         series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))
@@ -224,13 +169,6 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         Raises:
             run_catalog.UnknownNameError: for an unknown run or optimizer, or no schedule.
             run_catalog.AmbiguousNameError: when the optimizer must be named.
-
-        Example:
-
-        ```python
-        query = http_queries.ScheduleQuery("train", None, None, None, None)
-        plugin.schedule_impl(ctx, "", query)["kind"]  # 'CosineDecay'
-        ```
         """
         entry = self._run(ctx, experiment, query.run)
         optimizer = entry.schedule_optimizer(query.optimizer)
@@ -278,13 +216,6 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
         Raises:
             run_catalog.UnknownNameError: for an unknown run or optimizer.
-
-        Example:
-
-        ```python
-        query = http_queries.DeviationsQuery("plateau", None, max_events=1000)
-        plugin.deviations_impl(ctx, "", query)["events"][0]["source"]  # 'ReduceLROnPlateau'
-        ```
         """
         entry = self._run(ctx, experiment, query.run)
         optimizers = entry.optimizers()
@@ -328,13 +259,6 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
         Raises:
             run_catalog.UnknownNameError: for an unknown run or series.
-
-        Example:
-
-        ```python
-        query = http_queries.ExportQuery("train", "epoch", "csv", None, None)
-        plugin.export_impl(ctx, "", query)[2]  # 'train__epoch.csv'
-        ```
         """
         entry = self._run(ctx, experiment, query.run)
         series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))

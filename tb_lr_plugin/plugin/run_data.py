@@ -94,14 +94,6 @@ class RunData:
 
     Args:
         provider: TensorBoard's `DataProvider` (`context.data_provider`).
-
-    Example:
-
-    ```python
-    data = RunData(context.data_provider)
-    tags_by_run, problems = data.tags(ctx, experiment_id)
-    rates = data.series(ctx, experiment_id, "train", tags_by_run["train"]["learning_rate"])
-    ```
     """
 
     def __init__(self, provider: data_provider.DataProvider):

@@ -56,16 +56,7 @@ def unsupported_reason(strategy: tf.distribute.Strategy | type) -> str | None:
 
 
 def warn_unsupported(owner: str, reason: str) -> None:
-    """The one warning an unsupported strategy gets: logging is off, training goes on.
-
-    Example:
-
-    ```python
-    reason = unsupported_reason(strategy)
-    if reason is not None:
-        warn_unsupported("LearningRateLogger", reason)
-    ```
-    """
+    """The one warning an unsupported strategy gets: logging is off, training goes on."""
     warnings.warn(
         f"tb_lr_plugin: {owner} records nothing under this tf.distribute strategy and "
         f"training continues without it. {reason}. Supported: the default strategy, "
@@ -146,14 +137,6 @@ class NonChiefRecorder:
     A `recorder.StepRecorder`. It keeps what the compiled step reads the same
     as on the chief: the step taps, the layer accessors and the epoch
     variable `current_epoch()` reads. Every other call costs nothing.
-
-    Example:
-
-    ```python
-    recorder = NonChiefRecorder(optimizer)  # on worker 1 of 2
-    recorder.mark_epoch(0, 0)
-    recorder.close()
-    ```
     """
 
     def __init__(self, optimizer: keras.optimizers.Optimizer):

@@ -25,10 +25,10 @@ def check_writable(run_dir: str) -> None:
             for a scheme TensorFlow does not know, which ones it does.
 
     Example:
-
-    ```python
-    check_writable("gs://my-bucket/logs/train")  # or raises LogDirError
-    ```
+        >>> check_writable("/dev/null/run")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tb_lr_plugin.writer.event_sink.LogDirError: ... '/dev/null/run': ... not a directory
     """
     probe = tf.io.gfile.join(run_dir, f".tb_lr_plugin_probe_{uuid.uuid4().hex}")
     try:
@@ -53,12 +53,10 @@ class EventSink:
     """Appends this plugin's records to a run's event file, under their tags.
 
     Example:
-
-    ```python
-    sink = EventSink("logs/train")
-    sink.write_points("learning_rate", event_format.Chunk(np.arange(2), np.float32([0.1, 0.1])))
-    sink.close()
-    ```
+        >>> import tempfile
+        >>> sink = EventSink(tempfile.mkdtemp())
+        >>> sink.write_points(event_format.EPOCH, event_format.Chunk([0, 10], [0.0, 1.0]))
+        >>> sink.close()
     """
 
     def __init__(self, run_dir: str):

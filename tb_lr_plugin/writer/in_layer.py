@@ -52,14 +52,13 @@ def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
     Raises:
         NotTrainingError: outside training when no `default` is given.
 
-    Example:
-
-    ```python
-    class Noise(keras.layers.Layer):
-        def call(self, x, training=False):
-            scale = tblr.current_learning_rate(default=0.0) * 10.0
-            return x + scale * keras.random.normal(keras.ops.shape(x))
-    ```
+    Example: noise that shrinks with the rate (none outside training).
+        >>> class Noise(keras.layers.Layer):
+        ...     def call(self, x):
+        ...         scale = current_learning_rate(default=0.0) * 10.0
+        ...         return x + scale * keras.random.normal(keras.ops.shape(x))
+        >>> keras.ops.convert_to_numpy(Noise()(keras.ops.ones((1, 2)))).tolist()
+        [[1.0, 1.0]]
     """
     tap = _training_tap("current_learning_rate", default)
     if tap is None:
@@ -79,13 +78,13 @@ def current_step(default: Any = _NO_DEFAULT) -> Any:
     Raises:
         NotTrainingError: outside training when no `default` is given.
 
-    Example:
-
-    ```python
-    def call(self, x):
-        step = keras.ops.cast(tblr.current_step(default=0), "float32")
-        return x * keras.ops.minimum(1.0, step / 1000.0)  # ramp up over 1,000 steps
-    ```
+    Example: a layer that ramps its output up over 1,000 steps.
+        >>> class RampUp(keras.layers.Layer):
+        ...     def call(self, x):
+        ...         step = keras.ops.cast(current_step(default=1000), "float32")
+        ...         return x * keras.ops.minimum(1.0, step / 1000.0)
+        >>> keras.ops.convert_to_numpy(RampUp()(keras.ops.ones((1, 2)))).tolist()
+        [[1.0, 1.0]]
     """
     tap = _training_tap("current_step", default)
     if tap is None:
@@ -104,13 +103,12 @@ def current_epoch(default: Any = _NO_DEFAULT) -> Any:
     Raises:
         NotTrainingError: outside training when no `default` is given.
 
-    Example:
-
-    ```python
-    def call(self, x):
-        warm = keras.ops.cast(tblr.current_epoch(default=1) > 0, x.dtype)
-        return x * warm
-    ```
+    Example: a branch that stays off during the first epoch.
+        >>> class AfterFirstEpoch(keras.layers.Layer):
+        ...     def call(self, x):
+        ...         return x * keras.ops.cast(current_epoch(default=1) > 0, x.dtype)
+        >>> keras.ops.convert_to_numpy(AfterFirstEpoch()(keras.ops.ones((1, 2)))).tolist()
+        [[1.0, 1.0]]
     """
     tap = _training_tap("current_epoch", default)
     if tap is None:
@@ -136,15 +134,14 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
         value: A scalar tensor or number.
         layer: The layer to file it under; default: the nearest calling layer.
 
-    Example:
-
-    ```python
-    class Gate(keras.layers.Layer):
-        def call(self, x):
-            gate = keras.ops.sigmoid(x)
-            tblr.record("gate_mean", keras.ops.mean(gate))
-            return x * gate
-    ```
+    Example: a gate's mean, per step, as `layers/<path>/gate_mean`.
+        >>> class Gate(keras.layers.Layer):
+        ...     def call(self, x):
+        ...         gate = keras.ops.sigmoid(x)
+        ...         record("gate_mean", keras.ops.mean(gate))
+        ...         return x * gate
+        >>> keras.ops.convert_to_numpy(Gate()(keras.ops.zeros((1, 2)))).tolist()  # Records nothing.
+        [[0.0, 0.0]]
     """
     tap = _training_tap("record", None)
     if tap is None:

@@ -14,12 +14,8 @@ versions and what will not be logged, and takes a public path or leaves that
 part out: training runs as it would without the logger.
 
 Example:
-
-```python
-from tb_lr_plugin.writer import keras_internals
-
-keras_internals.missing(optimizer)  # [] on a supported Keras
-```
+    >>> missing(keras.optimizers.SGD())  # On a supported Keras.
+    []
 """
 
 from __future__ import annotations

@@ -29,11 +29,9 @@ def tap_for(tapped: TappedOptimizer) -> step_tap.StepTap:
     """The optimizer's tap, created and installed on first use.
 
     Example:
-
-    ```python
-    tap = tap_for(TappedOptimizer(optimizer))
-    assert tap_for(TappedOptimizer(optimizer)) is tap
-    ```
+        >>> optimizer = keras.optimizers.SGD()
+        >>> tap_for(TappedOptimizer(optimizer)) is tap_for(TappedOptimizer(optimizer))
+        True
     """
     tap = keras_internals.attached(tapped.optimizer, "tap")
     if tap is None:

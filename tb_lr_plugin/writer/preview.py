@@ -39,12 +39,12 @@ def write_schedule(
         ScheduleSamplingError: when the schedule cannot be evaluated.
 
     Example:
+        >>> import tempfile
+        >>> cosine = keras.optimizers.schedules.CosineDecay(0.1, 10_000)
+        >>> run_dir = write_schedule(tempfile.mkdtemp(), cosine, 10_000, run_name="cosine")
+        >>> os.path.basename(run_dir)
+        'cosine'
 
-    ```python
-    tb_lr_plugin.write_schedule(
-        "logs", keras.optimizers.schedules.CosineDecay(0.1, 10_000), 10_000, run_name="cosine"
-    )
-    ```
     """
     if int(total_steps) != total_steps or total_steps <= 0:
         raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")

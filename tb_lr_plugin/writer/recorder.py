@@ -123,17 +123,6 @@ class Recorder:
         schedule: A schedule that overrides the optimizer's own as the
             configured curve (for loops that assign the rate by hand).
         flush_secs: The longest time written data waits before a flush.
-
-    Example:
-
-    ```python
-    recorder = Recorder("logs", "train", optimizer)
-    recorder.plan(total_steps=1000)
-    for step in range(1000):
-        train_step()
-        recorder.mark(step + 1)
-    recorder.close()
-    ```
     """
 
     def __init__(

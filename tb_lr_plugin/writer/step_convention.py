@@ -174,10 +174,16 @@ def claim_run(
       one warning saying where. No series then holds two trainings' steps.
 
     Example:
-
-    ```python
-    run_dir = claim_run("logs", "train", optimizer, int(optimizer.iterations))
-    ```
+        >>> import tempfile
+        >>> log_dir = tempfile.mkdtemp()
+        >>> first, second = keras.optimizers.SGD(), keras.optimizers.SGD()
+        >>> os.path.basename(claim_run(log_dir, "train", first, 0))
+        'train'
+        >>> logged(os.path.join(log_dir, "train"), 100)  # The first trained 100 steps, so
+        >>> with warnings.catch_warnings():  # a new optimizer at step 0 gets a run of its own.
+        ...     warnings.simplefilter("ignore")
+        ...     os.path.basename(claim_run(log_dir, "train", second, 0))
+        'train_2'
     """
     with _LOCK:
         number, name = 1, run_name

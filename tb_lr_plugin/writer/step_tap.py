@@ -58,14 +58,6 @@ class StepTap:
         traced: Whether a compiled function has captured through this tap.
         epoch: An int64 variable holding the current epoch, for
             `current_epoch()`; the logger assigns it at each epoch's start.
-
-    Example:
-
-    ```python
-    tap = optimizer_hooks.tap_for(TappedOptimizer(optimizer))
-    train_step()  # calls optimizer.apply_gradients inside a tf.function
-    steps, rows, written, lost = tap.drain()  # rows[:, i] holds tap.columns[i]
-    ```
     """
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY):

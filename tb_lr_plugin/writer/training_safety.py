@@ -14,18 +14,6 @@ def never_raises(hook: Callable[..., Any]) -> Callable[..., Any]:
     The owner keeps the names of hooks that failed in `self._failed_hooks`.
     An error raised by the call itself (wrong arguments) is the caller's bug
     and is raised.
-
-    Example:
-
-    ```python
-    class Logger(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self._failed_hooks = set()
-
-        @never_raises
-        def on_train_batch_begin(self, batch, logs=None): ...
-    ```
     """
 
     @functools.wraps(hook)

@@ -38,7 +38,7 @@ def browser_logdir(tmp_path_factory) -> Path:
     """The runs described in write_logs.py."""
     logdir = tmp_path_factory.mktemp("browser") / "logs"
     try:
-        harness.write_logs("write_logs.py", logdir)
+        harness.write_logs("browser/write_logs.py", logdir)
     except RuntimeError as error:
         pytest.fail(f"writing the browser tests' logs failed: {error}")
     return logdir

@@ -44,10 +44,10 @@ def chromium_path() -> str | None:
 
 
 def write_logs(script: str, logdir: Path) -> None:
-    """Runs `tests/browser/<script>` into `logdir` (a subprocess keeps TensorFlow out of here)."""
+    """Runs `tests/<script>` into `logdir` (a subprocess keeps TensorFlow out of here)."""
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "tests" / "browser" / script), str(logdir)],
+        [sys.executable, str(REPO_ROOT / "tests" / script), str(logdir)],
         env=environment,
         capture_output=True,
         text=True,

@@ -19,7 +19,7 @@ from browser import harness, write_hostile_logs
 def hostile_board(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("hostile") / "logs"
     try:
-        harness.write_logs("write_hostile_logs.py", logdir)
+        harness.write_logs("browser/write_hostile_logs.py", logdir)
     except RuntimeError as error:
         pytest.fail(f"writing the hostile logs failed: {error}")
     with harness.TensorBoardProcess(logdir) as process:

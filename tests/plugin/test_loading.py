@@ -18,6 +18,7 @@ from tensorboard.backend.event_processing import (
     plugin_event_multiplexer,
 )
 
+from tb_lr_plugin import event_format
 from tb_lr_plugin.plugin import loader
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +79,7 @@ def test_without_the_loaders_flag_tensorboard_would_drop_records(long_logdir):
 
     records = provider.read_tensors(
         context.RequestContext(), experiment_id="", plugin_name="lr", downsample=10**9
-    )["long"]["learning_rate"]
+    )["long"][event_format.tag_for(event_format.LEARNING_RATE)]
     assert len(records) == 10
 
 
