@@ -12,8 +12,6 @@ import dataclasses
 import re
 from typing import Protocol
 
-from tb_lr_plugin.plugin import downsampling
-
 # A step is a non-negative int64.
 MAX_STEP = 2**63 - 1
 # Fewer points than this cannot keep a bucket's shape (see `downsampling`).
@@ -25,8 +23,6 @@ MAX_MAX_EVENTS = 100_000
 EXPORT_FORMATS = ("csv", "json")
 
 _INTEGER = re.compile(r"\+?[0-9]{1,19}")
-
-assert MIN_MAX_POINTS >= downsampling.POINTS_PER_BUCKET
 
 
 class QueryError(ValueError):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tb_lr_plugin.plugin import downsampling
+from tb_lr_plugin.plugin import downsampling, http_queries
 
 
 def check_shape_is_kept(steps, values, max_points):
@@ -80,6 +80,10 @@ def test_a_one_step_spike_and_a_drop_survive(length, spike_at, drop_at, max_poin
     if bucket_of_spike != bucket_of_drop:
         # The drop is its bucket's largest jump (a bucket keeps one jump whole).
         assert drop - 1 in kept and drop in kept
+
+
+def test_the_smallest_max_points_a_query_may_ask_holds_a_whole_bucket():
+    assert http_queries.MIN_MAX_POINTS >= downsampling.POINTS_PER_BUCKET
 
 
 def test_warm_up_corner_is_kept():
