@@ -83,8 +83,6 @@ class Tag:
 class Document:
     """One document record; `content` is `None` when unreadable, and `problem` says why."""
 
-    step: int
-    wall_time: float
     content: event_format.ScheduleConfig | event_format.Assignment | None
     problem: Problem | None = None
 
@@ -212,7 +210,7 @@ class RunData:
                 # Kept as a placeholder so the route can say what was skipped.
                 content = None
                 problem = Problem(f"record at step {datum.step} unreadable: {error}")
-            documents.append(Document(int(datum.step), datum.wall_time, content, problem))
+            documents.append(Document(content, problem))
         with self._lock:
             self._documents_cache[key] = (tag.cache_key, documents)
         return list(documents)
