@@ -22,8 +22,9 @@ Runs of `training_logdir`:
 
 `edge_logdir` holds hand-made records for what the writer does not write:
 `epoch_only` (a series and no schedule), `non_finite` (NaN and infinite
-rates), `newer_format` (a tag from a future format version) and `corrupt`
-(an unreadable chunk beside a good one).
+rates), `newer_format` (a tag from a future format version), `corrupt`
+(an unreadable chunk beside a good one) and `damaged` (a chunk, a schedule
+description and an assignment each with a byte flipped after writing).
 
 `long_logdir` holds `long` (a 100,000-step custom loop with a warm-up cosine
 schedule), `preview` and `short` (a 200-step custom loop).
@@ -115,7 +116,40 @@ def edge_logdir(tmp_path_factory) -> Path:
             ("learning_rate", 5, chunk([5, 6], [0.5, 0.5]), series),
         ],
     )
+    write_records(
+        logdir / "damaged",
+        [
+            ("learning_rate", 0, chunk(range(5), [0.1] * 5), series),
+            ("learning_rate", 5, _flipped(chunk(range(5, 10), [0.05] * 5)), series),
+            ("schedule", 0, chunk(range(10), [0.1] * 10), event_format.KIND_SCHEDULE),
+            (
+                "schedule_config",
+                0,
+                _flipped(
+                    event_format.encode_document(
+                        event_format.ScheduleConfig("constant", "float", {"learning_rate": 0.1})
+                    )
+                ),
+                event_format.KIND_SCHEDULE_CONFIG,
+            ),
+            (
+                "assignment",
+                5,
+                _flipped(
+                    event_format.encode_document(
+                        event_format.Assignment(5, 0.1, 0.05, event_format.MANUAL, 1000.0)
+                    )
+                ),
+                event_format.KIND_ASSIGNMENT,
+            ),
+        ],
+    )
     return logdir
+
+
+def _flipped(payload: bytes) -> bytes:
+    """`payload` with its last byte changed, as damage after writing leaves it."""
+    return payload[:-1] + bytes([payload[-1] ^ 0x40])
 
 
 def chunk(steps, values) -> bytes:

@@ -133,6 +133,16 @@ _pairs = st.lists(st.tuples(_keys, _values), max_size=7)
 
 def test_no_query_gives_a_server_error(server):
     """Every generated query goes to every route: the generation cost is shared."""
+    _fuzz_every_route(server, _known_runs, _known_names)
+
+
+def test_no_query_over_damaged_records_gives_a_server_error(edge_server):
+    """The same over hand-made damage: checksum failures, corrupt chunks, newer versions."""
+    runs = ["damaged", "corrupt", "non_finite", "newer_format", "epoch_only"]
+    _fuzz_every_route(edge_server, runs, ["learning_rate", "epoch", "schedule"])
+
+
+def _fuzz_every_route(server, runs: list[str], names: list[str]) -> None:
     sent: dict[str, list[int]] = {route: [] for route in ROUTES}
 
     @FUZZ_SETTINGS
@@ -140,8 +150,8 @@ def test_no_query_gives_a_server_error(server):
         pairs=st.one_of(
             # A valid run, name and format first, then anything: reaches the data.
             st.tuples(
-                st.sampled_from(_known_runs),
-                st.sampled_from(_known_names),
+                st.sampled_from(runs),
+                st.sampled_from(names),
                 st.sampled_from(["csv", "json"]),
                 st.lists(st.tuples(_keys, _values), max_size=4),
             ).map(lambda t: [("run", t[0]), ("name", t[1]), ("format", t[2]), *t[3]]),

@@ -143,6 +143,18 @@ def test_unreadable_records_are_skipped_and_reported(edge_server):
     assert body["steps"] == [5, 6]
 
 
+def test_records_damaged_after_writing_are_left_out_and_named(edge_server):
+    body = edge_server.json("series", run="damaged", name="learning_rate")
+    assert body["steps"] == [0, 1, 2, 3, 4]  # 0.05 at steps 5-9 is never served.
+    (problem,) = body["problems"]
+    assert problem["step_range"] == [5, 9] and "checksum mismatch" in problem["message"]
+    schedule = edge_server.json("schedule", run="damaged")
+    assert schedule["kind"] is None and schedule["total"] == 10
+    assert ["checksum mismatch" in p["message"] for p in schedule["problems"]] == [True]
+    # The damaged assignment is not used: nothing deviates among the readable steps.
+    assert edge_server.json("deviations", run="damaged")["events"] == []
+
+
 def test_schedule_describes_the_configured_curve(server):
     body = server.json("schedule", run="preview")
     assert body["run"] == "preview" and body["optimizer"] is None
