@@ -90,6 +90,11 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
     Args:
         context: TensorBoard's `TBContext`; only its `data_provider` is used.
+
+    Example:
+        >>> plugin = LearningRatePlugin(base_plugin.TBContext(data_provider=None))
+        >>> plugin.frontend_metadata().tab_name, sorted(plugin.get_plugin_apps())[:3]
+        ('LR', ['/*', '/deviations', '/export'])
     """
 
     plugin_name = event_format.PLUGIN_NAME

@@ -56,13 +56,16 @@ class LearningRateLogger(keras.callbacks.Callback):
             (checked in the process that will write: not on a worker that
             `TF_CONFIG` names as a non-chief).
 
-    Example:
-
-    ```python
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
-    model.fit(x, y, epochs=5, callbacks=[tb_lr_plugin.LearningRateLogger("logs")])
-    # then: tensorboard --logdir logs, and open the LR tab
-    ```
+    Example: then `tensorboard --logdir <log_dir>`, and open the LR tab.
+        >>> import tempfile, numpy as np
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> schedule = keras.optimizers.schedules.CosineDecay(0.01, decay_steps=20)
+        >>> model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+        >>> logger = LearningRateLogger(tempfile.mkdtemp())
+        >>> x, y = np.ones((40, 3)), np.ones((40, 1))
+        >>> _ = model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[logger])
+        >>> os.path.basename(logger.run_dir)
+        'train'
     """
 
     def __init__(

@@ -42,15 +42,17 @@ class LearningRateWriter:
         LogDirError: when the run directory cannot be created or written.
 
     Example:
-
-    ```python
-    with tb_lr_plugin.LearningRateWriter("logs", optimizer, total_steps=1000) as writer:
-        for epoch in range(10):
-            writer.begin_epoch(epoch)
-            for step in range(100):
-                train_step(x, y)  # applies gradients with `optimizer`
-                writer.log()
-    ```
+        >>> import tempfile
+        >>> weight = keras.Variable(1.0)
+        >>> optimizer = keras.optimizers.SGD(0.1)
+        >>> with LearningRateWriter(tempfile.mkdtemp(), optimizer, total_steps=20) as writer:
+        ...     for epoch in range(2):
+        ...         writer.begin_epoch(epoch)
+        ...         for step in range(10):
+        ...             optimizer.apply([keras.ops.convert_to_tensor(0.25)], [weight])
+        ...             writer.log()
+        >>> round(float(weight.numpy()), 6)  # 20 updates of 0.1 * 0.25
+        0.5
     """
 
     def __init__(
