@@ -628,7 +628,7 @@ export class App {
       for (const answer of answers) {
         const what = answer.name ?? `schedule of ${answer.series}`;
         for (const problem of answer.problems || []) {
-          problems.push({...problem, message: `run ${info.name}, ${what}: ${problem.message}`});
+          problems.push({...problem, where: `run ${info.name}, ${what}`});
         }
       }
     }

@@ -604,15 +604,18 @@ export function rangeKey(resp) {
 }
 
 /**
- * One line of text for a problem the server reports: what, and where in steps.
- * @param {{message: string, step_range?: number[]|null}} problem
+ * One line of text for a problem the server reports: where (the run and
+ * series the tab asked about, the steps) and what.
+ * @param {{message: string, step_range?: number[]|null, where?: string}} problem
  * @returns {string}
  */
 export function describeProblem(problem) {
   const message = String(problem?.message ?? problem);
+  const where = problem?.where ? [problem.where] : [];
   const range = problem?.step_range;
-  if (!Array.isArray(range) || range.length !== 2) return message;
-  const steps = range[0] === range[1] ? `step ${formatStep(range[0])}` :
-    `steps ${formatStep(range[0])}–${formatStep(range[1])}`;
-  return `${steps}: ${message}`;
+  if (Array.isArray(range) && range.length === 2) {
+    where.push(range[0] === range[1] ? `step ${formatStep(range[0])}` :
+      `steps ${formatStep(range[0])}–${formatStep(range[1])}`);
+  }
+  return where.length > 0 ? `${where.join(', ')}: ${message}` : message;
 }

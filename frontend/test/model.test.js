@@ -309,6 +309,8 @@ describe('deviations', () => {
       'steps 8,192–16,383: checksum mismatch');
     assert.equal(m.describeProblem({message: 'one', step_range: [5, 5]}), 'step 5: one');
     assert.equal(m.describeProblem({message: 'no steps', step_range: null}), 'no steps');
+    assert.equal(m.describeProblem({message: 'bad', step_range: [1, 2], where: 'run a, epoch'}),
+      'run a, epoch, steps 1–2: bad');
   });
 });
 
