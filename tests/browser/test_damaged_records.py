@@ -7,39 +7,24 @@ serves it and a real Chromium opens the tab.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from browser import harness
-from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from raw_records import chunk, damaged, write_records
 
 from tb_lr_plugin import event_format
-
-
-def _record(name: str, steps, values, wall_time: float, damage: bool = False):
-    chunk = event_format.Chunk(np.array(steps), np.float32(values), wall_time + np.array(steps))
-    payload = event_format.encode_chunk(chunk)
-    if damage:
-        payload = payload[:-1] + bytes([payload[-1] ^ 0x40])
-    kind = event_format.KIND_SERIES if name == "learning_rate" else event_format.KIND_SCHEDULE
-    value = summary_pb2.Summary.Value(
-        tag=event_format.tag_for(name),
-        metadata=event_format.create_metadata(kind),
-        tensor=tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[payload]),
-    )
-    return event_pb2.Event(
-        wall_time=wall_time, step=steps[0], summary=summary_pb2.Summary(value=[value])
-    )
 
 
 @pytest.fixture(scope="module")
 def damaged_board(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("damaged") / "logs"
-    writer = EventFileWriter(str(logdir / "damaged"))
-    writer.add_event(_record("schedule", list(range(10)), [0.1] * 10, 1000.0))
-    writer.add_event(_record("learning_rate", list(range(5)), [0.1] * 5, 1001.0))
-    writer.add_event(_record("learning_rate", list(range(5, 10)), [0.1] * 5, 1002.0, True))
-    writer.close()
+    write_records(
+        logdir / "damaged",
+        [
+            ("schedule", 0, chunk(range(10), [0.1] * 10), event_format.KIND_SCHEDULE),
+            ("learning_rate", 0, chunk(range(5), [0.1] * 5), event_format.KIND_SERIES),
+            ("learning_rate", 5, damaged(chunk(range(5, 10), [0.1] * 5)), event_format.KIND_SERIES),
+        ],
+    )
     with harness.TensorBoardProcess(logdir) as process:
         process.wait_for_series("damaged", "learning_rate", 5)
         yield process

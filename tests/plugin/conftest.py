@@ -32,7 +32,6 @@ schedule), `preview` and `short` (a 200-step custom loop).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -43,7 +42,7 @@ import numpy as np
 import pytest
 from browser import harness
 from plugin_server import PluginServer
-from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+from raw_records import append_records, chunk, damaged, write_records
 
 from tb_lr_plugin import event_format
 
@@ -120,12 +119,12 @@ def edge_logdir(tmp_path_factory) -> Path:
         logdir / "damaged",
         [
             ("learning_rate", 0, chunk(range(5), [0.1] * 5), series),
-            ("learning_rate", 5, _flipped(chunk(range(5, 10), [0.05] * 5)), series),
+            ("learning_rate", 5, damaged(chunk(range(5, 10), [0.05] * 5)), series),
             ("schedule", 0, chunk(range(10), [0.1] * 10), event_format.KIND_SCHEDULE),
             (
                 "schedule_config",
                 0,
-                _flipped(
+                damaged(
                     event_format.encode_document(
                         event_format.ScheduleConfig("constant", "float", {"learning_rate": 0.1})
                     )
@@ -135,7 +134,7 @@ def edge_logdir(tmp_path_factory) -> Path:
             (
                 "assignment",
                 5,
-                _flipped(
+                damaged(
                     event_format.encode_document(
                         event_format.Assignment(5, 0.1, 0.05, event_format.MANUAL, 1000.0)
                     )
@@ -145,59 +144,6 @@ def edge_logdir(tmp_path_factory) -> Path:
         ],
     )
     return logdir
-
-
-def _flipped(payload: bytes) -> bytes:
-    """`payload` with its last byte changed, as damage after writing leaves it."""
-    return payload[:-1] + bytes([payload[-1] ^ 0x40])
-
-
-def chunk(steps, values) -> bytes:
-    """A chunk payload of float32 values with wall times 1000 + step."""
-    steps = np.asarray(list(steps), dtype=np.int64)
-    return event_format.encode_chunk(event_format.Chunk(steps, np.float32(values), 1000.0 + steps))
-
-
-def plugin_event(record, wall_time: float) -> event_pb2.Event:
-    """One event of this plugin from `(name, step, payload, kind[, sampling[, overrides]])`."""
-    name, step, payload, kind, *rest = record
-    tag = event_format.tag_for(name)
-    sampling = rest[0] if rest else event_format.SAMPLED_EVERY_STEP
-    metadata = event_format.create_metadata(kind, sampling)
-    if len(rest) > 1:
-        content = {**json.loads(metadata.plugin_data.content), **rest[1]}
-        metadata.plugin_data.content = json.dumps(content).encode()
-    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[payload])
-    value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
-    return event_pb2.Event(
-        wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[value])
-    )
-
-
-def write_records(run_dir: Path, records, wall_time: float = 1000.0) -> None:
-    """Writes raw records of this plugin to a new event file, with TensorBoard's own writer.
-
-    Args:
-        run_dir: The run's directory.
-        records: `(name, step, payload, kind[, sampling[, metadata overrides]])`.
-        wall_time: The event wall time of the first record (one second apart).
-    """
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-    writer = EventFileWriter(str(run_dir))
-    for offset, record in enumerate(records):
-        writer.add_event(plugin_event(record, wall_time + offset))
-    writer.close()
-
-
-def append_records(file, records, wall_time: float = 1000.0) -> None:
-    """Appends raw records (as `write_records` takes them) to an open event file."""
-    from tensorboard.summary.writer.record_writer import RecordWriter
-
-    writer = RecordWriter(file)
-    for offset, record in enumerate(records):
-        writer.write(plugin_event(record, wall_time + offset).SerializeToString())
-    writer.flush()
 
 
 @pytest.fixture(scope="session")
