@@ -129,14 +129,14 @@ class RunData:
                 names = by_run.setdefault(run, {})
                 known = names.get(name)
                 if known is not None:
-                    found = _merged(known, found)
-                    if found.kind != known.kind or found.sampling != known.sampling:
+                    if (found.kind, found.sampling) != (known.kind, known.sampling):
                         problems.append(
                             Problem(
                                 f"run {run!r}: {name!r} is a {known.kind} in one format "
                                 f"version and a {found.kind} in another; the newest is shown"
                             )
                         )
+                    found = _merged(known, found)
                 names[name] = found
         return by_run, problems
 
