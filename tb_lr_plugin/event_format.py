@@ -288,7 +288,8 @@ def decode_chunk(payload: bytes, version: int = FORMAT_VERSION) -> Chunk:
         try:
             payload = _verified(payload)
         except ChecksumError as error:
-            raise ChecksumError(str(error), _claimed_range(payload[_CHECKSUM.size :])) from None
+            error.step_range = _claimed_range(payload[_CHECKSUM.size :])
+            raise
     flags, count, first_step, base_wall_time, expected = _chunk_header(payload)
     if len(payload) != expected:
         raise FormatError(f"chunk of {len(payload)} bytes, expected {expected}")
