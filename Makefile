@@ -18,12 +18,21 @@ CHROMIUM := /usr/bin/chromium
 OLDEST_TESTS := tests/writer tb_lr_plugin/writer
 NIGHTLY_TESTS := tests/writer/test_fit_exactness.py tests/writer/test_in_layer.py \
 	tests/writer/test_gradient_accumulation.py tests/writer/test_keras_internals.py
+# Every backend: the backend-neutral writer tests and the writer's doctests run
+# again on JAX and on PyTorch, each in a virtualenv without TensorFlow (the
+# backend is chosen per process by KERAS_BACKEND). This checkout is installed
+# into them at each run (no build isolation, nothing downloaded), so
+# TensorBoard finds the plugin by its entry point as a user's would.
+BACKEND_TESTS := tests/backends tb_lr_plugin/writer
 VENV_CACHE ?= $(HOME)/.cache/tb-lr-plugin
+JAX := $(VENV_CACHE)/jax-$(shell cat requirements/jax.txt | sha1sum | cut -c1-12)
+TORCH := $(VENV_CACHE)/torch-$(shell cat requirements/torch.txt | sha1sum | cut -c1-12)
 OLDEST := $(VENV_CACHE)/oldest-$(shell cat requirements/oldest.txt | sha1sum | cut -c1-12)
 NIGHTLY := $(VENV_CACHE)/nightly-$(shell date -u +%Y%m%d)-$(shell cat requirements/nightly.txt requirements/runtime.txt | sha1sum | cut -c1-12)
 REPORTS := test-artifacts
 
-.PHONY: demo test test-python test-js test-oldest test-nightly lint format bench clean
+.PHONY: demo test test-python test-js test-oldest test-nightly test-jax test-torch lint format \
+	bench clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -38,6 +47,13 @@ $(OLDEST)/.installed:
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
 	$(OLDEST)/bin/python -m pip install --quiet -r requirements/oldest.txt
+	touch $@
+
+$(JAX)/.installed $(TORCH)/.installed: $(VENV_CACHE)/%/.installed:
+	rm -rf $(VENV_CACHE)/$*
+	$(PYTHON) -m venv $(VENV_CACHE)/$*
+	$(VENV_CACHE)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_CACHE)/$*/bin/python -m pip install --quiet -r requirements/$(firstword $(subst -, ,$*)).txt
 	touch $@
 
 $(NIGHTLY)/.installed:
@@ -57,7 +73,7 @@ demo: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir runs/demo --host 127.0.0.1 --port $(PORT)
 
 # Nightly first and the full suite last: the last test summary printed is the suite's.
-test: lint test-js test-nightly test-oldest test-python
+test: lint test-js test-nightly test-oldest test-jax test-torch test-python
 
 test-python: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
@@ -67,6 +83,16 @@ test-js:
 
 test-oldest: $(OLDEST)/.installed
 	PYTHONPATH=$(CURDIR) $(OLDEST)/bin/python -m pytest -p no:cacheprovider $(OLDEST_TESTS)
+
+test-jax: $(JAX)/.installed
+	$(JAX)/bin/python -m pip install --quiet --no-deps --no-build-isolation .
+	KERAS_BACKEND=jax PYTHONPATH=$(CURDIR) $(JAX)/bin/python -m pytest -p no:cacheprovider \
+		$(BACKEND_TESTS)
+
+test-torch: $(TORCH)/.installed
+	$(TORCH)/bin/python -m pip install --quiet --no-deps --no-build-isolation .
+	KERAS_BACKEND=torch PYTHONPATH=$(CURDIR) $(TORCH)/bin/python -m pytest -p no:cacheprovider \
+		$(BACKEND_TESTS)
 
 # A report, never a failure: tomorrow's Keras may break what today's supports.
 test-nightly:

@@ -1,4 +1,7 @@
-"""Test helpers: small Keras models, and reading logs back as TensorBoard does."""
+"""Test helpers: small Keras models, and reading logs back as TensorBoard does.
+
+Backend-neutral: imported on TensorFlow, JAX and PyTorch alike.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
 from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
@@ -47,22 +49,37 @@ def read_run(log_dir, run: str = "train") -> LoggedRun:
     return LoggedRun(runs[run], data, run)
 
 
-def schedule_at(schedule, steps, *, jit_compile: bool = False) -> np.ndarray:
+def schedule_at(schedule, steps, *, jit_compile: bool | None = None) -> np.ndarray:
     """The real schedule object called on each step as `fit`'s train step calls it.
 
-    Inside a compiled function (XLA when `jit_compile`): graph optimisations
-    round transcendental schedules differently from eager calls in the last
-    bit, and the optimizer applies the compiled value.
+    `jit_compile` as given to `compile` (`None`: its default, "auto"). On
+    TensorFlow inside a `tf.function` (XLA when `jit_compile`); on JAX inside
+    `jax.jit` unless `jit_compile=False`; on PyTorch eagerly: graph optimisations round transcendental schedules
+    differently from eager calls in the last bit, and the optimizer applies
+    the compiled value.
     """
-    compiled = tf.function(
-        lambda step: tf.cast(schedule(step), tf.float32), jit_compile=jit_compile
-    )
-    return np.array([float(compiled(tf.constant(int(s), tf.int64))) for s in steps], np.float32)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        compiled = tf.function(
+            lambda step: tf.cast(schedule(step), tf.float32), jit_compile=bool(jit_compile)
+        )
+        return np.array([float(compiled(tf.constant(int(s), tf.int64))) for s in steps], np.float32)
+    if backend == "jax" and jit_compile is not False:
+        import jax
+
+        call = jax.jit(lambda step: keras.ops.cast(schedule(step), "float32"))
+        return np.array([float(call(np.int32(s))) for s in steps], np.float32)
+    return eager_schedule_at(schedule, steps)
 
 
 def eager_schedule_at(schedule, steps) -> np.ndarray:
     """The schedule called eagerly on each step, as a user would in a notebook."""
-    return np.array([float(schedule(tf.constant(int(s), tf.int64))) for s in steps], np.float32)
+    dtype = "int32" if keras.backend.backend() == "jax" else "int64"
+    return np.array(
+        [float(schedule(keras.ops.convert_to_tensor(int(s), dtype))) for s in steps], np.float32
+    )
 
 
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -91,11 +108,15 @@ class RecordingSGD(keras.optimizers.SGD):
 
     def build(self, variables):
         super().build(variables)
-        self.received = tf.Variable(tf.fill([self.capacity], np.nan), trainable=False)
+        # An optimizer variable: JAX's stateless train step carries it.
+        self.received = self.add_variable(
+            (self.capacity,), initializer=keras.initializers.Constant(np.nan), name="received"
+        )
 
     def update_step(self, gradient, variable, learning_rate):
-        index = tf.reshape(tf.cast(self.iterations, tf.int64), [1, 1])
-        self.received.scatter_nd_update(index, tf.reshape(tf.cast(learning_rate, tf.float32), [1]))
+        rate = keras.ops.reshape(keras.ops.cast(learning_rate, "float32"), (1,))
+        index = keras.ops.cast(self.iterations, "int32")
+        self.received.assign(keras.ops.slice_update(self.received.value, (index,), rate))
         super().update_step(gradient, variable, learning_rate)
 
 

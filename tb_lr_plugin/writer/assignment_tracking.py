@@ -17,7 +17,6 @@ import itertools
 from collections.abc import Callable
 
 import keras
-import tensorflow as tf
 
 from tb_lr_plugin import event_format
 from tb_lr_plugin.writer import keras_internals
@@ -54,7 +53,7 @@ def watch(variable: keras.Variable, listener: Listener) -> None:
         original_assign = variable.assign
 
         def assign(value, *args, **kwargs):
-            if not tf.executing_eagerly():
+            if not keras_internals.executing_eagerly():
                 return original_assign(value, *args, **kwargs)
             previous = float(variable.numpy())
             result = original_assign(value, *args, **kwargs)

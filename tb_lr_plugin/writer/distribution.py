@@ -1,7 +1,8 @@
-"""`tf.distribute`: which strategies the writer supports, and which process writes.
+"""Distributed training: which set-ups the writer supports, and which process writes.
 
-Under `MirroredStrategy` every replica runs the same update, so the rate the
-step tap captures is the same on each and is written once. Under
+TensorFlow's `tf.distribute`: under `MirroredStrategy` every replica runs the
+same update, so the rate the step tap captures is the same on each and is
+written once. Under
 `MultiWorkerMirroredStrategy` every worker runs the same program: the taps
 stay installed on every worker (the compiled step, and the collectives
 `record` adds to it, must be identical everywhere, or the workers wait on each
@@ -10,6 +11,11 @@ The other workers create no writer and never read their ring.
 
 `ParameterServerStrategy` and `TPUStrategy` are detected and refused with a
 warning: the logger then does nothing and training runs as without it.
+
+JAX (`keras.distribution`, e.g. `DataParallel`): the optimizer's variables,
+the ring among them, are replicated, so one value per step is read; with
+several processes (`jax.distributed`) every process captures, process 0
+writes. PyTorch: the process of rank 0 writes (rank per `torch.distributed`).
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from typing import Any
 
 import keras
-import tensorflow as tf
 
 from tb_lr_plugin.writer import in_layer, keras_internals, optimizer_hooks, step_convention
 from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
@@ -38,15 +44,18 @@ _UNSUPPORTED = {
 }
 
 
-def unsupported_reason(strategy: tf.distribute.Strategy | type) -> str | None:
-    """Why the writer cannot log under `strategy` (or a strategy class), or `None`.
+def unsupported_reason(strategy: Any) -> str | None:
+    """Why the writer cannot log under a `tf.distribute` strategy (or class), or `None`.
 
     Example:
-        >>> unsupported_reason(tf.distribute.get_strategy()) is None
+        >>> unsupported_reason(None) is None  # Another backend: no strategy.
         True
-        >>> unsupported_reason(tf.distribute.TPUStrategy).split(":")[0]
+        >>> class TPUStrategy: ...
+        >>> unsupported_reason(TPUStrategy).split(":")[0]
         'TPUStrategy is not supported'
     """
+    if strategy is None:
+        return None
     cls = strategy if isinstance(strategy, type) else type(strategy)
     for base in cls.__mro__:
         for prefix, reason in _UNSUPPORTED.items():
@@ -65,42 +74,76 @@ def warn_unsupported(owner: str, reason: str) -> None:
     )
 
 
-def writes_logs(strategy: tf.distribute.Strategy) -> bool:
+def writes_logs(strategy: Any) -> bool:
     """Whether this process writes event files: the chief worker, or the only process.
 
+    `strategy` is the model's `tf.distribute` strategy, `None` on another backend.
+
     Example:
-        >>> writes_logs(tf.distribute.get_strategy())
+        >>> writes_logs(model_strategy(keras.Sequential()))
         True
     """
+    if strategy is None:
+        return process_index() == 0
     try:
         return bool(strategy.extended.should_save_summary)
     except (AttributeError, NotImplementedError):  # A strategy without the property.
         return True
 
 
-def model_strategy(model: keras.Model) -> tf.distribute.Strategy:
-    """The strategy a Keras model trains under (the one it was built in).
+def process_index() -> int:
+    """This process's index among those training together (0 when alone), off TensorFlow.
+
+    JAX's `jax.process_index()`; PyTorch's rank under `torch.distributed`.
 
     Example:
-        >>> model_strategy(keras.Sequential()) is tf.distribute.get_strategy()
+        >>> process_index()
+        0
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.process_index()
+    if backend == "torch":
+        import torch.distributed
+
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank()
+    return 0
+
+
+def model_strategy(model: keras.Model) -> Any:
+    """The `tf.distribute` strategy a model trains under (`None` on another backend).
+
+    Example:
+        >>> tf = keras_internals.backend_tensorflow()
+        >>> model_strategy(keras.Sequential()) is (tf and tf.distribute.get_strategy())
         True
     """
+    tf = keras_internals.backend_tensorflow()
+    if tf is None:
+        return None
     strategy = getattr(model, "distribute_strategy", None)
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
     return tf.distribute.get_strategy()
 
 
-def optimizer_strategy(optimizer: keras.optimizers.Optimizer) -> tf.distribute.Strategy:
-    """The strategy `optimizer` was created under (its variables live there).
+def optimizer_strategy(optimizer: keras.optimizers.Optimizer) -> Any:
+    """The `tf.distribute` strategy `optimizer` was created under (`None` off TensorFlow).
 
     Keras keeps it on TensorFlow-backend optimizers; otherwise the strategy in
     scope now.
 
     Example:
-        >>> optimizer_strategy(keras.optimizers.SGD()) is tf.distribute.get_strategy()
+        >>> tf = keras_internals.backend_tensorflow()
+        >>> optimizer_strategy(keras.optimizers.SGD()) is (tf and tf.distribute.get_strategy())
         True
     """
+    tf = keras_internals.backend_tensorflow()
+    if tf is None:
+        return None
     return keras_internals.optimizer_strategy(optimizer) or tf.distribute.get_strategy()
 
 
@@ -115,6 +158,9 @@ def chief_by_environment() -> bool:
         >>> os.environ.get("TF_CONFIG") is not None or chief_by_environment()
         True
     """
+    tf = keras_internals.backend_tensorflow()
+    if tf is None:
+        return process_index() == 0
     if tf.distribute.has_strategy():
         return writes_logs(tf.distribute.get_strategy())
     try:

@@ -1,10 +1,24 @@
-"""Writing this plugin's records into one run's event file."""
+"""Writing this plugin's records into one run's event file, with or without TensorFlow.
+
+The events are built here from TensorBoard's own protos and framed as
+TFRecords. File access goes through TensorBoard's compatibility layer
+(`tensorboard.compat.tf`): TensorFlow's file systems where TensorFlow is
+installed (remote schemes such as `gs://` included) and its C++ record writer,
+else TensorBoard's pure-Python stub, which writes local files (and `s3://`
+with boto3). A JAX or PyTorch user therefore needs no TensorFlow.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 import uuid
 
-import tensorflow as tf
+from tensorboard.compat import tf as compat_tf
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
+from tensorboard.compat.proto.types_pb2 import DT_STRING
+from tensorboard.summary.writer.record_writer import RecordWriter
 
 from tb_lr_plugin import event_format
 
@@ -14,43 +28,56 @@ class LogDirError(OSError):
 
 
 def check_writable(run_dir: str) -> None:
-    """Creates `run_dir` and proves it writable, through TensorFlow's file system.
+    """Creates `run_dir` and proves it writable, through TensorBoard's file layer.
 
-    Going through `tf.io.gfile` (never `os.path`) keeps remote schemes
-    (`gs://`, `ram://`, and `s3://` or `hdfs://` with tensorflow-io) working
-    like local paths.
+    Never `os.path`: a remote scheme the file layer knows works like a local path.
 
     Raises:
         LogDirError: with the path and the reason, before any training starts;
-            for a scheme TensorFlow does not know, which ones it does.
+            for a scheme the file layer does not know, which ones it does.
 
     Example:
         >>> check_writable("/dev/null/run")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tb_lr_plugin.writer.event_sink.LogDirError: ... '/dev/null/run': ... not a directory
+        tb_lr_plugin.writer.event_sink.LogDirError: ... '/dev/null/run': ...not a directory...
     """
-    probe = tf.io.gfile.join(run_dir, f".tb_lr_plugin_probe_{uuid.uuid4().hex}")
+    gfile = compat_tf.io.gfile
+    probe = f"{run_dir.rstrip('/')}/.tb_lr_plugin_probe_{uuid.uuid4().hex}"
     try:
-        tf.io.gfile.makedirs(run_dir)
-        with tf.io.gfile.GFile(probe, "wb") as file:
+        gfile.makedirs(run_dir)
+        with gfile.GFile(probe, "wb") as file:
             file.write(b"")
-        tf.io.gfile.remove(probe)
-    except (tf.errors.OpError, OSError) as error:
+        # TensorBoard's stub file layer cannot remove files: a local path can.
+        getattr(gfile, "remove", os.remove)(probe)
+    except (compat_tf.errors.OpError, OSError, ValueError) as error:
         message = getattr(error, "message", None) or str(error)
-        if isinstance(error, tf.errors.UnimplementedError):
-            schemes = sorted(s for s in tf.io.gfile.get_registered_schemes() if s)
-            message += (
-                f"; TensorFlow here knows {', '.join(f'{s}://' for s in schemes)} "
-                "(s3:// and hdfs:// come with `pip install tensorflow-io`)"
-            )
+        if isinstance(error, (compat_tf.errors.UnimplementedError, ValueError)):
+            message += f"; {_known_schemes()}"
         raise LogDirError(
             f"tb_lr_plugin cannot write to log directory {run_dir!r}: {message}"
         ) from None
 
 
+def _known_schemes() -> str:
+    registered = getattr(compat_tf.io.gfile, "get_registered_schemes", None)
+    if registered is None:
+        return (
+            "without TensorFlow, log directories are local paths (or s3:// with boto3); "
+            "install tensorflow for its file systems"
+        )
+    schemes = sorted(s for s in registered() if s)
+    return (
+        f"TensorFlow here knows {', '.join(f'{s}://' for s in schemes)} "
+        "(s3:// and hdfs:// come with `pip install tensorflow-io`)"
+    )
+
+
 class EventSink:
-    """Appends this plugin's records to a run's event file, under their tags.
+    """Appends this plugin's records to a new event file of a run, under their tags.
+
+    Records are written when given, on the caller's thread; `flush` makes them
+    readable. Nothing runs in the background.
 
     Example:
         >>> import tempfile
@@ -61,12 +88,13 @@ class EventSink:
 
     def __init__(self, run_dir: str):
         check_writable(run_dir)
-        # Flushing is the recorder's decision (every few seconds), so the
-        # writer's own timer and queue are set out of its way.
-        self._writer = tf.summary.create_file_writer(
-            run_dir, max_queue=1000, flush_millis=3_600_000, filename_suffix=".lr"
+        name = (
+            f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
+            f"{os.getpid()}.{uuid.uuid4().hex[:8]}.lr"
         )
-        self._metadata: dict[tuple[str, str], bytes] = {}
+        self._records = _record_writer(f"{run_dir.rstrip('/')}/{name}")
+        self._metadata: dict[tuple[str, str], summary_pb2.SummaryMetadata] = {}
+        self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def write_points(
         self,
@@ -93,11 +121,11 @@ class EventSink:
 
     def flush(self) -> None:
         """Makes everything written so far readable by TensorBoard."""
-        self._writer.flush()
+        self._records.flush()
 
     def close(self) -> None:
         """Flushes and closes the event file."""
-        self._writer.close()
+        self._records.close()
 
     def _write(
         self,
@@ -109,15 +137,26 @@ class EventSink:
     ) -> None:
         metadata = self._metadata.get((kind, sampling))
         if metadata is None:
-            metadata = event_format.create_metadata(kind, sampling).SerializeToString()
+            metadata = event_format.create_metadata(kind, sampling)
             self._metadata[(kind, sampling)] = metadata
-        # `record_if(True)`: `keras.callbacks.TensorBoard(update_freq=N)` sets
-        # a global `record_if(step % N == 0)` during `fit`, which would
-        # silently drop most of these writes.
-        with self._writer.as_default(), tf.summary.record_if(True):
-            tf.summary.write(
-                event_format.tag_for(name),
-                tf.constant(payload, tf.string),
-                step=tf.constant(step, tf.int64),
-                metadata=metadata,
+        tensor = tensor_pb2.TensorProto(
+            dtype=DT_STRING, string_val=[payload], tensor_shape=tensor_shape_pb2.TensorShapeProto()
+        )
+        value = summary_pb2.Summary.Value(
+            tag=event_format.tag_for(name), tensor=tensor, metadata=metadata
+        )
+        self._add(
+            event_pb2.Event(
+                wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=[value])
             )
+        )
+
+    def _add(self, event: event_pb2.Event) -> None:
+        self._records.write(event.SerializeToString())
+
+
+def _record_writer(path: str):
+    """TensorFlow's record writer (C++ checksums) where it is installed, else TensorBoard's."""
+    if hasattr(compat_tf.io, "TFRecordWriter"):
+        return compat_tf.io.TFRecordWriter(path)
+    return RecordWriter(compat_tf.io.gfile.GFile(path, "wb"))

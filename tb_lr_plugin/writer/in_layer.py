@@ -16,9 +16,8 @@ import warnings
 from typing import Any
 
 import keras
-import tensorflow as tf
 
-from tb_lr_plugin.writer import keras_internals, step_tap
+from tb_lr_plugin.writer import keras_internals, step_convention, step_tap
 
 _NO_DEFAULT = object()
 _ACTIVE: list[step_tap.StepTap] = []
@@ -62,8 +61,8 @@ def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
     """
     tap = _training_tap("current_learning_rate", default)
     if tap is None:
-        return _as_tensor(default, tf.float32)
-    return tf.cast(tap.learning_rate(), tf.float32)
+        return _as_tensor(default, "float32")
+    return keras.ops.cast(tap.learning_rate(), "float32")
 
 
 def current_step(default: Any = _NO_DEFAULT) -> Any:
@@ -88,7 +87,7 @@ def current_step(default: Any = _NO_DEFAULT) -> Any:
     """
     tap = _training_tap("current_step", default)
     if tap is None:
-        return _as_tensor(default, tf.int64)
+        return _as_tensor(default, step_convention.step_dtype())
     return tap.step()
 
 
@@ -112,8 +111,8 @@ def current_epoch(default: Any = _NO_DEFAULT) -> Any:
     """
     tap = _training_tap("current_epoch", default)
     if tap is None:
-        return _as_tensor(default, tf.int64)
-    return tf.convert_to_tensor(tap.epoch)
+        return _as_tensor(default, step_convention.step_dtype())
+    return tap.current_epoch()
 
 
 def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) -> None:
@@ -150,14 +149,11 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
         raise ValueError(f"record() needs a non-empty string name, got {name!r}")
     layer = layer or _calling_layer()
     path = f"{layer.path}/{name}" if layer is not None else name
-    value = tf.cast(tf.convert_to_tensor(value), tf.float32)
-    if value.shape.rank != 0:
-        warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {value.shape}; recording its mean")
-        value = tf.reduce_mean(value)
-    replicas = tf.distribute.get_replica_context()
-    if replicas is not None and replicas.num_replicas_in_sync > 1:
-        # One value per step: the mean over replicas, not whichever wrote last.
-        value = replicas.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+    value = keras.ops.cast(value, "float32")
+    if len(keras.ops.shape(value)) != 0:
+        shape = tuple(keras.ops.shape(value))
+        warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {shape}; recording its mean")
+        value = keras.ops.mean(value)
     tap.record(path, value)
 
 
@@ -173,10 +169,10 @@ def _training_tap(caller: str, default: Any) -> step_tap.StepTap | None:
     return None
 
 
-def _as_tensor(default: Any, dtype: tf.DType) -> Any:
+def _as_tensor(default: Any, dtype: str) -> Any:
     """A number default as a tensor of the training value's dtype, so code is type-stable."""
     if isinstance(default, (int, float)) and not isinstance(default, bool):
-        return tf.constant(default, dtype)
+        return keras.ops.convert_to_tensor(default, dtype)
     return default
 
 

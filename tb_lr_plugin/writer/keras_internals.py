@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import sys
 import warnings
@@ -28,7 +29,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
-import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +67,21 @@ def _variable_base() -> type | None:
     return getattr(variables, "KerasVariable", None) or getattr(variables, "Variable", None)
 
 
+def backend_tensorflow() -> Any:
+    """TensorFlow where Keras runs on it, else `None`: never imported for another backend.
+
+    Example:
+        >>> backend_tensorflow() is None or backend_tensorflow().__name__ == "tensorflow"
+        True
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
+
+
+@functools.cache
 def _control_flow_graph_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
     """(cond branch graph types, loop condition and body graph types), or empty."""
     try:
@@ -85,8 +100,16 @@ def _global_state() -> Any:
     return global_state if hasattr(global_state, "get_global_attribute") else None
 
 
+def _stateless_scope() -> Any:
+    try:
+        from keras.src.backend.common import stateless_scope
+    except ImportError:
+        return None
+    return stateless_scope if hasattr(stateless_scope, "in_stateless_scope") else None
+
+
 _VARIABLE_BASE = _variable_base()
-_COND_GRAPHS, _LOOP_GRAPHS = _control_flow_graph_types()
+_STATELESS_SCOPE = _stateless_scope()
 _GLOBAL_STATE = _global_state()
 
 
@@ -122,7 +145,11 @@ OPTIMIZER_STRATEGY = Internal(
     "a LearningRateWriter takes the tf.distribute strategy in scope where it is created",
     lambda optimizer: (
         optimizer is None
-        or isinstance(getattr(optimizer, "_distribution_strategy", None), tf.distribute.Strategy)
+        or backend_tensorflow() is None
+        or isinstance(
+            getattr(optimizer, "_distribution_strategy", None),
+            backend_tensorflow().distribute.Strategy,
+        )
     ),
 )
 CALL_CONTEXT = Internal(
@@ -141,7 +168,25 @@ CONTROL_FLOW_GRAPHS = Internal(
     "tensorflow.python.ops.control_flow_v2_func_graphs' cond branch and loop body graphs",
     "every record()ed value is written by an op of its own (a little more per step); "
     "everything is still logged",
-    lambda optimizer: bool(_COND_GRAPHS and _LOOP_GRAPHS),
+    lambda optimizer: backend_tensorflow() is None or all(_control_flow_graph_types()),
+)
+STATELESS_SCOPE = Internal(
+    "keras.src.backend.common.stateless_scope.in_stateless_scope()",
+    "on the JAX backend, current_learning_rate() and current_step() cannot tell JAX's "
+    "stateless train step from an eager call, and the step tap cannot say it was traced",
+    lambda optimizer: _STATELESS_SCOPE is not None,
+)
+STATE_SYNC = Internal(
+    "the JAX trainer's jax_state_sync()",
+    "on the JAX backend, the steps of an epoch are written at its end only, and an epoch "
+    "longer than the step tap's capacity loses its first steps",
+    lambda optimizer: hasattr(keras.Model, "jax_state_sync") or keras.backend.backend() != "jax",
+)
+OPTIMIZER_VARIABLE_LIST = Internal(
+    "Optimizer._variables",
+    "on the JAX backend, the step tap's own variables are saved with the optimizer's, so a "
+    "checkpoint saved with the logger does not load into an optimizer without it",
+    lambda optimizer: optimizer is None or isinstance(getattr(optimizer, "_variables", None), list),
 )
 FRAMES = Internal(
     "sys._getframe",
@@ -159,6 +204,9 @@ INTERNALS = (
     CALL_CONTEXT,
     VARIABLE_BASE,
     CONTROL_FLOW_GRAPHS,
+    STATELESS_SCOPE,
+    STATE_SYNC,
+    OPTIMIZER_VARIABLE_LIST,
     FRAMES,
 )
 
@@ -187,10 +235,17 @@ def _warn_missing(internal: Internal) -> None:
     if internal.name not in _WARNED:
         _WARNED.add(internal.name)
         warnings.warn(
-            f"tb_lr_plugin: Keras {keras.version()} with TensorFlow {tf.__version__} has no "
+            f"tb_lr_plugin: Keras {keras.version()} on {_backend_version()} has no "
             f"{internal.name} as this package expects, so {internal.without}. Training is "
             "not affected. Please report this with the versions named here."
         )
+
+
+def _backend_version() -> str:
+    backend = keras.backend.backend()
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    version = getattr(sys.modules.get(module or ""), "__version__", "")
+    return f"{backend} {version}".strip()
 
 
 # --- The optimizer ------------------------------------------------------------
@@ -284,16 +339,78 @@ def rate_setting(optimizer: keras.optimizers.Optimizer) -> Any:
     return optimizer._learning_rate
 
 
-def optimizer_strategy(optimizer: keras.optimizers.Optimizer) -> tf.distribute.Strategy | None:
+def optimizer_strategy(optimizer: keras.optimizers.Optimizer) -> Any:
     """The `tf.distribute` strategy the optimizer's variables were created under.
 
-    Example:
-        >>> optimizer_strategy(keras.optimizers.SGD()) is tf.distribute.get_strategy()
-        True
+    `None` on another backend than TensorFlow.
     """
-    if not available(OPTIMIZER_STRATEGY, optimizer):
+    if backend_tensorflow() is None or not available(OPTIMIZER_STRATEGY, optimizer):
         return None
     return optimizer._distribution_strategy
+
+
+def sync_training_state(model: keras.Model) -> None:
+    """Writes the state JAX's `fit` carries between steps back into the variables.
+
+    JAX's `fit` passes the variables' values from step to step and leaves the
+    variables themselves stale until the epoch ends. Read between two steps
+    (before the next one takes those buffers), it is still valid. Nothing to
+    do on other backends.
+    """
+    if keras.backend.backend() == "jax" and available(STATE_SYNC):
+        model.jax_state_sync()
+
+
+def executing_eagerly() -> bool:
+    """Whether this code runs eagerly, not traced into a compiled or stateless step.
+
+    Example:
+        >>> executing_eagerly()
+        True
+    """
+    tf = backend_tensorflow()
+    if tf is not None:
+        return tf.executing_eagerly()
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return not torch.compiler.is_compiling()
+    return not in_stateless_scope()
+
+
+def in_stateless_scope() -> bool:
+    """Whether Keras is computing a stateless step (JAX's `fit`, `stateless_apply`).
+
+    There a variable's value is the one the step carries, or, for a variable
+    the step was not given, a stale host value.
+    """
+    return available(STATELESS_SCOPE) and _STATELESS_SCOPE.in_stateless_scope()
+
+
+def hide_from_saving(optimizer: keras.optimizers.Optimizer, variables: list[Any]) -> None:
+    """Keeps `variables`, tracked by `optimizer`, out of what it saves and loads.
+
+    An optimizer saves its variables by position and refuses (with a warning)
+    a checkpoint with another count: a checkpoint saved with the logger must
+    load without it and the other way round.
+    """
+    if not available(OPTIMIZER_VARIABLE_LIST, optimizer):
+        return
+    hidden = {id(variable) for variable in variables}
+    for method_name in ("save_own_variables", "load_own_variables"):
+        method = getattr(optimizer, method_name)
+
+        def without_hidden(store, method=method):
+            # Around Keras' attribute tracking, which would track the list again.
+            tracked = optimizer._variables
+            object.__setattr__(optimizer, "_variables", [v for v in tracked if id(v) not in hidden])
+            try:
+                return method(store)
+            finally:
+                object.__setattr__(optimizer, "_variables", tracked)
+
+        without_hidden.__wrapped__ = method
+        setattr(optimizer, method_name, without_hidden)
 
 
 def instance_attributes(owner: Any) -> dict[str, Any]:
@@ -358,7 +475,7 @@ def calling_frames(depth: int = 1) -> Iterator[Any]:
 
 def is_cond_branch(graph: Any) -> bool:
     """Whether `graph` is a `cond` branch: it runs at most once per run of its outer graph."""
-    return isinstance(graph, _COND_GRAPHS)
+    return isinstance(graph, _control_flow_graph_types()[0])
 
 
 def is_control_flow_graph(graph: Any) -> bool:
@@ -370,7 +487,7 @@ def is_control_flow_graph(graph: Any) -> bool:
     """
     if not available(CONTROL_FLOW_GRAPHS):
         return outer_graph(graph) is not None
-    return isinstance(graph, _COND_GRAPHS + _LOOP_GRAPHS)
+    return isinstance(graph, sum(_control_flow_graph_types(), ()))
 
 
 def outer_graph(graph: Any) -> Any:

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-import tensorflow as tf
 
 from tb_lr_plugin.writer import keras_internals, step_tap
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
@@ -35,7 +34,7 @@ def tap_for(tapped: TappedOptimizer) -> step_tap.StepTap:
     """
     tap = keras_internals.attached(tapped.optimizer, "tap")
     if tap is None:
-        tap = step_tap.StepTap(tapped)
+        tap = step_tap.create(tapped)
         _route_learning_rate(tap)
         if not keras_internals.hook_update_step(tapped.optimizer, tap.capture):
             _wrap_apply(tap)
@@ -59,7 +58,7 @@ def _route_learning_rate(tap: step_tap.StepTap) -> None:
         if (
             keras_rule
             and isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
-            and not tf.executing_eagerly()
+            and not keras_internals.executing_eagerly()
         ):
             count = tap.micro_batch_count()
             if count is not None:

@@ -5,11 +5,13 @@ is that function at every integer step of the planned run, so discontinuities
 (staircases, piecewise boundaries, restarts) are exact. A million scalar calls
 would take minutes, so the schedule is called once on a vector of steps; when
 that is not possible (a schedule with `ops.cond` on the step, as CosineDecay
-with warm-up has), `tf.vectorized_map` and then a compiled `tf.map_fn` are
-tried. For a schedule Keras does not define, every strategy is checked
-against scalar calls at probe steps before its result is trusted. Keras' own
-schedules are elementwise functions of the step (the tests compare each
-built-in schedule's curve with the rate applied at every step), so their probes,
+with warm-up has), the backend's vectorising map and then its compiled loop
+are tried (TensorFlow: `tf.vectorized_map`, `tf.map_fn`; JAX: `jax.vmap`,
+`jax.lax.map`; PyTorch: `torch.vmap`, then one call per step). For a schedule
+Keras does not define, every strategy is checked against scalar calls at
+probe steps before its result is trusted. Keras' own schedules are
+elementwise functions of the step (the tests compare each built-in schedule's
+curve with the rate applied at every step), so their probes,
 nine eager calls costing more than the whole vector call, are skipped.
 """
 
@@ -18,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from tb_lr_plugin import event_format
+from tb_lr_plugin.writer import step_convention
 
 # Probe steps per strategy check: ends, evenly spaced interior steps.
 _PROBES = 9
@@ -54,7 +57,7 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
     """
     if stop <= start:
         return np.zeros(0, np.float32)
-    steps = tf.range(start, stop, dtype=tf.int64)
+    steps = keras.ops.arange(start, stop, dtype=step_convention.step_dtype())
     probes = 0 if type(schedule).__module__.startswith("keras.") else _PROBES
     probe_steps = np.unique(np.linspace(start, stop - 1, probes).astype(np.int64))
     try:
@@ -62,7 +65,7 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
     except Exception as error:
         raise ScheduleSamplingError(f"the schedule raised at a single step: {error!r}") from error
     failures = []
-    for strategy in (_called_on_vector, _vectorized_map, _compiled_map):
+    for strategy in (_called_on_vector, *_MAPS[keras.backend.backend()]):
         try:
             values = strategy(schedule, steps)
         except Exception as error:  # A strategy the schedule does not support.
@@ -79,37 +82,72 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
 
 
 def _scalar(schedule: Callable[[Any], Any], step: int) -> float:
-    return float(np.asarray(schedule(tf.constant(step, tf.int64))))
+    step = keras.ops.convert_to_tensor(step, step_convention.step_dtype())
+    return float(keras.ops.convert_to_numpy(schedule(step)))
 
 
 def _as_float32(values: Any) -> np.ndarray:
-    return np.asarray(tf.cast(values, tf.float32)).reshape(-1)
+    return np.asarray(keras.ops.convert_to_numpy(values), np.float32).reshape(-1)
 
 
 def _called_on_vector(schedule, steps):
     return _as_float32(schedule(steps))
 
 
-def _vectorized_map(schedule, steps):
+def _float32_of(schedule):
+    return lambda step: keras.ops.cast(schedule(step), "float32")
+
+
+def _tf_vectorized_map(schedule, steps):
+    import tensorflow as tf
+
     # Inside tf.function so autograph turns Python `if`s on the step into ops.
     mapped = tf.function(
-        lambda s: tf.vectorized_map(
-            lambda step: tf.cast(schedule(step), tf.float32), s, fallback_to_while_loop=False
-        )
+        lambda s: tf.vectorized_map(_float32_of(schedule), s, fallback_to_while_loop=False)
     )
     return _as_float32(mapped(steps))
 
 
-def _compiled_map(schedule, steps):
+def _tf_compiled_map(schedule, steps):
+    import tensorflow as tf
+
     mapped = tf.function(
         lambda s: tf.map_fn(
-            lambda step: tf.cast(schedule(step), tf.float32),
-            s,
-            fn_output_signature=tf.float32,
-            parallel_iterations=64,
+            _float32_of(schedule), s, fn_output_signature=tf.float32, parallel_iterations=64
         )
     )
     return _as_float32(mapped(steps))
+
+
+def _jax_vmap(schedule, steps):
+    import jax
+
+    return _as_float32(jax.jit(jax.vmap(_float32_of(schedule)))(steps))
+
+
+def _jax_compiled_map(schedule, steps):
+    import jax
+
+    return _as_float32(jax.jit(lambda s: jax.lax.map(_float32_of(schedule), s))(steps))
+
+
+def _torch_vmap(schedule, steps):
+    import torch
+
+    return _as_float32(torch.vmap(_float32_of(schedule))(steps))
+
+
+def _one_call_per_step(schedule, steps):
+    # Eager PyTorch compiles nothing: the slowest path, taken last.
+    return np.array([_scalar(schedule, int(s)) for s in keras.ops.convert_to_numpy(steps)])
+
+
+_MAPS = {
+    "tensorflow": (_tf_vectorized_map, _tf_compiled_map),
+    "jax": (_jax_vmap, _jax_compiled_map),
+    "torch": (_torch_vmap, _one_call_per_step),
+    "numpy": (_one_call_per_step,),
+}
 
 
 def chain_epoch_function(

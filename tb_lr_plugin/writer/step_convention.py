@@ -36,6 +36,20 @@ def _applying(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimiz
     return optimizer
 
 
+def step_dtype() -> str:
+    """The integer dtype of step tensors: int64, but int32 on JAX without 64-bit mode.
+
+    Example:
+        >>> step_dtype() in ("int64", "int32")
+        True
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "int64" if jax.config.jax_enable_x64 else "int32"
+    return "int64"
+
+
 def next_step(optimizer: keras.optimizers.Optimizer) -> int:
     """The step the optimizer's next update will have: `iterations`, read on the host.
 
