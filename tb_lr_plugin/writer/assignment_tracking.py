@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -55,12 +56,20 @@ def watch(variable: keras.Variable, listener: Listener) -> None:
         def assign(value, *args, **kwargs):
             if not keras_internals.executing_eagerly():
                 return original_assign(value, *args, **kwargs)
-            previous = float(variable.numpy())
+            try:
+                previous = float(variable.numpy())
+            except Exception:
+                # No value on the host: JAX's `fit` is writing back the state
+                # its steps carried (`jax_state_sync`), which is no change.
+                return original_assign(value, *args, **kwargs)
             result = original_assign(value, *args, **kwargs)
-            source, callback = _assigning_callback()
-            change = RateChange(previous, float(variable.numpy()), source, callback)
-            for each in list(listeners):
-                each(change)
+            try:
+                source, callback = _assigning_callback()
+                change = RateChange(previous, float(variable.numpy()), source, callback)
+                for each in list(listeners):
+                    each(change)
+            except Exception as error:  # The assignment itself has been made.
+                warnings.warn(f"tb_lr_plugin: cannot record this change of the rate: {error!r}")
             return result
 
         assign.__wrapped__ = original_assign

@@ -164,7 +164,7 @@ def test_learning_rate_scheduler_is_applied_from_each_epoch_start(log_dir):
 def test_reduce_lr_on_plateau_is_recorded_with_its_source(log_dir):
     model = small_model(keras.optimizers.SGD(0.01))
     x, y = data(BATCHES, noise_only=True)  # Noise: the loss cannot improve much.
-    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1)
+    plateau = keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=10.0)
     model.fit(
         x,
         y,
