@@ -54,9 +54,9 @@ def schedule_at(schedule, steps, *, jit_compile: bool | None = None) -> np.ndarr
 
     `jit_compile` as given to `compile` (`None`: its default, "auto"). On
     TensorFlow inside a `tf.function` (XLA when `jit_compile`); on JAX inside
-    `jax.jit` unless `jit_compile=False`; on PyTorch eagerly: graph optimisations round transcendental schedules
-    differently from eager calls in the last bit, and the optimizer applies
-    the compiled value.
+    `jax.jit` unless `jit_compile=False`; on PyTorch eagerly. Graph
+    optimisations round transcendental schedules differently from eager
+    calls in the last bit, and the optimizer applies the compiled value.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
