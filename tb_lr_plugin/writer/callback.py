@@ -110,6 +110,8 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._writes = distribution.writes_logs(strategy)
         # The taps must be in place before `fit` traces its train function.
         taps = [optimizer_hooks.tap_for(t) for t in tapped_optimizers(optimizer)]
+        for tap in taps:
+            tap.attach_to_model(model)
         if getattr(model, "train_function", None) is not None and not all(t.traced for t in taps):
             model.train_function = None  # Traced without the taps: retrace.
 

@@ -182,6 +182,29 @@ STATE_SYNC = Internal(
     "longer than the step tap's capacity loses its first steps",
     lambda optimizer: hasattr(keras.Model, "jax_state_sync") or keras.backend.backend() != "jax",
 )
+_COMPUTE_PARAMETERS = (
+    "self",
+    "trainable_variables",
+    "non_trainable_variables",
+    "metrics_variables",
+    "x",
+    "y",
+    "sample_weight",
+    "training",
+    "optimizer_variables",
+)
+JAX_TRAIN_STEP = Internal(
+    "the JAX trainer's train_step(state, data), with state (trainable, non-trainable, "
+    "optimizer, metrics variables), and compute_loss_and_updates(..., optimizer_variables)",
+    "on the JAX backend, current_learning_rate(), current_step(), current_epoch() and "
+    "record() are not available inside fit's train step",
+    lambda optimizer: (
+        keras.backend.backend() != "jax"
+        or _has_signature(
+            getattr(keras.Model, "compute_loss_and_updates", None), _COMPUTE_PARAMETERS
+        )
+    ),
+)
 OPTIMIZER_VARIABLE_LIST = Internal(
     "Optimizer._variables",
     "on the JAX backend, the step tap's own variables are saved with the optimizer's, so a "
@@ -206,6 +229,7 @@ INTERNALS = (
     CONTROL_FLOW_GRAPHS,
     STATELESS_SCOPE,
     STATE_SYNC,
+    JAX_TRAIN_STEP,
     OPTIMIZER_VARIABLE_LIST,
     FRAMES,
 )
@@ -385,6 +409,71 @@ def in_stateless_scope() -> bool:
     the step was not given, a stale host value.
     """
     return available(STATELESS_SCOPE) and _STATELESS_SCOPE.in_stateless_scope()
+
+
+def hook_jax_train_step(
+    model: keras.Model,
+    around_forward: Callable[[dict[int, Any], Callable[[], Any]], tuple[Any, Any]],
+    after_step: Callable[[Any, dict[int, Any], dict[int, Any]], None],
+) -> bool:
+    """Lets a step tap see, and carry out of, the forward pass of JAX's stateless train step.
+
+    JAX's `fit` computes the forward pass as a pure function of the model's
+    variables, inside `jax.value_and_grad`: an optimizer variable read there
+    is a stale host value, and a value computed there cannot leave it but as
+    an output. So, for a training step:
+
+    * `around_forward(values, forward)` runs as Keras' `compute_loss_and_updates`
+      does, given `values`, the value of each optimizer variable in this step
+      (by `id`); it calls `forward()` and returns its result with one value
+      to carry out of the gradient's trace (or `None`);
+    * `after_step(carried, before, after)` runs at the end of the train step
+      with that value and the optimizer variables' values before and after
+      the update (by `id`); it may replace entries of `after`.
+
+    The carried value rides out as an extra non-trainable value, removed
+    before the step returns: the state `fit` sees keeps its shape. Returns
+    `False`, installing nothing, where Keras has no such methods. Installed
+    once per model.
+    """
+    if not available(JAX_TRAIN_STEP) or attached(model, "jax_train_step"):
+        return bool(attached(model, "jax_train_step"))
+    original_compute = model.compute_loss_and_updates
+    original_train_step = model.train_step
+    carried_out: list[Any] = []  # Set while a train step is traced.
+
+    def compute_loss_and_updates(*args, **kwargs):
+        bound = inspect.signature(original_compute).bind(*args, **kwargs)
+        training = bound.arguments.get("training", False)
+        optimizer_values = bound.arguments.get("optimizer_variables")
+        if not training or optimizer_values is None or model.optimizer is None:
+            return original_compute(*args, **kwargs)
+        values = {id(v): value for v, value in zip(model.optimizer.variables, optimizer_values)}
+        (loss, aux), carried = around_forward(values, lambda: original_compute(*args, **kwargs))
+        if carried is None:
+            return loss, aux
+        unscaled_loss, y_pred, non_trainable, metrics = aux
+        carried_out.append(len(non_trainable))
+        return loss, (unscaled_loss, y_pred, [*non_trainable, carried], metrics)
+
+    def train_step(state, data):
+        carried_out.clear()
+        logs, new_state = original_train_step(state, data)
+        trainable, non_trainable, optimizer_after, metrics = new_state
+        carried = None
+        if carried_out and len(non_trainable) == carried_out[0] + 1:
+            carried, non_trainable = non_trainable[-1], non_trainable[:-1]
+        variables = model.optimizer.variables
+        before = {id(v): value for v, value in zip(variables, state[2])}
+        after = {id(v): value for v, value in zip(variables, optimizer_after)}
+        after_step(carried, before, after)
+        optimizer_after = [after[id(v)] for v in variables]
+        return logs, (trainable, non_trainable, optimizer_after, metrics)
+
+    model.compute_loss_and_updates = compute_loss_and_updates
+    model.train_step = train_step
+    attach(model, "jax_train_step", True)
+    return True
 
 
 def hide_from_saving(optimizer: keras.optimizers.Optimizer, variables: list[Any]) -> None:

@@ -116,6 +116,9 @@ class StepTap(abc.ABC):
         update's rows win.
         """
 
+    def attach_to_model(self, model: keras.Model) -> None:  # noqa: B027 (JAX's only)
+        """Follows `model`'s `fit`, where the backend keeps the step's state apart."""
+
     def _before_read(self) -> None:  # noqa: B027 (most backends have nothing to do)
         """Makes the optimizer's variables current on the host (JAX's fit keeps them apart)."""
 

@@ -9,10 +9,17 @@ applied, under `jit` and with any `steps_per_execution`. The ring is read
 between two executions, after `keras_internals.sync_training_state` has put
 the carried values back into the variables (before the next execution donates
 them), and is kept out of what the optimizer saves.
+
+The forward pass of that step sees the model's variables only, so the
+accessors of `in_layer` and `record` there go through
+`keras_internals.hook_jax_train_step`: the step's optimizer values are handed
+into the forward pass (the step, the rate, the epoch are computed from them)
+and the recorded values carried out of it, into the ring row of that step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Iterator
@@ -56,16 +63,42 @@ class JaxStepTap(step_tap.StepTap):
         self._written: set[int] = set()
         self._eager_records: dict[int, dict[int, Any]] = {}
         self._warned_traced_record = False
-        self._sync = None
+        self._model: keras.Model | None = None
+        # While the forward pass of a train step is traced: the step's optimizer
+        # values (by variable id), and what layers recorded (by column).
+        self._step_values: dict[int, Any] | None = None
+        self._step_records: dict[int, Any] | None = None
         super().__init__(tapped, capacity)
 
-    def sync_with(self, model: keras.Model | None) -> None:
-        """Reads the ring through `model`'s carried training state (`fit`), or directly."""
-        self._sync = model
+    def attach_to_model(self, model: keras.Model) -> None:
+        """Follows `model`'s `fit`: reads the ring through its carried state, serves its layers."""
+        self._model = model
+        keras_internals.hook_jax_train_step(model, self._around_forward, self._after_step)
 
     def _before_read(self) -> None:
-        if self._sync is not None:
-            keras_internals.sync_training_state(self._sync)
+        if self._model is not None:
+            keras_internals.sync_training_state(self._model)
+
+    def _around_forward(self, values: dict[int, Any], forward) -> tuple[Any, Any]:
+        self._step_values, self._step_records = values, {}
+        try:
+            result = forward()
+            records = self._step_records
+        finally:
+            self._step_values, self._step_records = None, None
+        if not records:
+            return result, None
+        # Static for the trace: which columns the carried row fills.
+        self._carried_columns = list(records)
+        return result, jax.lax.stop_gradient(jnp.stack(list(records.values())))
+
+    def _after_step(self, carried: Any, before: dict[int, Any], after: dict[int, Any]) -> None:
+        if carried is None or id(self._ring) not in after:
+            return
+        slot = jnp.asarray(before[id(self.optimizer.iterations)], jnp.int32) % self.capacity
+        columns = jnp.asarray(self._carried_columns)
+        after[id(self._ring)] = after[id(self._ring)].at[slot, columns].set(carried)
+        self._written.update(self._carried_columns)
 
     def _take_rings(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         cells = np.asarray(self._ring.numpy())
@@ -78,15 +111,18 @@ class JaxStepTap(step_tap.StepTap):
         column = self._column(Column(RECORDED, name))
         if column is None:
             return
-        if isinstance(value, jax.core.Tracer):
-            # A value of the jitted forward pass cannot reach the update, which
-            # runs outside the gradient's trace: not supported (yet) on JAX.
+        if self._step_records is not None:  # The forward pass of fit's train step.
+            self._step_records[column] = keras.ops.cast(value, "float32")
+            return
+        if keras_internals.in_stateless_scope() or isinstance(value, jax.core.Tracer):
+            # A value of a stateless step whose forward pass the tap does not
+            # see (a train step of your own, `stateless_call`) cannot reach the update.
             if not self._warned_traced_record:
                 self._warned_traced_record = True
                 warnings.warn(
-                    "tb_lr_plugin: record() inside a jitted or stateless train step is not "
-                    "supported on the JAX backend; values are recorded in eager custom loops "
-                    "(optimizer.apply_gradients) only"
+                    "tb_lr_plugin: on the JAX backend, record() is recorded in fit's train "
+                    "step and in eager loops (optimizer.apply_gradients), not in a stateless "
+                    "step of your own; this value is not recorded"
                 )
             return
         self._eager_records.setdefault(threading.get_ident(), {})[column] = jnp.asarray(
@@ -94,26 +130,34 @@ class JaxStepTap(step_tap.StepTap):
         )
 
     def learning_rate(self) -> Any:
-        self._check_not_stateless("current_learning_rate")
-        return self.optimizer.learning_rate
+        with self._step_scope("current_learning_rate"):
+            return self.optimizer.learning_rate
 
     def step(self) -> Any:
-        self._check_not_stateless("current_step")
-        return keras.ops.convert_to_tensor(self.optimizer.iterations)
+        with self._step_scope("current_step"):
+            return keras.ops.convert_to_tensor(self.optimizer.iterations)
 
     def current_epoch(self) -> Any:
-        self._check_not_stateless("current_epoch")
-        return keras.ops.convert_to_tensor(self.epoch)
+        with self._step_scope("current_epoch"):
+            return keras.ops.convert_to_tensor(self.epoch)
 
-    def _check_not_stateless(self, caller: str) -> None:
-        # In JAX's stateless forward pass an optimizer variable reads as its
-        # stale (or purged) host value: a wrong step would be silently used.
+    def _step_scope(self, caller: str) -> keras.StatelessScope | contextlib.nullcontext:
+        """Where the optimizer's variables read as their values in this step."""
+        if self._step_values is not None:
+            variables = self.optimizer.variables
+            mapping = [
+                (v, self._step_values[id(v)]) for v in variables if id(v) in self._step_values
+            ]
+            return keras.StatelessScope(state_mapping=mapping)
         if keras_internals.in_stateless_scope():
+            # A stateless step the tap does not see: an optimizer variable
+            # would read as a stale host value, silently wrong.
             raise NotImplementedError(
-                f"tb_lr_plugin.{caller}() inside JAX's stateless train step (fit, or "
-                "stateless_call) is not supported on the JAX backend yet; it works in eager "
-                "custom loops (optimizer.apply_gradients)"
+                f"tb_lr_plugin.{caller}() has no value in a stateless JAX step of your own "
+                "(stateless_call, a custom train_step that does not call "
+                "compute_loss_and_updates); it has one in fit and in eager loops"
             )
+        return contextlib.nullcontext()
 
     def capture(self, learning_rate: Any = None) -> None:
         try:
