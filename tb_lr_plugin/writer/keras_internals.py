@@ -448,7 +448,9 @@ def hook_jax_train_step(
         optimizer_values = bound.arguments.get("optimizer_variables")
         if not training or optimizer_values is None or model.optimizer is None:
             return original_compute(*args, **kwargs)
-        values = {id(v): value for v, value in zip(model.optimizer.variables, optimizer_values)}
+        # Paired by position, as Keras' own train step pairs them.
+        variables = model.optimizer.variables
+        values = {id(v): value for v, value in zip(variables, optimizer_values, strict=True)}
         (loss, aux), carried = around_forward(values, lambda: original_compute(*args, **kwargs))
         if carried is None:
             return loss, aux
@@ -464,8 +466,8 @@ def hook_jax_train_step(
         if carried_out and len(non_trainable) == carried_out[0] + 1:
             carried, non_trainable = non_trainable[-1], non_trainable[:-1]
         variables = model.optimizer.variables
-        before = {id(v): value for v, value in zip(variables, state[2])}
-        after = {id(v): value for v, value in zip(variables, optimizer_after)}
+        before = {id(v): value for v, value in zip(variables, state[2], strict=True)}
+        after = {id(v): value for v, value in zip(variables, optimizer_after, strict=True)}
         after_step(carried, before, after)
         optimizer_after = [after[id(v)] for v in variables]
         return logs, (trainable, non_trainable, optimizer_after, metrics)
