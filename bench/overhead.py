@@ -15,8 +15,16 @@ Variants:
 * `per_batch_summary`: a naive callback writing `tf.summary.scalar` of
   `optimizer.learning_rate` in every `on_train_batch_end` (peer).
 
+Backends: whichever `KERAS_BACKEND` names (tensorflow when unset): tensorflow, jax or
+torch. TensorFlow is imported only where a variant needs it: the two peers and
+`--mirrored` exist on the TensorFlow backend only (left out of the default variants
+elsewhere; asking for them is an error). Keras's PyTorch backend runs one step per
+execution, so there `--steps-per-execution` must be 1. Before timing, one untimed fit
+counts the executions (`on_train_batch_end` calls) of an epoch, to show the
+`steps_per_execution` Keras honoured.
+
 How: everything runs in one process. One short untimed fit per variant first loads
-lazily imported modules and warms TensorFlow's process-wide caches. Then, for each
+lazily imported modules and warms the backend's process-wide caches. Then, for each
 repeat, every variant runs once, in an order rotated between repeats so that no variant
 always runs first or last. Each run builds a fresh model (same architecture, the same
 initial weights copied from one reference model), a fresh optimizer and schedule, and
@@ -38,6 +46,8 @@ Usage (from the repository root):
     .venv/bin/python bench/overhead.py --profile lr_logger  # cProfile of one fit
     .venv/bin/python bench/overhead.py --mirrored --epochs 2 --steps-per-epoch 1000 \\
         --variants lr_logger,lr_logger_record4  # under MirroredStrategy, 2 logical CPUs
+    KERAS_BACKEND=jax PYTHONPATH=. <jax venv>/bin/python bench/overhead.py \\
+        --steps-per-execution 16  # JAX backend (a virtualenv without TensorFlow is fine)
 
 No number here is asserted: this is a measurement, not a test.
 """
@@ -48,6 +58,7 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import importlib
 import json
 import os
 import platform
@@ -60,7 +71,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Quiet TensorFlow's C++ start-up banner; must precede the first TensorFlow import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -71,12 +82,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras
 import numpy as np
-import tensorflow as tf
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.compat.proto import event_pb2
 
 import tb_lr_plugin as tblr
 from tb_lr_plugin import event_format
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+# The backend Keras runs on in this process (from KERAS_BACKEND): tensorflow, jax or torch.
+BACKEND = keras.backend.backend()
+# The module and its short name giving each backend's version in the output.
+BACKEND_MODULES = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}
 
 INPUT_DIM = 32
 HIDDEN_UNITS = 64
@@ -98,9 +116,13 @@ class PerBatchSummary(keras.callbacks.Callback):
         self.writer = None
 
     def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
         self.writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
 
     def on_train_batch_end(self, batch, logs=None):
+        import tensorflow as tf
+
         with self.writer.as_default():
             tf.summary.scalar(
                 "learning_rate",
@@ -139,10 +161,61 @@ VARIANTS: dict[str, Variant] = {
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
 }
+# Variants that write through `tf.summary`: on the TensorFlow backend only.
+TENSORFLOW_ONLY_VARIANTS = ("keras_tensorboard", "per_batch_summary")
+
+
+def available_variants(backend: str = BACKEND) -> list[str]:
+    """The variants `backend` can run, in `VARIANTS` order (the default list)."""
+    if backend == "tensorflow":
+        return list(VARIANTS)
+    return [name for name in VARIANTS if name not in TENSORFLOW_ONLY_VARIANTS]
+
+
+def backend_version(backend: str = BACKEND) -> tuple[str, str]:
+    """`(short name, version)` of the library behind `backend`, e.g. `("tf", "2.21.0")`."""
+    module = importlib.import_module(backend)
+    return BACKEND_MODULES.get(backend, backend), module.__version__
+
+
+class CountExecutions(keras.callbacks.Callback):
+    """Counts `on_train_batch_end` calls: Keras calls it once per execution."""
+
+    def __init__(self):
+        super().__init__()
+        self.executions = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.executions += 1
+
+
+def executions_per_epoch(
+    weights: list[np.ndarray],
+    data: tuple[np.ndarray, np.ndarray],
+    steps_per_execution: int,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict[str, int]:
+    """Untimed: the executions and optimizer steps of one epoch over `data`.
+
+    Shows the `steps_per_execution` Keras honoured on this backend: one execution
+    runs that many steps (the last of an epoch possibly fewer).
+    """
+    keras.backend.clear_session()
+    steps = len(data[0]) // BATCH_SIZE
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_model(weights, steps_per_execution, steps)
+    counter = CountExecutions()
+    model.fit(data[0], data[1], batch_size=BATCH_SIZE, epochs=1, callbacks=[counter], verbose=0)
+    return {
+        "steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+        "executions": counter.executions,
+    }
 
 
 def mirrored_strategy() -> tf.distribute.MirroredStrategy:
     """A `MirroredStrategy` over the CPU split in two logical devices (before TF uses it)."""
+    import tensorflow as tf
+
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -303,8 +376,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     stats: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="tblr-bench-") as root:
         # Untimed warm-up: first imports (the writer side of tb_lr_plugin is lazy,
-        # tf.summary's ops load on first use) and TF's process-wide caches would
-        # otherwise land on whichever variant happens to run first.
+        # tf.summary's ops load on first use) and the backend's process-wide caches
+        # would otherwise land on whichever variant happens to run first.
         warmup = make_data(min(WARMUP_STEPS, args.steps_per_epoch))
         for name in variants:
             log_dir = os.path.join(root, f"warmup-{name}")
@@ -312,6 +385,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 name, log_dir, weights, warmup, 1, args.steps_per_execution, strategy=strategy
             )
         print(f"warm-up done (1 x {len(warmup[0]) // BATCH_SIZE} steps per variant)", flush=True)
+        executions = executions_per_epoch(weights, warmup, args.steps_per_execution, strategy)
+        print(
+            f"steps_per_execution {args.steps_per_execution} on {BACKEND}: "
+            f"{executions['steps']} steps in {executions['executions']} executions",
+            flush=True,
+        )
 
         for repeat in range(args.repeats):
             wall: dict[str, float] = {}
@@ -347,6 +426,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 ratios[name].append(wall[name] / wall["bare"])
                 cpu_ratios[name].append(cpu[name] / cpu["bare"])
 
+    version = backend_version()[1]
     bare_median = statistics.median(seconds["bare"])
     summary = {
         name: {
@@ -362,7 +442,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
     return {
         "config": {
+            "backend": BACKEND,
             "steps_per_execution": args.steps_per_execution,
+            "warmup_epoch_executions": executions,
             "strategy": "MirroredStrategy, 2 logical CPUs" if args.mirrored else None,
             "epochs": args.epochs,
             "steps_per_epoch": args.steps_per_epoch,
@@ -375,7 +457,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "date": date.today().isoformat(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "tensorflow": tf.__version__,
+            "backend": BACKEND,
+            BACKEND: version,
             "keras": keras.__version__,
             "platform": platform.platform(),
         },
@@ -455,6 +538,28 @@ def profile_fit(args: argparse.Namespace, variant: str, top: int = 25) -> None:
     stats.sort_stats("cumulative").print_stats(r"tb_lr_plugin|callbacks|overhead\.py", top)
 
 
+def backend_errors(args: argparse.Namespace, backend: str = BACKEND) -> list[str]:
+    """What `args` asks that `backend` cannot run, one message each (none on TensorFlow)."""
+    errors = []
+    needs_tensorflow = [name for name in args.variants if name in TENSORFLOW_ONLY_VARIANTS]
+    if args.profile in TENSORFLOW_ONLY_VARIANTS:
+        needs_tensorflow.append(args.profile)
+    if args.mirrored:
+        needs_tensorflow.append("--mirrored")
+    if backend != "tensorflow":
+        errors += [
+            f"{name} needs TensorFlow (tf.summary or tf.distribute): run it with "
+            f"KERAS_BACKEND=tensorflow, not {backend}"
+            for name in needs_tensorflow
+        ]
+    if backend == "torch" and args.steps_per_execution != 1:
+        errors.append(
+            "Keras's PyTorch backend runs one step per execution: "
+            "--steps-per-execution must be 1 with KERAS_BACKEND=torch"
+        )
+    return errors
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; the defaults are the reference workload."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -465,8 +570,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
-        default=list(VARIANTS),
-        help=f"comma-separated subset of {','.join(VARIANTS)} (bare is always added)",
+        default=available_variants(),
+        help=f"comma-separated subset of {','.join(available_variants())} (bare is always "
+        f"added; {','.join(TENSORFLOW_ONLY_VARIANTS)} need KERAS_BACKEND=tensorflow)",
     )
     parser.add_argument("--json", metavar="OUT", help="also write raw results to this file")
     parser.add_argument(
@@ -487,14 +593,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.mirrored and args.steps_per_execution != 1:
         # Keras 3.15's own fit fails so, with or without the logger (README "Scaling out").
         parser.error("--mirrored needs --steps-per-execution 1")
+    errors = backend_errors(args)
+    if errors:
+        parser.error("; ".join(errors))
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the benchmark (or the profile) and prints the tables."""
     args = parse_args(argv)
+    library, version = backend_version()
     print(
-        f"tf {tf.__version__}, keras {keras.__version__}, {os.cpu_count()} CPUs; "
+        f"backend {BACKEND}: {library} {version}, keras {keras.__version__}, "
+        f"{os.cpu_count()} CPUs; "
         f"{args.epochs} epochs x {args.steps_per_epoch} steps, batch {BATCH_SIZE}, "
         f"spe {args.steps_per_execution}",
         flush=True,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import warnings
+from typing import Any
 
 import keras
 
@@ -96,10 +98,20 @@ class LearningRateWriter:
             self._recorder.mark_epoch(epoch, self._next_step)
 
     @never_raises
-    def log(self) -> None:
-        """Notes that one more update has run. Costs a list append."""
+    def log(self, optimizer_variables: list[Any] | None = None) -> None:
+        """Notes that one more update has run. Costs a list append.
+
+        Args:
+            optimizer_variables: On JAX, in a loop of your own that calls
+                `optimizer.stateless_apply` (under `jax.jit`), the optimizer
+                variables' values it returned: the optimizer's variables do
+                not change there, so the writer reads the step tap from these
+                (it keeps a reference to the latest, nothing more).
+        """
         self._next_step = step_convention.finished_count(self._next_step)
         if self._recorder is not None:
+            if optimizer_variables is not None:
+                self._recorder.carry(list(optimizer_variables))
             self._recorder.mark(self._next_step)
 
     @never_raises
@@ -113,6 +125,13 @@ class LearningRateWriter:
         """Flushes and closes the event file. Safe to call twice."""
         if self._recorder is not None:
             self._recorder.close()
+            if self._recorder.step < self._next_step:
+                warnings.warn(
+                    f"tb_lr_plugin: log() was called for {self._next_step} updates but the "
+                    f"optimizer counted {self._recorder.step}; the steps it did not count are "
+                    "not logged. A stateless loop (optimizer.stateless_apply) must pass the "
+                    "optimizer variables it returns: writer.log(optimizer_variables=...)"
+                )
             self._recorder = None
 
     def __enter__(self) -> LearningRateWriter:

@@ -201,6 +201,9 @@ class NonChiefRecorder:
     def mark(self, step: int) -> None:
         """Nothing to note: this worker never drains its ring."""
 
+    def carry(self, optimizer_values: list) -> None:
+        """Nothing to read: this worker never drains its ring."""
+
     def mark_epoch(self, epoch: int, step: int | None = None) -> None:
         """Sets the epoch `current_epoch()` reads, as the chief does."""
         for tap in self._taps:

@@ -67,6 +67,9 @@ class StepRecorder(Protocol):
     def mark(self, step: int) -> None:
         """Notes that every update before `step` has run. Cheap: called per batch."""
 
+    def carry(self, optimizer_values: list) -> None:
+        """Takes the optimizer variables' values a stateless loop carries (JAX)."""
+
     def mark_epoch(self, epoch: int, step: int | None = None) -> None:
         """Notes that epoch `epoch` begins at `step` (default: the next step)."""
 
@@ -222,6 +225,10 @@ class Recorder:
         if step - self._drained_step >= self._drain_every or time.monotonic() >= self._next_flush:
             self.drain()
 
+    def carry(self, optimizer_values: list) -> None:
+        """Takes the optimizer variables' values a stateless loop carries (JAX)."""
+        self._tracks[0].tap.carry(optimizer_values)
+
     def mark_epoch(self, epoch: int, step: int | None = None) -> None:
         """Notes that epoch `epoch` begins at `step` (default: the next step)."""
         self._epoch = epoch
@@ -233,6 +240,8 @@ class Recorder:
 
     def drain(self) -> None:
         """Reads every tap and writes what it held, then flushes the file."""
+        for track in self._tracks:
+            track.tap.sync()
         now = time.time()
         step_now = self.step
         anchor_steps = np.array([*self._anchor_steps, step_now], np.float64)

@@ -119,8 +119,15 @@ class StepTap(abc.ABC):
     def attach_to_model(self, model: keras.Model) -> None:  # noqa: B027 (JAX's only)
         """Follows `model`'s `fit`, where the backend keeps the step's state apart."""
 
-    def _before_read(self) -> None:  # noqa: B027 (most backends have nothing to do)
-        """Makes the optimizer's variables current on the host (JAX's fit keeps them apart)."""
+    def carry(self, optimizer_values: list[Any]) -> None:  # noqa: B027 (JAX's only)
+        """Takes the optimizer variables' values a stateless loop carries (JAX's only)."""
+
+    def sync(self) -> None:  # noqa: B027 (most backends have nothing to do)
+        """Makes the optimizer's variables current on the host, where JAX keeps them apart.
+
+        Called before anything reads them between steps: `drain`, and the
+        recorder's own reads of the step count.
+        """
 
     # --- Shared ---------------------------------------------------------------
 
@@ -134,7 +141,7 @@ class StepTap(abc.ABC):
         drains. Called between executions of the train function, on the
         thread that runs it, so nothing writes while it reads.
         """
-        self._before_read()
+        self.sync()
         stop = step_convention.next_step(self.optimizer)
         start = self._drained_until
         if stop < start:  # Iterations were reset (a checkpoint restored mid-run).

@@ -64,6 +64,7 @@ class JaxStepTap(step_tap.StepTap):
         self._eager_records: dict[int, dict[int, Any]] = {}
         self._warned_traced_record = False
         self._model: keras.Model | None = None
+        self._carried: list[Any] | None = None
         # While the forward pass of a train step is traced: the step's optimizer
         # values (by variable id), and what layers recorded (by column).
         self._step_values: dict[int, Any] | None = None
@@ -75,9 +76,30 @@ class JaxStepTap(step_tap.StepTap):
         self._model = model
         keras_internals.hook_jax_train_step(model, self._around_forward, self._after_step)
 
-    def _before_read(self) -> None:
+    def carry(self, optimizer_values: list[Any]) -> None:
+        """Takes the values a jitted `stateless_apply` loop carries, read at the next `sync`.
+
+        Only references are kept, and only the latest: JAX may donate them to
+        the next step, after which they are never read.
+        """
+        self._carried = optimizer_values
+
+    def sync(self) -> None:
         if self._model is not None:
             keras_internals.sync_training_state(self._model)
+        carried, self._carried = self._carried, None
+        if carried is not None:
+            variables = self.optimizer.variables
+            if len(carried) != len(variables):
+                raise ValueError(
+                    f"log(optimizer_variables=...) got {len(carried)} values; optimizer "
+                    f"{self.optimizer.name!r} has {len(variables)} variables (pass the list "
+                    "stateless_apply returned, in the order of optimizer.variables)"
+                )
+            own = {id(self._ring), id(self.optimizer.iterations)}
+            for variable, value in zip(variables, carried, strict=True):
+                if id(variable) in own:
+                    variable.assign(value)
 
     def _around_forward(self, values: dict[int, Any], forward) -> tuple[Any, Any]:
         self._step_values, self._step_records = values, {}
