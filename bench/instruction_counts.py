@@ -13,11 +13,18 @@ fit in the same process, under `valgrind --tool=callgrind` with instrumentation
 switched on only for that span (`callgrind_control -i on/off`, while the process
 waits for it). The logger's time-based flush is switched off, since at
 callgrind's speed it would fire far more often than natively; its 4,096-step
-and epoch-end flushes remain. TensorFlow's thread pools get one thread each, and the cost of
-Eigen's idle spinning (threads polling for work: `GlobalSteal`, `PopBack`,
-`MaybeGetTask`, ...) is subtracted, because it measures waiting, not work, and
-is the main source of run-to-run variation. The ratio of a variant is its count
-over `bare`'s at the same step count and `steps_per_execution`.
+and epoch-end flushes remain. The backend's thread pools get one thread each
+(TensorFlow's inter- and intra-op pools; XLA's Eigen pool on JAX; PyTorch's
+intra- and inter-op threads), and the cost of Eigen's idle spinning (threads
+polling for work: `GlobalSteal`, `PopBack`, `MaybeGetTask`, ...) is subtracted,
+because it measures waiting, not work, and is the main source of run-to-run
+variation. The ratio of a variant is its count over `bare`'s at the same step
+count and `steps_per_execution`.
+
+Backends: the children run on whichever backend `KERAS_BACKEND` names
+(tensorflow when unset), as `overhead.py` does, with the same restrictions: its
+TensorFlow-only variants need the TensorFlow backend, and Keras's PyTorch
+backend runs one step per execution (`--steps-per-execution 1`).
 
 Each count covers fixed costs (tracing, writer creation, schedule sampling, the
 final flush) and per-step costs. With several step counts (`--steps 500,2000,4000`)
@@ -32,6 +39,8 @@ Usage (from the repository root):
     .venv/bin/python bench/instruction_counts.py --steps-per-execution 16 --steps 500,2000,4000
     .venv/bin/python bench/instruction_counts.py --steps-per-execution 1 --steps 500,1500 \\
         --variants lr_logger,lr_logger_record4 --json bench/results-instructions-spe1.json
+    KERAS_BACKEND=torch PYTHONPATH=. <torch venv>/bin/python bench/instruction_counts.py \\
+        --steps-per-execution 1 --steps 200,500
 
 No number here is asserted: this is a measurement, not a test.
 """
@@ -51,6 +60,10 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REFERENCE_STEPS = 10_000
+# The backend of the counted children, as Keras reads it (tensorflow when unset).
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+# overhead.py's variants that need TensorFlow (checked here without importing Keras).
+TENSORFLOW_ONLY_VARIANTS = ("keras_tensorboard", "per_batch_summary")
 # Self cost of these functions is Eigen's thread pool polling for work while idle.
 IDLE_SPIN = re.compile(
     r"Eigen::(ThreadPoolTempl|RunQueue|EventCount)<?.*::"
@@ -61,15 +74,33 @@ IDLE_SPIN = re.compile(
 ANNOTATE_ROW = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$")
 
 
+def single_threaded(backend: str) -> None:
+    """Gives the backend's thread pools one thread each (before its first computation)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    elif backend == "jax":
+        # Read once, when JAX creates its CPU client: before the first computation.
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "")
+            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+
+
 def run_child(variant: str, steps: int, steps_per_execution: int) -> None:
     """Inside valgrind: warm up, then one instrumented fit of `variant`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(BENCH_DIR))
+    single_threaded(BACKEND)
     import overhead  # The workload and variants, shared so both measure the same thing.
-    import tensorflow as tf
 
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
     # Code runs about 50 times slower here: a 10-s flush would fire every few
     # hundred steps, where a native reference fit (6-8 s) never reaches it.
     # The 4,096-step and epoch-end flushes still happen, as natively.
@@ -104,7 +135,7 @@ def count_instructions(variant: str, steps: int, steps_per_execution: int) -> di
             str(steps_per_execution),
         ]
         # A fixed hash seed: Python's dict and set layouts change instruction counts.
-        env = {**os.environ, "PYTHONHASHSEED": "0", "KERAS_BACKEND": "tensorflow"}
+        env = {**os.environ, "PYTHONHASHSEED": "0", "KERAS_BACKEND": BACKEND}
         subprocess.run(command, check=True, env=env, capture_output=True)
         annotated = subprocess.run(
             ["callgrind_annotate", "--inclusive=no", "--threshold=100", out_file],
@@ -173,7 +204,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 / (bare_fixed + REFERENCE_STEPS * bare_per_step),
             }
     return {
-        "config": {"steps_per_execution": args.steps_per_execution, "steps": args.steps},
+        "config": {
+            "backend": BACKEND,
+            "steps_per_execution": args.steps_per_execution,
+            "steps": args.steps,
+        },
         "counts": counts,
         "ratios": ratios,
         "projected": projected,
@@ -226,7 +261,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if BACKEND != "tensorflow":
+        for name in set(args.variants) & set(TENSORFLOW_ONLY_VARIANTS):
+            parser.error(f"{name} needs TensorFlow: run it with KERAS_BACKEND=tensorflow")
+        if BACKEND == "torch" and args.steps_per_execution != 1:
+            parser.error(
+                "Keras's PyTorch backend runs one step per execution: "
+                "--steps-per-execution must be 1 with KERAS_BACKEND=torch"
+            )
+    return args
 
 
 def main() -> None:
@@ -234,6 +278,7 @@ def main() -> None:
         run_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         return
     args = parse_args()
+    print(f"backend {BACKEND}, spe {args.steps_per_execution}, steps {args.steps}", flush=True)
     results = run_benchmark(args)
     print(format_table(results))
     if args.json:

@@ -108,8 +108,10 @@ class StepTap(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def _take_rings(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         """Each ring's column indices and `(capacity, len(indices))` cells, emptied.
+
+        `steps` are the steps being drained (at most `capacity`, one per slot).
 
         A ring's indices are the columns some update or `record` has written
         into it; rings recorded outside the update come first, so that the
@@ -150,7 +152,7 @@ class StepTap(abc.ABC):
         steps = np.arange(start + lost, stop, dtype=np.int64)
         columns = unwritten((self.capacity, len(self.columns)))
         written_columns = set()
-        for indices, cells in self._take_rings():
+        for indices, cells in self._take_rings(steps):
             filled = cells.view(np.uint32) != UNWRITTEN_BITS
             columns[:, indices] = np.where(filled, cells, columns[:, indices])
             written_columns.update(indices)

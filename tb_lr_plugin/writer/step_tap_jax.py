@@ -35,13 +35,26 @@ from tb_lr_plugin.writer.step_tap import RECORDED, Column
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 
+# The ring's last column holds each row's lap, `step // capacity`, exact in
+# float32 to 2**24 laps: which step of its slot wrote the row.
+_LAP = step_tap.MAX_COLUMNS
+
+
+def _empty_ring(shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+    # No NaN: JAX checks a value written to a variable of several processes
+    # is the same on each, and a NaN never equals itself.
+    ring = np.zeros(shape, np.float32)
+    ring[:, _LAP] = -1.0
+    return ring
+
+
 def create(tapped: TappedOptimizer, capacity: int) -> step_tap.StepTap:
     """A JAX tap for one optimizer (see `step_tap.create`)."""
     return JaxStepTap(tapped, capacity)
 
 
 class JaxStepTap(step_tap.StepTap):
-    """One `(capacity, MAX_COLUMNS)` ring, an untracked-by-saving optimizer variable.
+    """One `(capacity, MAX_COLUMNS + 1)` ring, an optimizer variable kept out of saving.
 
     Every column a step may write is in the one ring, so its shape never
     changes and a train function traced once keeps its signature.
@@ -50,16 +63,13 @@ class JaxStepTap(step_tap.StepTap):
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
         optimizer = tapped.optimizer
         self._ring = optimizer.add_variable(
-            (capacity, step_tap.MAX_COLUMNS),
-            initializer=lambda shape, dtype: step_tap.unwritten(shape),
-            dtype="float32",
-            name="tb_lr_ring",
+            (capacity, _LAP + 1), initializer=_empty_ring, dtype="float32", name="tb_lr_ring"
         )
         self.epoch = optimizer.add_variable(
             (), initializer="zeros", dtype="int32", name="tb_lr_epoch"
         )
         keras_internals.hide_from_saving(optimizer, [self._ring, self.epoch])
-        self._blank_row = step_tap.unwritten((step_tap.MAX_COLUMNS,))
+        self._blank_row = step_tap.unwritten((_LAP + 1,))
         self._written: set[int] = set()
         self._eager_records: dict[int, dict[int, Any]] = {}
         self._warned_traced_record = False
@@ -122,9 +132,14 @@ class JaxStepTap(step_tap.StepTap):
         after[id(self._ring)] = after[id(self._ring)].at[slot, columns].set(carried)
         self._written.update(self._carried_columns)
 
-    def _take_rings(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+        # Never reset (a host write of a replicated variable is a collective
+        # every JAX process would have to make): a row counts only where its
+        # lap says it was written by the step drained now.
         cells = np.asarray(self._ring.numpy())
-        self._ring.assign(step_tap.unwritten(cells.shape))
+        expected = np.full(self.capacity, -1.0, np.float32)
+        expected[steps % self.capacity] = steps // self.capacity
+        cells[cells[:, _LAP] != expected] = step_tap.unwritten((_LAP + 1,))
         self._eager_records.clear()  # Recorded by no update (an eager call in a callback).
         indices = tuple(sorted(self._written))
         yield indices, cells[:, indices]
@@ -196,8 +211,11 @@ class JaxStepTap(step_tap.StepTap):
             if not columns:
                 return
             self._written.update(columns)
+            step = jnp.asarray(self.optimizer.iterations.value, jnp.int32)
+            slot = step % self.capacity
+            columns.append(_LAP)
+            values.append((step // self.capacity).astype(jnp.float32))
             row = jnp.asarray(self._blank_row).at[jnp.asarray(columns)].set(jnp.stack(values))
-            slot = jnp.asarray(self.optimizer.iterations.value, jnp.int32) % self.capacity
             ring = self._ring.value
             self._ring.assign(jax.lax.dynamic_update_slice(ring, row[None, :], (slot, 0)))
         except Exception as error:  # Logging must never stop an update.

@@ -46,7 +46,7 @@ class TensorFlowStepTap(step_tap.StepTap):
             self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
         super().__init__(tapped, capacity)
 
-    def _take_rings(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         # Rows last: a value recorded in a branch or loop body earlier in the
         # step than one the update wrote is superseded by it.
         rings = [((index,), ring) for index, ring in self._direct.items()]

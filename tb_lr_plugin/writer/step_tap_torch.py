@@ -45,7 +45,7 @@ class TorchStepTap(step_tap.StepTap):
         self._records: dict[int, dict[int, torch.Tensor]] = {}
         super().__init__(tapped, capacity)
 
-    def _take_rings(self) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         cells = self._ring.cpu().numpy().copy()
         self._ring.copy_(torch.from_numpy(step_tap.unwritten(cells.shape)))
         self._records.clear()  # Recorded by no update (a call in a callback).

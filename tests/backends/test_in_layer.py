@@ -1,0 +1,90 @@
+"""`current_learning_rate()`, `current_step()`, `current_epoch()` and `record` in `Layer.call`.
+
+On every backend, inside `fit`'s compiled step: the values a layer sees at step
+s are those of update s (JAX carries them into its stateless forward pass and
+the records out of it).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from training_logs import data, read_run
+
+import tb_lr_plugin as tblr
+
+BACKEND = keras.backend.backend()
+BATCHES = 8
+EPOCHS = 3
+
+
+class Probe(keras.layers.Layer):
+    """Records what it sees of the step, and a value of its input."""
+
+    def call(self, x):
+        tblr.record("lr", tblr.current_learning_rate(default=-1.0))
+        tblr.record("step", keras.ops.cast(tblr.current_step(default=-1), "float32"))
+        tblr.record("epoch", keras.ops.cast(tblr.current_epoch(default=-1), "float32"))
+        tblr.record("max", keras.ops.max(x))
+        return x
+
+
+def probed_model(steps_per_execution: int, jit_compile) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, 20, warmup_target=0.1, warmup_steps=6)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), Probe(name="probe"), keras.layers.Dense(1)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss="mse",
+        steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+CASES = [(1, "auto"), (1, False), (1, True)]
+if BACKEND != "torch":  # PyTorch's `fit` runs one step per execution.
+    CASES.append((4, "auto"))
+
+
+@pytest.mark.parametrize(("steps_per_execution", "jit_compile"), CASES)
+def test_values_seen_in_call_are_those_of_each_step(log_dir, steps_per_execution, jit_compile):
+    model = probed_model(steps_per_execution, jit_compile)
+    x, y = data(BATCHES)
+    model.fit(
+        x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+    )
+    run = read_run(log_dir)
+    total = BATCHES * EPOCHS
+    path = model.get_layer("probe").path
+    seen = {name: run.series(f"layers/{path}/{name}") for name in ("lr", "step", "epoch", "max")}
+    for series in seen.values():
+        np.testing.assert_array_equal(series.steps, np.arange(total))
+    np.testing.assert_array_equal(seen["lr"].values, run.series("learning_rate").values)
+    np.testing.assert_array_equal(seen["step"].values, np.arange(total))
+    np.testing.assert_array_equal(seen["epoch"].values, np.repeat(np.arange(EPOCHS), BATCHES))
+    assert np.all(np.isfinite(seen["max"].values)) and len(np.unique(seen["max"].values)) > 1
+
+
+def test_evaluate_and_predict_use_the_defaults_and_record_nothing(log_dir):
+    model = probed_model(1, "auto")
+    x, y = data(2)
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+    steps = read_run(log_dir).series(f"layers/{model.get_layer('probe').path}/step")
+    np.testing.assert_array_equal(steps.values, [0, 1])  # The two training steps only.
+    with pytest.raises(tblr.NotTrainingError, match="default="):
+        tblr.current_step()
+
+
+def test_a_trained_model_saves_loads_and_predicts_without_a_logger(log_dir, tmp_path):
+    model = probed_model(1, "auto")
+    x, y = data(2)
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    model.save(tmp_path / "probed.keras")
+    loaded = keras.models.load_model(tmp_path / "probed.keras", custom_objects={"Probe": Probe})
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
