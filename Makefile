@@ -65,9 +65,18 @@ $(NIGHTLY)/.installed:
 	$(NIGHTLY)/bin/python -m pip install --quiet --no-deps keras-nightly
 	touch $@
 
-demo: $(STAMP)
+# `KERAS_BACKEND=jax make demo` (or torch) trains the same runs on that backend,
+# in its TensorFlow-free virtualenv; TensorBoard serves them from .venv.
+KERAS_BACKEND ?= tensorflow
+DEMO_VENV_tensorflow := $(VENV)
+DEMO_VENV_jax := $(JAX)
+DEMO_VENV_torch := $(TORCH)
+DEMO_VENV := $(DEMO_VENV_$(KERAS_BACKEND))
+
+demo: $(STAMP) $(if $(filter-out tensorflow,$(KERAS_BACKEND)),$(DEMO_VENV)/.installed)
 	rm -rf runs/demo
-	$(PY) demo/train_demo.py runs/demo
+	KERAS_BACKEND=$(KERAS_BACKEND) PYTHONPATH=$(CURDIR) $(DEMO_VENV)/bin/python demo/train_demo.py \
+		runs/demo
 	@echo
 	@echo "LR tab: http://127.0.0.1:$(PORT)/#lr   (Ctrl-C to stop TensorBoard)"
 	$(VENV)/bin/tensorboard --logdir runs/demo --host 127.0.0.1 --port $(PORT)

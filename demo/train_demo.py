@@ -1,6 +1,6 @@
 """Demo: the questions users bring about learning rates, answered by runs in the LR tab.
 
-Usage: python demo/train_demo.py runs/demo
+Usage: python demo/train_demo.py runs/demo   (any backend: KERAS_BACKEND=jax ...)
 
 Writes one run per question into the log directory (about a minute on 2 CPU
 cores, on data generated here: no downloads), then `tensorboard --logdir
@@ -9,7 +9,8 @@ runs/demo` shows them in the LR tab:
 - `fit_cosine_warmup`: `fit` with CosineDecay after a warm-up, and a custom
   layer that reads the current learning rate and step inside `call` and
   records two values.
-- `loop_exponential`: a GradientTape loop with ExponentialDecay.
+- `loop_exponential`: a custom loop with ExponentialDecay (TensorFlow's
+  GradientTape, JAX's `jax.grad` or PyTorch's `backward`, per backend).
 - `loop_manual_assign`: a loop with a float rate halved by hand halfway
   (a deviation from the configured flat rate).
 - `epoch_scheduler`: a `LearningRateScheduler` epoch function.
@@ -29,7 +30,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import tb_lr_plugin as tblr
 
@@ -65,6 +65,10 @@ class AnnealedNoise(keras.layers.Layer):
     `fit` traces its train function).
     """
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(0)  # JAX traces no unseeded noise.
+
     def call(self, x, training=False):
         rate = tblr.current_learning_rate(default=0.0)
         step = tblr.current_step(default=0)
@@ -72,7 +76,7 @@ class AnnealedNoise(keras.layers.Layer):
         tblr.record("steps_seen", step)
         if not training:
             return x
-        return x + rate * 10.0 * keras.random.normal(keras.ops.shape(x))
+        return x + rate * 10.0 * keras.random.normal(keras.ops.shape(x), seed=self.seed_generator)
 
 
 def fit_cosine_warmup(log_dir: str) -> None:
@@ -83,7 +87,11 @@ def fit_cosine_warmup(log_dir: str) -> None:
         0.0, decay_steps=total - 200, warmup_target=1e-2, warmup_steps=200, alpha=0.05
     )
     model = mlp(AnnealedNoise(name="annealed_noise"))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse", steps_per_execution=8)
+    # PyTorch's `fit` runs one step per execution.
+    per_execution = 1 if keras.backend.backend() == "torch" else 8
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule), loss="mse", steps_per_execution=per_execution
+    )
     x, y = make_data()
     run = os.path.join(log_dir, "fit_cosine_warmup")
     model.fit(
@@ -92,21 +100,63 @@ def fit_cosine_warmup(log_dir: str) -> None:
         batch_size=BATCH,
         epochs=epochs,
         verbose=0,
-        callbacks=[keras.callbacks.TensorBoard(run), tblr.LearningRateLogger(run)],
+        callbacks=[*keras_tensorboard(run), tblr.LearningRateLogger(run)],
     )
 
 
-def gradient_tape_loop(log_dir: str, run_name: str, optimizer, steps: int, assign_at=None) -> None:
+def keras_tensorboard(run: str) -> list[keras.callbacks.Callback]:
+    """Keras' own TensorBoard callback beside the logger, where it runs (it needs TensorFlow)."""
+    return [keras.callbacks.TensorBoard(run)] if keras.backend.backend() == "tensorflow" else []
+
+
+def train_step_of(model: keras.Model, optimizer: keras.optimizers.Optimizer):
+    """One update on a batch, written as each backend's own custom loop writes it."""
+
+    def loss_of(outputs, yb):
+        return keras.ops.mean((outputs - yb) ** 2)
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def train_step(xb, yb):
+            with tf.GradientTape() as tape:
+                loss = loss_of(model(xb, training=True), yb)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+    elif backend == "jax":
+        import jax
+
+        def stateless_loss(trainable, xb, yb):
+            outputs, _ = model.stateless_call(
+                trainable, model.non_trainable_variables, xb, training=True
+            )
+            return loss_of(outputs, yb)
+
+        gradient = jax.jit(jax.grad(stateless_loss))
+
+        def train_step(xb, yb):
+            grads = gradient([v.value for v in model.trainable_variables], xb, yb)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+    else:
+
+        def train_step(xb, yb):
+            model.zero_grad()
+            loss_of(model(xb, training=True), keras.ops.convert_to_tensor(yb)).backward()
+            grads = [v.value.grad for v in model.trainable_variables]
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+    return train_step
+
+
+def custom_loop(log_dir: str, run_name: str, optimizer, steps: int, assign_at=None) -> None:
     """A custom loop: `LearningRateWriter.log()` after every update."""
     model = mlp()
     x, y = make_data(seed=1)
-
-    @tf.function
-    def train_step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = keras.ops.mean((model(xb, training=True) - yb) ** 2)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+    train_step = train_step_of(model, optimizer)
 
     with tblr.LearningRateWriter(log_dir, optimizer, total_steps=steps, run_name=run_name) as w:
         for step in range(steps):
@@ -255,7 +305,7 @@ def main() -> None:
         ("fit_cosine_warmup", lambda: fit_cosine_warmup(log_dir)),
         (
             "loop_exponential",
-            lambda: gradient_tape_loop(
+            lambda: custom_loop(
                 log_dir,
                 "loop_exponential",
                 keras.optimizers.Adam(schedules.ExponentialDecay(1e-2, 200, 0.7)),
@@ -264,7 +314,7 @@ def main() -> None:
         ),
         (
             "loop_manual_assign",
-            lambda: gradient_tape_loop(
+            lambda: custom_loop(
                 log_dir, "loop_manual_assign", keras.optimizers.SGD(0.02), 1000, assign_at=500
             ),
         ),
