@@ -34,7 +34,6 @@ from tb_lr_plugin.writer import keras_internals, step_tap
 from tb_lr_plugin.writer.step_tap import RECORDED, Column
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
-
 # The ring's last column holds each row's lap, `step // capacity`, exact in
 # float32 to 2**24 laps: which step of its slot wrote the row.
 _LAP = step_tap.MAX_COLUMNS
@@ -168,7 +167,8 @@ class JaxStepTap(step_tap.StepTap):
 
     def learning_rate(self) -> Any:
         with self._step_scope("current_learning_rate"):
-            return self.optimizer.learning_rate
+            # A float rate is a variable: read it in the scope.
+            return keras.ops.convert_to_tensor(self.optimizer.learning_rate)
 
     def step(self) -> Any:
         with self._step_scope("current_step"):

@@ -11,29 +11,33 @@ CPU device each (collectives over gloo).
 import os
 import sys
 
-log_dir, mode = sys.argv[1], sys.argv[2]
-if mode == "devices":
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 
-import jax  # noqa: E402
+def main(log_dir: str, mode: str, *process: str) -> None:
+    if mode == "devices":
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    import jax
 
-if mode == "process":
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=f"127.0.0.1:{sys.argv[4]}", num_processes=2, process_id=int(sys.argv[3])
-    )
+    if mode == "process":
+        index, port = process
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(
+            coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=int(index)
+        )
+    import keras
+    from training_logs import data, small_model
 
-import keras  # noqa: E402
-from training_logs import data, small_model  # noqa: E402
+    import tb_lr_plugin as tblr
 
-import tb_lr_plugin as tblr  # noqa: E402
+    assert len(jax.devices()) == 2, jax.devices()
+    # Each process reads the same arrays: no sharding of the dataset by Keras.
+    distribution = keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False)
+    keras.distribution.set_distribution(distribution)
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, 40, warmup_target=0.2, warmup_steps=8)
+    model = small_model(keras.optimizers.Adam(schedule), steps_per_execution=2)
+    x, y = data(10)
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    print("trained", int(model.optimizer.iterations.numpy()), flush=True)
 
-assert len(jax.devices()) == 2, jax.devices()
-# Each process reads the same arrays: no sharding of the dataset by Keras.
-distribution = keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False)
-keras.distribution.set_distribution(distribution)
-schedule = keras.optimizers.schedules.CosineDecay(0.1, 40, warmup_target=0.2, warmup_steps=8)
-model = small_model(keras.optimizers.Adam(schedule), steps_per_execution=2)
-x, y = data(10)
-model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
-print("trained", int(model.optimizer.iterations.numpy()), flush=True)
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
