@@ -59,10 +59,12 @@ def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
         >>> keras.ops.convert_to_numpy(Noise()(keras.ops.ones((1, 2)))).tolist()
         [[1.0, 1.0]]
     """
-    tap = _training_tap("current_learning_rate", default)
-    if tap is None:
-        return _as_tensor(default, "float32")
-    return keras.ops.cast(tap.learning_rate(), "float32")
+    return _read(
+        "current_learning_rate",
+        default,
+        "float32",
+        lambda tap: keras.ops.cast(tap.learning_rate(), "float32"),
+    )
 
 
 def current_step(default: Any = _NO_DEFAULT) -> Any:
@@ -85,10 +87,7 @@ def current_step(default: Any = _NO_DEFAULT) -> Any:
         >>> keras.ops.convert_to_numpy(RampUp()(keras.ops.ones((1, 2)))).tolist()
         [[1.0, 1.0]]
     """
-    tap = _training_tap("current_step", default)
-    if tap is None:
-        return _as_tensor(default, step_convention.step_dtype())
-    return tap.step()
+    return _read("current_step", default, step_convention.step_dtype(), lambda tap: tap.step())
 
 
 def current_epoch(default: Any = _NO_DEFAULT) -> Any:
@@ -109,10 +108,9 @@ def current_epoch(default: Any = _NO_DEFAULT) -> Any:
         >>> keras.ops.convert_to_numpy(AfterFirstEpoch()(keras.ops.ones((1, 2)))).tolist()
         [[1.0, 1.0]]
     """
-    tap = _training_tap("current_epoch", default)
-    if tap is None:
-        return _as_tensor(default, step_convention.step_dtype())
-    return tap.current_epoch()
+    return _read(
+        "current_epoch", default, step_convention.step_dtype(), lambda tap: tap.current_epoch()
+    )
 
 
 def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) -> None:
@@ -155,6 +153,18 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
         warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {shape}; recording its mean")
         value = keras.ops.mean(value)
     tap.record(path, value)
+
+
+def _read(caller: str, default: Any, dtype: str, read) -> Any:
+    """`read(tap)` in training, else `default` (as a tensor of `dtype`), else an error."""
+    tap = _training_tap(caller, default)
+    if tap is not None:
+        try:
+            return read(tap)
+        except step_tap.NoStepValues as error:
+            if default is _NO_DEFAULT:
+                raise NotTrainingError(f"tb_lr_plugin.{caller}(): {error}") from None
+    return _as_tensor(default, dtype)
 
 
 def _training_tap(caller: str, default: Any) -> step_tap.StepTap | None:

@@ -43,6 +43,13 @@ HYPERPARAMETER = "hyperparameter"
 RECORDED = "recorded"
 
 
+class NoStepValues(Exception):
+    """Raised by an accessor of a tap where the step's values cannot be known.
+
+    The accessors of `in_layer` then return their `default`.
+    """
+
+
 @dataclasses.dataclass(frozen=True)
 class Column:
     """What one column of the ring holds: its kind and series-relative name."""

@@ -144,41 +144,45 @@ class JaxStepTap(step_tap.StepTap):
         yield indices, cells[:, indices]
 
     def record(self, name: str, value: Any) -> None:
-        column = self._column(Column(RECORDED, name))
-        if column is None:
-            return
-        if self._step_records is not None:  # The forward pass of fit's train step.
-            self._step_records[column] = keras.ops.cast(value, "float32")
-            return
-        if keras_internals.in_stateless_scope() or isinstance(value, jax.core.Tracer):
-            # A value of a stateless step whose forward pass the tap does not
-            # see (a train step of your own, `stateless_call`) cannot reach the update.
-            if not self._warned_traced_record:
+        in_step = self._step_records is not None  # The forward pass of fit's train step.
+        if not in_step and (
+            keras_internals.in_stateless_scope() or isinstance(value, jax.core.Tracer)
+        ):
+            # A stateless step whose forward pass the tap does not see (a train
+            # step of your own, `stateless_call`): no update can take the value.
+            if not self._warned_traced_record and keras_internals.available(
+                keras_internals.JAX_TRAIN_STEP
+            ):
                 self._warned_traced_record = True
                 warnings.warn(
                     "tb_lr_plugin: on the JAX backend, record() is recorded in fit's train "
                     "step and in eager loops (optimizer.apply_gradients), not in a stateless "
-                    "step of your own; this value is not recorded"
+                    f"step of your own; {name!r} is not recorded"
                 )
             return
-        self._eager_records.setdefault(threading.get_ident(), {})[column] = jnp.asarray(
-            value, jnp.float32
-        )
+        column = self._column(Column(RECORDED, name))
+        if column is None:
+            return
+        if in_step:
+            self._step_records[column] = keras.ops.cast(value, "float32")
+        else:
+            records = self._eager_records.setdefault(threading.get_ident(), {})
+            records[column] = keras.ops.convert_to_tensor(value, "float32")
 
     def learning_rate(self) -> Any:
-        with self._step_scope("current_learning_rate"):
+        with self._step_scope():
             # A float rate is a variable: read it in the scope.
             return keras.ops.convert_to_tensor(self.optimizer.learning_rate)
 
     def step(self) -> Any:
-        with self._step_scope("current_step"):
+        with self._step_scope():
             return keras.ops.convert_to_tensor(self.optimizer.iterations)
 
     def current_epoch(self) -> Any:
-        with self._step_scope("current_epoch"):
+        with self._step_scope():
             return keras.ops.convert_to_tensor(self.epoch)
 
-    def _step_scope(self, caller: str) -> keras.StatelessScope | contextlib.nullcontext:
+    def _step_scope(self) -> keras.StatelessScope | contextlib.nullcontext:
         """Where the optimizer's variables read as their values in this step."""
         if self._step_values is not None:
             variables = self.optimizer.variables
@@ -189,10 +193,10 @@ class JaxStepTap(step_tap.StepTap):
         if keras_internals.in_stateless_scope():
             # A stateless step the tap does not see: an optimizer variable
             # would read as a stale host value, silently wrong.
-            raise NotImplementedError(
-                f"tb_lr_plugin.{caller}() has no value in a stateless JAX step of your own "
-                "(stateless_call, a custom train_step that does not call "
-                "compute_loss_and_updates); it has one in fit and in eager loops"
+            raise step_tap.NoStepValues(
+                "no value in a stateless JAX step the logger does not see (stateless_call, "
+                "a train_step of your own that does not call compute_loss_and_updates); "
+                "there is one in fit and in eager loops. Pass default=... to use one there"
             )
         return contextlib.nullcontext()
 

@@ -7,12 +7,15 @@ the records out of it).
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 from training_logs import data, read_run
 
 import tb_lr_plugin as tblr
+from tb_lr_plugin.writer import keras_internals
 
 BACKEND = keras.backend.backend()
 BATCHES = 8
@@ -88,3 +91,26 @@ def test_a_trained_model_saves_loads_and_predicts_without_a_logger(log_dir, tmp_
     model.save(tmp_path / "probed.keras")
     loaded = keras.models.load_model(tmp_path / "probed.keras", custom_objects={"Probe": Probe})
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's train step")
+def test_a_keras_without_the_jax_train_step_hook_trains_as_without_the_logger(monkeypatch, log_dir):
+    internal = keras_internals.JAX_TRAIN_STEP
+    monkeypatch.setattr(
+        keras_internals, "JAX_TRAIN_STEP", dataclasses.replace(internal, check=lambda _: False)
+    )
+    monkeypatch.setattr(keras_internals, "_WARNED", set())
+    x, y = data(BATCHES)
+    bare = probed_model(1, "auto")
+    bare.fit(x, y, batch_size=8, verbose=0)
+    model = probed_model(1, "auto")
+    with pytest.warns(UserWarning) as caught:
+        model.fit(x, y, batch_size=8, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    ours = [str(w.message) for w in caught if str(w.message).startswith("tb_lr_plugin")]
+    assert len(ours) == 1 and internal.name in ours[0], ours
+    for logged, plain in zip(model.get_weights(), bare.get_weights(), strict=True):
+        np.testing.assert_array_equal(logged, plain)
+    run = read_run(log_dir)
+    assert len(run.series("learning_rate").steps) == BATCHES
+    # The layer saw its defaults: nothing it recorded is a step's value.
+    assert not any(name.startswith("layers/") for name in run.tags)
