@@ -170,6 +170,10 @@ class StepTap(abc.ABC):
         updated = np.any(written, axis=1)  # Steps with no update (no gradients) have no row.
         return steps[updated], rows[updated], written[updated], lost
 
+    def _hyperparameter_variables(self) -> dict[str, Any]:
+        """The scalar variables each update writes into its row, by name."""
+        return hyperparameters.scalar_variables(self._tapped)
+
     def _column(self, column: Column) -> int | None:
         if column in self.columns:
             return self.columns.index(column)
@@ -202,7 +206,7 @@ class StepTap(abc.ABC):
             captured = []
             if rate_given or learning_rate_is_readable(self.optimizer):
                 captured.append((self._column(Column(LEARNING_RATE, LEARNING_RATE)), None))
-            for name, variable in hyperparameters.scalar_variables(self._tapped).items():
+            for name, variable in self._hyperparameter_variables().items():
                 index = self._column(Column(HYPERPARAMETER, name))
                 if index is not None:
                     captured.append((index, variable))

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tb_lr_plugin.writer import keras_internals, step_tap
+from tb_lr_plugin.writer import keras_internals, step_convention, step_tap
 from tb_lr_plugin.writer.step_tap import RECORDED, Column
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
@@ -105,7 +105,7 @@ class JaxStepTap(step_tap.StepTap):
                     f"{self.optimizer.name!r} has {len(variables)} variables (pass the list "
                     "stateless_apply returned, in the order of optimizer.variables)"
                 )
-            own = {id(self._ring), id(self.optimizer.iterations)}
+            own = {id(self._ring), id(keras_internals.micro_batch_counter(self.optimizer))}
             for variable, value in zip(variables, carried, strict=True):
                 if id(variable) in own:
                     variable.assign(value)
@@ -126,7 +126,11 @@ class JaxStepTap(step_tap.StepTap):
     def _after_step(self, carried: Any, before: dict[int, Any], after: dict[int, Any]) -> None:
         if carried is None or id(self._ring) not in after:
             return
-        slot = jnp.asarray(before[id(self.optimizer.iterations)], jnp.int32) % self.capacity
+        count = before.get(id(keras_internals.micro_batch_counter(self.optimizer)))
+        if count is None:
+            return
+        k = step_convention.micro_batches_per_update(self.optimizer)
+        slot = jnp.asarray(step_convention.update_count(count, k), jnp.int32) % self.capacity
         columns = jnp.asarray(self._carried_columns)
         after[id(self._ring)] = after[id(self._ring)].at[slot, columns].set(carried)
         self._written.update(self._carried_columns)
@@ -182,6 +186,12 @@ class JaxStepTap(step_tap.StepTap):
         with self._step_scope():
             return keras.ops.convert_to_tensor(self.epoch)
 
+    def _hyperparameter_variables(self) -> dict[str, Any]:
+        # A wrapper's variables (LossScaleOptimizer's scale) are not in the
+        # scope the wrapped optimizer's update runs in: it cannot read them.
+        own = {id(v) for v in self.optimizer.variables}
+        return {n: v for n, v in super()._hyperparameter_variables().items() if id(v) in own}
+
     def _step_scope(self) -> keras.StatelessScope | contextlib.nullcontext:
         """Where the optimizer's variables read as their values in this step."""
         if self._step_values is not None:
@@ -215,7 +225,7 @@ class JaxStepTap(step_tap.StepTap):
             if not columns:
                 return
             self._written.update(columns)
-            step = jnp.asarray(self.optimizer.iterations.value, jnp.int32)
+            step = keras.ops.convert_to_tensor(self.optimizer.iterations, "int32")
             slot = step % self.capacity
             columns.append(_LAP)
             values.append((step // self.capacity).astype(jnp.float32))

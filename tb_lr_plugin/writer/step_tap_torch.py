@@ -36,7 +36,7 @@ class TorchStepTap(step_tap.StepTap):
     """One `(capacity, MAX_COLUMNS)` float32 ring tensor, written in place."""
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
-        device = tapped.optimizer.iterations.value.device
+        device = keras.ops.convert_to_tensor(tapped.optimizer.iterations).device
         blank = step_tap.unwritten((capacity, step_tap.MAX_COLUMNS))
         self._ring = torch.from_numpy(blank).to(device)
         self._blank_row = torch.from_numpy(blank[0]).to(device)
@@ -83,7 +83,8 @@ class TorchStepTap(step_tap.StepTap):
             self._written.update(columns)
             row = self._blank_row.clone()
             row[columns] = torch.stack([v.to(row.device).reshape(()) for v in values])
-            slot = torch.remainder(self.optimizer.iterations.value, self.capacity).reshape(1).long()
+            iterations = keras.ops.convert_to_tensor(self.optimizer.iterations)
+            slot = torch.remainder(iterations, self.capacity).reshape(1).long()
             self._ring.index_copy_(0, slot, row[None, :])
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the values of this step: {error!r}")

@@ -199,3 +199,25 @@ def test_torch_compile_compiles_once_not_per_step(log_dir):
     np.testing.assert_array_equal(applied.steps, np.arange(3 + 2 * BATCHES))
     expected = schedule_at(SCHEDULES["cosine_warmup"](), range(3 + 2 * BATCHES))
     assert np.all(event_format.rates_agree(applied.values, expected, peak=np.max(expected)))
+
+
+@pytest.mark.parametrize("optimizer_kind", ["loss_scale", "gradient_accumulation"])
+def test_loss_scaling_and_gradient_accumulation_log_each_applied_update(log_dir, optimizer_kind):
+    schedule = SCHEDULES["cosine_warmup"]()
+    if optimizer_kind == "loss_scale":
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(schedule))
+        micro_batches = 1
+    else:
+        optimizer = keras.optimizers.SGD(schedule, gradient_accumulation_steps=2)
+        micro_batches = 2
+    model = small_model(optimizer)
+    x, y = data(BATCHES)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    updates = 2 * BATCHES // micro_batches
+    applied = read_run(log_dir).series("learning_rate")
+    np.testing.assert_array_equal(applied.steps, np.arange(updates))
+    # Keras calls the schedule on the micro-batch count of the update's last micro-batch.
+    arguments = [micro_batches * s + micro_batches - 1 for s in range(updates)]
+    np.testing.assert_array_equal(
+        applied.values.astype(np.float32), schedule_at(schedule, arguments)
+    )
