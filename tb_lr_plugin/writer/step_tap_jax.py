@@ -78,6 +78,7 @@ class JaxStepTap(step_tap.StepTap):
         # values (by variable id), and what layers recorded (by column).
         self._step_values: dict[int, Any] | None = None
         self._step_records: dict[int, Any] | None = None
+        self._carried_columns: list[int] = []  # Which columns the records carried out fill.
         super().__init__(tapped, capacity)
 
     def attach_to_model(self, model: keras.Model) -> None:
@@ -119,8 +120,7 @@ class JaxStepTap(step_tap.StepTap):
             self._step_values, self._step_records = None, None
         if not records:
             return result, None
-        # Static for the trace: which columns the carried row fills.
-        self._carried_columns = list(records)
+        self._carried_columns = list(records)  # Static for the trace.
         return result, jax.lax.stop_gradient(jnp.stack(list(records.values())))
 
     def _after_step(self, carried: Any, before: dict[int, Any], after: dict[int, Any]) -> None:
@@ -139,7 +139,7 @@ class JaxStepTap(step_tap.StepTap):
         # Never reset (a host write of a replicated variable is a collective
         # every JAX process would have to make): a row counts only where its
         # lap says it was written by the step drained now.
-        cells = np.asarray(self._ring.numpy())
+        cells = self._ring.numpy()
         expected = np.full(self.capacity, -1.0, np.float32)
         expected[steps % self.capacity] = steps // self.capacity
         cells[cells[:, _LAP] != expected] = step_tap.unwritten((_LAP + 1,))

@@ -56,8 +56,8 @@ class TorchStepTap(step_tap.StepTap):
     def record(self, name: str, value: Any) -> None:
         column = self._column(Column(RECORDED, name))
         if column is not None:
-            tensor = torch.as_tensor(value, dtype=torch.float32, device=self._ring.device)
-            self._records.setdefault(threading.get_ident(), {})[column] = tensor.detach()
+            tensor = keras.ops.convert_to_tensor(value, "float32").detach()
+            self._records.setdefault(threading.get_ident(), {})[column] = tensor
 
     def learning_rate(self) -> Any:
         return self.optimizer.learning_rate
