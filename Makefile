@@ -15,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 # keras-nightly, as a report. Those virtualenvs hold no install of this checkout
 # (the tests import it from here), so they are kept across clones, keyed by what
 # they install; nightly's by date too, for each day's build.
-OLDEST_TESTS := tests/writer tests/backends tb_lr_plugin/writer
+OLDEST_TESTS := tests/writer tb_lr_plugin/writer
 NIGHTLY_TESTS := tests/writer/test_fit_exactness.py tests/writer/test_in_layer.py \
 	tests/writer/test_gradient_accumulation.py tests/writer/test_keras_internals.py
 # Every backend: the backend-neutral writer tests and the writer's doctests run

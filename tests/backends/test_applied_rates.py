@@ -60,7 +60,7 @@ def test_every_step_is_the_rate_the_schedule_gave(log_dir, name, steps_per_execu
     assert run.series("optimizer/beta_1").values.tolist() == [0.9]
 
 
-# torch.compile takes a minute per model here: one test of its own covers it.
+# torch.compile takes a minute per model here: test_in_layer.py covers it once.
 JIT_COMPILE = [False] if BACKEND == "torch" else [False, True]
 
 
@@ -182,23 +182,6 @@ def test_reduce_lr_on_plateau_is_recorded_with_its_source(log_dir):
     assert {a.source for a in assignments} == {
         event_format.AssignmentSource.of_callback("ReduceLROnPlateau")
     }
-
-
-@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile")
-def test_torch_compile_compiles_once_not_per_step(log_dir):
-    import torch
-
-    model = small_model(keras.optimizers.Adam(SCHEDULES["cosine_warmup"]()), jit_compile=True)
-    x, y = data(BATCHES)
-    logger = tblr.LearningRateLogger(log_dir)
-    model.fit(x[:24], y[:24], batch_size=8, verbose=0, callbacks=[logger])
-    compiled = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[logger])
-    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == compiled
-    applied = read_run(log_dir).series("learning_rate")
-    np.testing.assert_array_equal(applied.steps, np.arange(3 + 2 * BATCHES))
-    expected = schedule_at(SCHEDULES["cosine_warmup"](), range(3 + 2 * BATCHES))
-    assert np.all(event_format.rates_agree(applied.values, expected, peak=np.max(expected)))
 
 
 @pytest.mark.parametrize("optimizer_kind", ["loss_scale", "gradient_accumulation"])

@@ -48,9 +48,11 @@ def probed_model(steps_per_execution: int, jit_compile) -> keras.Model:
     return model
 
 
-CASES = [(1, "auto"), (1, False), (1, True)]
-if BACKEND != "torch":  # PyTorch's `fit` runs one step per execution.
-    CASES.append((4, "auto"))
+CASES = [(1, "auto"), (1, False), (1, True), (4, "auto")]
+if BACKEND == "torch":
+    # One step per execution there; torch.compile (a minute per model here)
+    # is covered by its own test below.
+    CASES = [(1, "auto"), (1, False)]
 
 
 @pytest.mark.parametrize(("steps_per_execution", "jit_compile"), CASES)
@@ -60,6 +62,25 @@ def test_values_seen_in_call_are_those_of_each_step(log_dir, steps_per_execution
     model.fit(
         x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
     )
+    assert_each_step_seen(model, log_dir)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile")
+def test_torch_compile_compiles_once_not_per_step(log_dir):
+    import torch
+
+    model = probed_model(1, True)
+    x, y = data(BATCHES)
+    logger = tblr.LearningRateLogger(log_dir)
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[logger])
+    compiled = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    model.fit(x, y, batch_size=8, epochs=EPOCHS, initial_epoch=1, verbose=0, callbacks=[logger])
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == compiled
+    assert_each_step_seen(model, log_dir)
+
+
+def assert_each_step_seen(model: keras.Model, log_dir) -> None:
+    """The probe's records at every step are the step's own values."""
     run = read_run(log_dir)
     total = BATCHES * EPOCHS
     path = model.get_layer("probe").path
