@@ -91,6 +91,9 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         return 0.01 * self.scale
 
+    def get_config(self):
+        return {}
+
 
 class RescaleEveryBatch(keras.callbacks.Callback):
     """Sets the schedule's scale before each batch to a value no step number predicts."""
