@@ -50,7 +50,7 @@ $(OLDEST)/.installed:
 	touch $@
 
 $(JAX)/.installed $(TORCH)/.installed: $(VENV_CACHE)/%/.installed:
-	rm -rf $(VENV_CACHE)/$*
+	rm -rf $(VENV_CACHE)/$(firstword $(subst -, ,$*))-*
 	$(PYTHON) -m venv $(VENV_CACHE)/$*
 	$(VENV_CACHE)/$*/bin/python -m pip install --quiet --upgrade pip
 	$(VENV_CACHE)/$*/bin/python -m pip install --quiet -r requirements/$(firstword $(subst -, ,$*)).txt

@@ -1,4 +1,4 @@
-"""The writer side: imports TensorFlow and Keras. The plugin never imports it."""
+"""The writer side: imports Keras and the backend it runs on. The plugin never imports it."""
 
 from tb_lr_plugin.writer.callback import LearningRateLogger
 from tb_lr_plugin.writer.custom_loop import LearningRateWriter

@@ -41,9 +41,10 @@ class LearningRateLogger(keras.callbacks.Callback):
     `MultiWorkerMirroredStrategy` only the chief writes; the other workers
     keep the same compiled step but create no file and read nothing back.
     Under `ParameterServerStrategy` and `TPUStrategy` it warns and does
-    nothing (training goes on). `log_dir` may be any path TensorFlow's file
-    system layer knows: `gs://...`, or `s3://...` and `hdfs://...` once a
-    package such as tensorflow-io registers them.
+    nothing (training goes on). On JAX, under `keras.distribution`, process
+    0 writes. `log_dir` may be any path TensorFlow's file system layer knows
+    where TensorFlow is installed (`gs://...`, or `s3://...` and `hdfs://...`
+    once a package such as tensorflow-io registers them), else a local path.
 
     Args:
         log_dir: The directory TensorBoard is pointed at (`--logdir`).
@@ -110,9 +111,11 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._writes = distribution.writes_logs(strategy)
         # The taps must be in place before `fit` traces its train function.
         taps = [optimizer_hooks.tap_for(t) for t in tapped_optimizers(optimizer)]
-        for tap in taps:
-            tap.attach_to_model(model)
-        if getattr(model, "train_function", None) is not None and not all(t.traced for t in taps):
+        # The first tap serves the layers' accessors (`in_layer`); all read through the model.
+        rehooked = [tap.attach_to_model(model, serve_layers=i == 0) for i, tap in enumerate(taps)]
+        if getattr(model, "train_function", None) is not None and (
+            any(rehooked) or not all(t.traced for t in taps)
+        ):
             model.train_function = None  # Traced without the taps: retrace.
 
     @never_raises

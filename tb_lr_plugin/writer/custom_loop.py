@@ -111,7 +111,7 @@ class LearningRateWriter:
         self._next_step = step_convention.finished_count(self._next_step)
         if self._recorder is not None:
             if optimizer_variables is not None:
-                self._recorder.carry(list(optimizer_variables))
+                self._recorder.take_loop_state(list(optimizer_variables))
             self._recorder.mark(self._next_step)
 
     @never_raises

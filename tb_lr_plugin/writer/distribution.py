@@ -201,7 +201,7 @@ class NonChiefRecorder:
     def mark(self, step: int) -> None:
         """Nothing to note: this worker never drains its ring."""
 
-    def carry(self, optimizer_values: list) -> None:
+    def take_loop_state(self, optimizer_values: list) -> None:
         """Nothing to read: this worker never drains its ring."""
 
     def mark_epoch(self, epoch: int, step: int | None = None) -> None:

@@ -116,15 +116,16 @@ def current_epoch(default: Any = _NO_DEFAULT) -> Any:
 def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) -> None:
     """Records one value per optimizer step as series `layers/<layer path>/<name>`.
 
-    Call it in `Layer.call`, or in what `call` calls: helpers, `keras.ops.cond`
-    branches, loop bodies (a body running several times keeps its last value),
-    but not a `tf.function` of your own, where no update runs (a warning says
-    the value is not recorded). The layer is the nearest one up the call
-    stack. The value is stored as float32, written with the step's update. A
-    non-scalar tensor is reduced to its mean (a warning says so). Under a
-    `tf.distribute` strategy with several replicas, the mean over replicas is
-    recorded. Outside training (predict, evaluate, no logger) it records
-    nothing and adds no op.
+    Call it in `Layer.call`, or in what `call` calls: helpers, and on
+    TensorFlow `keras.ops.cond` branches and loop bodies (a body running
+    several times keeps its last value); not in a function no update runs
+    with (a `tf.function` of your own, a stateless JAX step of your own), nor,
+    on JAX, in a branch or loop body: a warning says the value is not
+    recorded. The layer is the nearest one up the call stack. The value is
+    stored as float32, written with the step's update. A non-scalar tensor is
+    reduced to its mean (a warning says so). Under a `tf.distribute` strategy
+    with several replicas, the mean over replicas is recorded. Outside
+    training (predict, evaluate, no logger) it records nothing and adds no op.
 
     Args:
         name: The value's name under the layer.

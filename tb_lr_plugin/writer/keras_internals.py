@@ -415,8 +415,9 @@ def hook_jax_train_step(
     model: keras.Model,
     around_forward: Callable[[dict[int, Any], Callable[[], Any]], tuple[Any, Any]],
     after_step: Callable[[Any, dict[int, Any], dict[int, Any]], None],
+    owner: Any,
 ) -> bool:
-    """Lets a step tap see, and carry out of, the forward pass of JAX's stateless train step.
+    """Lets `owner`, a step tap, see and carry values out of JAX's stateless forward pass.
 
     JAX's `fit` computes the forward pass as a pure function of the model's
     variables, inside `jax.value_and_grad`: an optimizer variable read there
@@ -432,49 +433,73 @@ def hook_jax_train_step(
       the update (by `id`); it may replace entries of `after`.
 
     The carried value rides out as an extra non-trainable value, removed
-    before the step returns: the state `fit` sees keeps its shape. Returns
-    `False`, installing nothing, where Keras has no such methods. Installed
-    once per model.
+    before the step returns: the state `fit` sees keeps its shape. A
+    `train_step` of the model's own may use that list, so nothing is carried
+    there. The logging parts never raise: a failure warns and the step runs
+    as Keras' own.
+
+    Installed for one owner at a time: new functions for a new owner (JAX
+    caches a compiled step by function, so a model compiled with another
+    optimizer must not meet the old ones). Returns whether it installed new
+    ones (the train function must then be traced again), `False` too where
+    Keras has no such methods.
     """
-    if not available(JAX_TRAIN_STEP) or attached(model, "jax_train_step"):
-        return bool(attached(model, "jax_train_step"))
-    original_compute = model.compute_loss_and_updates
-    original_train_step = model.train_step
-    carried_out: list[Any] = []  # Set while a train step is traced.
+    if not available(JAX_TRAIN_STEP):
+        return False
+    installed = attached(model, "jax_train_step")
+    if installed is not None and installed["owner"] is owner:
+        return False
+    originals = (
+        installed["originals"]
+        if installed
+        else (
+            model.compute_loss_and_updates,
+            model.train_step,
+        )
+    )
+    original_compute, original_train_step = originals
+    keras_own_train_step = type(model).train_step is keras.Model.train_step
+    extra_at: list[int] = []  # Where the carried value sits, while a train step is traced.
 
     def compute_loss_and_updates(*args, **kwargs):
         bound = inspect.signature(original_compute).bind(*args, **kwargs)
-        training = bound.arguments.get("training", False)
         optimizer_values = bound.arguments.get("optimizer_variables")
-        if not training or optimizer_values is None or model.optimizer is None:
+        variables = model.optimizer.variables if model.optimizer is not None else []
+        if (
+            not bound.arguments.get("training", False)
+            or optimizer_values is None
+            or len(optimizer_values) != len(variables)
+        ):
             return original_compute(*args, **kwargs)
-        # Paired by position, as Keras' own train step pairs them.
-        variables = model.optimizer.variables
         values = {id(v): value for v, value in zip(variables, optimizer_values, strict=True)}
         (loss, aux), carried = around_forward(values, lambda: original_compute(*args, **kwargs))
-        if carried is None:
+        if carried is None or not keras_own_train_step:
             return loss, aux
         unscaled_loss, y_pred, non_trainable, metrics = aux
-        carried_out.append(len(non_trainable))
+        extra_at.append(len(non_trainable))
         return loss, (unscaled_loss, y_pred, [*non_trainable, carried], metrics)
 
     def train_step(state, data):
-        carried_out.clear()
+        extra_at.clear()
         logs, new_state = original_train_step(state, data)
         trainable, non_trainable, optimizer_after, metrics = new_state
         carried = None
-        if carried_out and len(non_trainable) == carried_out[0] + 1:
+        if extra_at and len(non_trainable) == extra_at[0] + 1:
             carried, non_trainable = non_trainable[-1], non_trainable[:-1]
         variables = model.optimizer.variables
-        before = {id(v): value for v, value in zip(variables, state[2], strict=True)}
-        after = {id(v): value for v, value in zip(variables, optimizer_after, strict=True)}
-        after_step(carried, before, after)
-        optimizer_after = [after[id(v)] for v in variables]
+        if len(variables) == len(state[2]) == len(optimizer_after):
+            before = dict(zip(map(id, variables), state[2], strict=True))
+            after = dict(zip(map(id, variables), optimizer_after, strict=True))
+            try:
+                after_step(carried, before, after)
+                optimizer_after = [after[id(v)] for v in variables]
+            except Exception as error:  # Logging must never stop a step.
+                warnings.warn(f"tb_lr_plugin: cannot record this step's values: {error!r}")
         return logs, (trainable, non_trainable, optimizer_after, metrics)
 
     model.compute_loss_and_updates = compute_loss_and_updates
     model.train_step = train_step
-    attach(model, "jax_train_step", True)
+    attach(model, "jax_train_step", {"owner": owner, "originals": originals})
     return True
 
 

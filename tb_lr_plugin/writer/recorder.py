@@ -67,8 +67,8 @@ class StepRecorder(Protocol):
     def mark(self, step: int) -> None:
         """Notes that every update before `step` has run. Cheap: called per batch."""
 
-    def carry(self, optimizer_values: list) -> None:
-        """Takes the optimizer variables' values a stateless loop carries (JAX)."""
+    def take_loop_state(self, optimizer_values: list) -> None:
+        """Takes the values of `optimizer.variables` a stateless loop carries (JAX)."""
 
     def mark_epoch(self, epoch: int, step: int | None = None) -> None:
         """Notes that epoch `epoch` begins at `step` (default: the next step)."""
@@ -138,13 +138,13 @@ class Recorder:
         flush_secs: float = DEFAULT_FLUSH_SECS,
     ):
         self._optimizer = optimizer
+        self._tracks: list[_Track] = []
         self._drained_step = self.step
         # A resumed run (restored iterations) starts here, not at step 0.
         self._first_step = self._drained_step
         self.run_dir = step_convention.claim_run(log_dir, run_name, optimizer, self._first_step)
         self._sink = event_sink.EventSink(self.run_dir)
         self._flush_secs = flush_secs
-        self._tracks = []
         for tapped in tapped_optimizers(optimizer):
             curve = configured_curves.ScheduleCurve(schedule) if schedule else None
             self._tracks.append(
@@ -178,6 +178,8 @@ class Recorder:
     @property
     def step(self) -> int:
         """The step the next update will have: the optimizer's iterations."""
+        if self._tracks:
+            return self._tracks[0].tap.next_step()
         return step_convention.next_step(self._optimizer)
 
     def plan(
@@ -220,14 +222,30 @@ class Recorder:
 
     def mark(self, step: int) -> None:
         """Notes that every update before `step` has run. Cheap: call per batch."""
+        for track in self._tracks:
+            track.tap.discard_pending_records()
         self._anchor_steps.append(step)
         self._anchor_times.append(time.time())
         if step - self._drained_step >= self._drain_every or time.monotonic() >= self._next_flush:
             self.drain()
 
-    def carry(self, optimizer_values: list) -> None:
-        """Takes the optimizer variables' values a stateless loop carries (JAX)."""
-        self._tracks[0].tap.carry(optimizer_values)
+    def take_loop_state(self, optimizer_values: list) -> None:
+        """Takes the values of `optimizer.variables` a stateless loop carries (JAX).
+
+        Raises:
+            ValueError: when they are not one per variable of the optimizer.
+        """
+        variables = self._optimizer.variables
+        if len(optimizer_values) != len(variables):
+            raise ValueError(
+                f"log(optimizer_variables=...) got {len(optimizer_values)} values; optimizer "
+                f"{self._optimizer.name!r} has {len(variables)} variables. Pass the list "
+                "stateless_apply returned, and collect optimizer.variables after creating "
+                "the writer (on JAX it adds its own)"
+            )
+        values = dict(zip(map(id, variables), optimizer_values, strict=True))
+        for track in self._tracks:
+            track.tap.take_loop_state(values)
 
     def mark_epoch(self, epoch: int, step: int | None = None) -> None:
         """Notes that epoch `epoch` begins at `step` (default: the next step)."""

@@ -65,7 +65,7 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
     except Exception as error:
         raise ScheduleSamplingError(f"the schedule raised at a single step: {error!r}") from error
     failures = []
-    for strategy in (_called_on_vector, *_MAPS[keras.backend.backend()]):
+    for strategy in (_called_on_vector, *_MAPS.get(keras.backend.backend(), _EAGER)):
         try:
             values = strategy(schedule, steps)
         except Exception as error:  # A strategy the schedule does not support.
@@ -142,11 +142,11 @@ def _one_call_per_step(schedule, steps):
     return np.array([_scalar(schedule, int(s)) for s in keras.ops.convert_to_numpy(steps)])
 
 
+_EAGER = (_one_call_per_step,)
 _MAPS = {
     "tensorflow": (_tf_vectorized_map, _tf_compiled_map),
     "jax": (_jax_vmap, _jax_compiled_map),
-    "torch": (_torch_vmap, _one_call_per_step),
-    "numpy": (_one_call_per_step,),
+    "torch": (_torch_vmap, *_EAGER),
 }
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from tb_lr_plugin.writer import hyperparameters, step_convention
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
+BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_CAPACITY = 8192
 # Columns of a ring: the rate, the optimizer's scalar variables, recorded values.
 MAX_COLUMNS = 64
@@ -64,10 +65,13 @@ class StepTap(abc.ABC):
     Attributes:
         columns: What each ring column holds, in column order.
         capacity: Steps a ring holds between two drains.
-        traced: Whether a compiled function has captured through this tap.
+        traced: Whether a train function traced now keeps writing through this
+            tap (on PyTorch, whose capture runs eagerly, after any capture).
         epoch: A variable holding the current epoch, for `current_epoch()`;
-            the logger assigns it at each epoch's start.
+            the logger assigns it at each epoch's start (each backend creates it).
     """
+
+    epoch: Any
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
@@ -77,6 +81,9 @@ class StepTap(abc.ABC):
         self._tapped = tapped
         self._captured: list[tuple[int, Any]] | None = None
         self._warned_unwritten: set[int] = set()
+        # Values recorded eagerly, per thread (per replica on TensorFlow), until
+        # the eager update takes them.
+        self._eager_records: dict[Any, dict[int, Any]] = {}
         self._drained_until = step_convention.next_step(tapped.optimizer)
         self._column(Column(LEARNING_RATE, LEARNING_RATE))
 
@@ -125,11 +132,28 @@ class StepTap(abc.ABC):
         update's rows win.
         """
 
-    def attach_to_model(self, model: keras.Model) -> None:  # noqa: B027 (JAX's only)
-        """Follows `model`'s `fit`, where the backend keeps the step's state apart."""
+    def attach_to_model(self, model: keras.Model, *, serve_layers: bool) -> bool:
+        """Follows `model`'s `fit`, where the backend keeps the step's state apart (JAX).
 
-    def carry(self, optimizer_values: list[Any]) -> None:  # noqa: B027 (JAX's only)
-        """Takes the optimizer variables' values a stateless loop carries (JAX's only)."""
+        With `serve_layers`, this tap is the one the layers' accessors and
+        `record` read and write. Returns whether the model's train function
+        must be traced again.
+        """
+        return False
+
+    def discard_pending_records(self) -> None:
+        """Forgets values recorded eagerly that no update took (a step skipped, a callback's call).
+
+        Called between steps, so they never land on the next step's row.
+        """
+        self._eager_records.clear()
+
+    def take_loop_state(self, values: dict[int, Any]) -> None:  # noqa: B027 (JAX's only)
+        """Takes the optimizer variables' values (by id) a stateless loop carries (JAX)."""
+
+    def next_step(self) -> int:
+        """The step the optimizer's next update will have (its `iterations`, on the host)."""
+        return step_convention.next_step(self.optimizer)
 
     def sync(self) -> None:  # noqa: B027 (most backends have nothing to do)
         """Makes the optimizer's variables current on the host, where JAX keeps them apart.
@@ -151,7 +175,7 @@ class StepTap(abc.ABC):
         thread that runs it, so nothing writes while it reads.
         """
         self.sync()
-        stop = step_convention.next_step(self.optimizer)
+        stop = self.next_step()
         start = self._drained_until
         if stop < start:  # Iterations were reset (a checkpoint restored mid-run).
             start = max(0, stop - self.capacity)
@@ -163,6 +187,7 @@ class StepTap(abc.ABC):
             filled = cells.view(np.uint32) != UNWRITTEN_BITS
             columns[:, indices] = np.where(filled, cells, columns[:, indices])
             written_columns.update(indices)
+        self.discard_pending_records()  # Recorded by no update (an eager call in a callback).
         self._warn_never_written(written_columns)
         self._drained_until = stop
         rows = columns[steps % self.capacity]
@@ -222,8 +247,15 @@ def create(tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY) -> StepTap
         >>> [column.name for column in tap.columns]
         ['learning_rate']
     """
-    module = importlib.import_module(f"tb_lr_plugin.writer.step_tap_{keras.backend.backend()}")
-    return module.create(tapped, capacity)
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise NotImplementedError(
+            f"tb_lr_plugin logs on the {', '.join(BACKENDS)} backends of Keras, not on "
+            f"{backend!r}: nothing is logged"
+        )
+    return importlib.import_module(f"tb_lr_plugin.writer.step_tap_{backend}").create(
+        tapped, capacity
+    )
 
 
 def unwritten(shape: tuple[int, ...]) -> np.ndarray:

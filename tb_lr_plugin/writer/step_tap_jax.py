@@ -40,11 +40,23 @@ _LAP = step_tap.MAX_COLUMNS
 
 
 def _empty_ring(shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
-    # No NaN: JAX checks a value written to a variable of several processes
-    # is the same on each, and a NaN never equals itself.
+    # No NaN in this host value: JAX checks that a value written to a variable
+    # of several processes is the same on each, and a NaN never equals itself.
+    # (The rows captured in the step hold NaN blanks; they never pass that check.)
     ring = np.zeros(shape, np.float32)
     ring[:, _LAP] = -1.0
     return ring
+
+
+def _in_control_flow() -> bool:
+    """Whether JAX is tracing a `cond` branch or a loop body: their tracers stay there.
+
+    Walked once per trace of a `record`, not per step.
+    """
+    return any(
+        "jax/_src/lax/control_flow" in frame.f_code.co_filename.replace("\\", "/")
+        for frame in keras_internals.calling_frames(2)
+    )
 
 
 def create(tapped: TappedOptimizer, capacity: int) -> step_tap.StepTap:
@@ -70,46 +82,46 @@ class JaxStepTap(step_tap.StepTap):
         keras_internals.hide_from_saving(optimizer, [self._ring, self.epoch])
         self._blank_row = step_tap.unwritten((_LAP + 1,))
         self._written: set[int] = set()
-        self._eager_records: dict[int, dict[int, Any]] = {}
         self._warned_traced_record = False
         self._model: keras.Model | None = None
-        self._carried: list[Any] | None = None
+        self._loop_values: dict[int, Any] | None = None
         # While the forward pass of a train step is traced: the step's optimizer
         # values (by variable id), and what layers recorded (by column).
         self._step_values: dict[int, Any] | None = None
         self._step_records: dict[int, Any] | None = None
-        self._carried_columns: list[int] = []  # Which columns the records carried out fill.
+        self._forward_record_columns: list[int] = []  # The columns of the records carried out.
+        self._warned_columns: set[int] = set()
         super().__init__(tapped, capacity)
 
-    def attach_to_model(self, model: keras.Model) -> None:
-        """Follows `model`'s `fit`: reads the ring through its carried state, serves its layers."""
+    def attach_to_model(self, model: keras.Model, *, serve_layers: bool) -> bool:
+        """Reads the ring through `model`'s carried state; `serve_layers`: serves its layers."""
         self._model = model
-        keras_internals.hook_jax_train_step(model, self._around_forward, self._after_step)
+        if not serve_layers:
+            return False
+        return keras_internals.hook_jax_train_step(
+            model, self._around_forward, self._after_step, owner=self
+        )
 
-    def carry(self, optimizer_values: list[Any]) -> None:
-        """Takes the values a jitted `stateless_apply` loop carries, read at the next `sync`.
+    def take_loop_state(self, values: dict[int, Any]) -> None:
+        """Takes the optimizer variables' values (by variable id) a jitted loop carries.
 
-        Only references are kept, and only the latest: JAX may donate them to
-        the next step, after which they are never read.
+        Read at the next drain, never written into the variables: the loop
+        may donate these buffers to its next step. Only the latest are kept.
         """
-        self._carried = optimizer_values
+        self._loop_values = values
 
     def sync(self) -> None:
         if self._model is not None:
             keras_internals.sync_training_state(self._model)
-        carried, self._carried = self._carried, None
-        if carried is not None:
-            variables = self.optimizer.variables
-            if len(carried) != len(variables):
-                raise ValueError(
-                    f"log(optimizer_variables=...) got {len(carried)} values; optimizer "
-                    f"{self.optimizer.name!r} has {len(variables)} variables (pass the list "
-                    "stateless_apply returned, in the order of optimizer.variables)"
-                )
-            own = {id(self._ring), id(keras_internals.micro_batch_counter(self.optimizer))}
-            for variable, value in zip(variables, carried, strict=True):
-                if id(variable) in own:
-                    variable.assign(value)
+
+    def next_step(self) -> int:
+        counter = keras_internals.micro_batch_counter(self.optimizer)
+        if self._loop_values is None or id(counter) not in self._loop_values:
+            return super().next_step()
+        count = int(np.asarray(self._loop_values[id(counter)]))
+        return step_convention.update_count(
+            count, step_convention.micro_batches_per_update(self.optimizer)
+        )
 
     def _around_forward(self, values: dict[int, Any], forward) -> tuple[Any, Any]:
         self._step_values, self._step_records = values, {}
@@ -120,8 +132,17 @@ class JaxStepTap(step_tap.StepTap):
             self._step_values, self._step_records = None, None
         if not records:
             return result, None
-        self._carried_columns = list(records)  # Static for the trace.
+        self._forward_record_columns = list(records)  # Static for the trace.
         return result, jax.lax.stop_gradient(jnp.stack(list(records.values())))
+
+    def _warn_inner_trace(self, column: int) -> None:
+        if column not in self._warned_columns:
+            self._warned_columns.add(column)
+            warnings.warn(
+                f"tb_lr_plugin: on the JAX backend, record({self.columns[column].name!r}) in a "
+                "keras.ops.cond branch or a loop body is not recorded (a value traced there "
+                "cannot leave it); record it in call itself"
+            )
 
     def _after_step(self, carried: Any, before: dict[int, Any], after: dict[int, Any]) -> None:
         if carried is None or id(self._ring) not in after:
@@ -131,19 +152,21 @@ class JaxStepTap(step_tap.StepTap):
             return
         k = step_convention.micro_batches_per_update(self.optimizer)
         slot = jnp.asarray(step_convention.update_count(count, k), jnp.int32) % self.capacity
-        columns = jnp.asarray(self._carried_columns)
+        columns = jnp.asarray(self._forward_record_columns)
         after[id(self._ring)] = after[id(self._ring)].at[slot, columns].set(carried)
-        self._written.update(self._carried_columns)
+        self._written.update(self._forward_record_columns)
 
     def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         # Never reset (a host write of a replicated variable is a collective
         # every JAX process would have to make): a row counts only where its
         # lap says it was written by the step drained now.
-        cells = self._ring.numpy()
+        if self._loop_values is not None and id(self._ring) in self._loop_values:
+            cells = np.array(self._loop_values[id(self._ring)])
+        else:
+            cells = self._ring.numpy()
         expected = np.full(self.capacity, -1.0, np.float32)
         expected[steps % self.capacity] = steps // self.capacity
         cells[cells[:, _LAP] != expected] = step_tap.unwritten((_LAP + 1,))
-        self._eager_records.clear()  # Recorded by no update (an eager call in a callback).
         indices = tuple(sorted(self._written))
         yield indices, cells[:, indices]
 
@@ -166,6 +189,10 @@ class JaxStepTap(step_tap.StepTap):
             return
         column = self._column(Column(RECORDED, name))
         if column is None:
+            return
+        if in_step and _in_control_flow():
+            # A tracer of a `cond` branch or loop body cannot leave it.
+            self._warn_inner_trace(column)
             return
         if in_step:
             self._step_records[column] = keras.ops.cast(value, "float32")
@@ -219,7 +246,11 @@ class JaxStepTap(step_tap.StepTap):
                     value = self.optimizer.learning_rate if learning_rate is None else learning_rate
                 columns.append(column)
                 values.append(keras.ops.convert_to_tensor(value, "float32"))
-            records = self._eager_records.pop(threading.get_ident(), {})
+            # Eager records go with an eager update only: a traced one would
+            # bake them into the compiled step as constants.
+            records = {}
+            if not keras_internals.in_stateless_scope():
+                records = self._eager_records.pop(threading.get_ident(), {})
             columns.extend(records)
             values.extend(records.values())
             if not columns:

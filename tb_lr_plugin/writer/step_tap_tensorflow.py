@@ -40,8 +40,6 @@ class TensorFlowStepTap(step_tap.StepTap):
         # Columns recorded where no update can take them (a `cond` branch, a
         # loop body) are written there, into a ring of their own.
         self._direct: dict[int, tf.Variable] = {}
-        # Values recorded eagerly, per replica, until the eager update takes them.
-        self._eager_records: dict[tuple[str, int], dict[int, tf.Tensor]] = {}
         with tf.init_scope():
             self.epoch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="tb_lr_epoch")
         super().__init__(tapped, capacity)
@@ -54,7 +52,6 @@ class TensorFlowStepTap(step_tap.StepTap):
             cells = ring.numpy().reshape(self.capacity, len(indices))
             ring.assign(step_tap.unwritten(tuple(ring.shape)))
             yield indices, cells
-        self._eager_records.clear()  # Recorded by no update (an eager call in a callback).
 
     def record(self, name: str, value) -> None:
         """Adds `value` to this step's row as column `name`, written with the update.

@@ -42,13 +42,11 @@ class TorchStepTap(step_tap.StepTap):
         self._blank_row = torch.from_numpy(blank[0]).to(device)
         self.epoch = keras.Variable(0, dtype="int64", trainable=False, name="tb_lr_epoch")
         self._written: set[int] = set()
-        self._records: dict[int, dict[int, torch.Tensor]] = {}
         super().__init__(tapped, capacity)
 
     def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         cells = self._ring.cpu().numpy().copy()
         self._ring.copy_(torch.from_numpy(step_tap.unwritten(cells.shape)))
-        self._records.clear()  # Recorded by no update (a call in a callback).
         indices = tuple(sorted(self._written))
         yield indices, cells[:, indices]
 
@@ -57,7 +55,7 @@ class TorchStepTap(step_tap.StepTap):
         column = self._column(Column(RECORDED, name))
         if column is not None:
             tensor = keras.ops.convert_to_tensor(value, "float32").detach()
-            self._records.setdefault(threading.get_ident(), {})[column] = tensor
+            self._eager_records.setdefault(threading.get_ident(), {})[column] = tensor
 
     def learning_rate(self) -> Any:
         return self.optimizer.learning_rate
@@ -75,7 +73,7 @@ class TorchStepTap(step_tap.StepTap):
                     value = self.optimizer.learning_rate if learning_rate is None else learning_rate
                 columns.append(column)
                 values.append(keras.ops.convert_to_tensor(value, "float32").detach())
-            records = self._records.pop(threading.get_ident(), {})
+            records = self._eager_records.pop(threading.get_ident(), {})
             columns.extend(records)
             values.extend(records.values())
             if not columns:

@@ -207,3 +207,25 @@ def test_loss_scaling_and_gradient_accumulation_log_each_applied_update(log_dir,
     np.testing.assert_array_equal(
         applied.values.astype(np.float32), schedule_at(schedule, arguments)
     )
+
+
+def _fit_twice(log_dir=None) -> keras.Model:
+    """Two fits, compiled with two optimizers of the same shapes and other settings."""
+    x, y = data(BATCHES)
+    model = small_model(keras.optimizers.Adam(0.1))
+    callbacks = [tblr.LearningRateLogger(log_dir)] if log_dir else []
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=callbacks)
+    model.compile(optimizer=keras.optimizers.Adam(0.05, beta_1=0.0, beta_2=0.5), loss="mse")
+    callbacks = [tblr.LearningRateLogger(log_dir)] if log_dir else []
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=callbacks)
+    return model
+
+
+def test_a_recompiled_model_trains_with_its_new_optimizer(log_dir):
+    """No step compiled for the first optimizer is run for the second (JAX caches them)."""
+    logged, bare = _fit_twice(log_dir), _fit_twice()
+    for with_logger, without in zip(logged.get_weights(), bare.get_weights(), strict=True):
+        np.testing.assert_array_equal(with_logger, without)
+    for run, rate in [("train", 0.1), ("train_2", 0.05)]:
+        applied = read_run(log_dir, run).series("learning_rate")
+        np.testing.assert_array_equal(applied.values, np.full(BATCHES, np.float32(rate)))
