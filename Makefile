@@ -84,8 +84,10 @@ demo: $(STAMP) $(if $(filter-out tensorflow,$(KERAS_BACKEND)),$(DEMO_VENV)/.inst
 # Nightly first and the full suite last: the last test summary printed is the suite's.
 test: lint test-js test-nightly test-oldest test-jax test-torch test-python
 
+# tests/backends runs in the JAX and PyTorch virtualenvs; on TensorFlow,
+# tests/writer asserts the same and more.
 test-python: $(STAMP) $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/backends
 
 test-js:
 	node --test frontend/test/

@@ -17,6 +17,7 @@ import os
 import socket
 import time
 import uuid
+from typing import Any
 
 from tensorboard.compat import tf as compat_tf
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
@@ -99,7 +100,7 @@ class EventSink:
             f"{os.getpid()}.{uuid.uuid4().hex[:8]}.lr"
         )
         self._records = _record_writer(f"{run_dir.rstrip('/')}/{name}")
-        self._metadata: dict[tuple[str, str], summary_pb2.SummaryMetadata] = {}
+        self._metadata: dict[tuple[str, str], Any] = {}  # By (kind, sampling), built once.
         self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def write_points(

@@ -57,7 +57,7 @@ def next_step(optimizer: keras.optimizers.Optimizer) -> int:
         >>> next_step(keras.optimizers.SGD())
         0
     """
-    return int(keras.ops.convert_to_numpy(_applying(optimizer).iterations))
+    return int(keras.ops.convert_to_tensor(_applying(optimizer).iterations))
 
 
 def micro_batches_per_update(optimizer: keras.optimizers.Optimizer) -> int:
