@@ -57,7 +57,12 @@ def next_step(optimizer: keras.optimizers.Optimizer) -> int:
         >>> next_step(keras.optimizers.SGD())
         0
     """
-    return int(keras.ops.convert_to_tensor(_applying(optimizer).iterations))
+    iterations = _applying(optimizer).iterations
+    # A variable (a mirrored one too) or a tensor has `numpy()`; a JAX array
+    # (the update count under gradient accumulation) is converted.
+    if hasattr(iterations, "numpy"):
+        return int(iterations.numpy())
+    return int(keras.ops.convert_to_numpy(iterations))
 
 
 def micro_batches_per_update(optimizer: keras.optimizers.Optimizer) -> int:
