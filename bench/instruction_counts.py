@@ -52,6 +52,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,8 +95,10 @@ def single_threaded(backend: str) -> None:
         torch.set_num_interop_threads(1)
 
 
-def run_child(variant: str, steps: int, steps_per_execution: int) -> None:
-    """Inside valgrind: warm up, then one instrumented fit of `variant`."""
+def run_child(
+    variant: str, steps: int, steps_per_execution: int, warmup_steps: int | None = None
+) -> None:
+    """Inside valgrind: warm up (`overhead.WARMUP_STEPS` steps by default), then count a fit."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(BENCH_DIR))
     single_threaded(BACKEND)
@@ -108,7 +111,7 @@ def run_child(variant: str, steps: int, steps_per_execution: int) -> None:
     data = overhead.make_data(steps)
     weights = overhead.build_model(None, steps_per_execution, steps).get_weights()
     with tempfile.TemporaryDirectory(prefix="tblr-callgrind-") as root:
-        warmup = overhead.make_data(overhead.WARMUP_STEPS)
+        warmup = overhead.make_data(warmup_steps or overhead.WARMUP_STEPS)
         overhead.timed_fit(variant, f"{root}/warmup", weights, warmup, 1, steps_per_execution)
         # callgrind_control interrupts this process while it waits in `run`:
         # counting starts and stops at the same place in every run.
@@ -118,8 +121,13 @@ def run_child(variant: str, steps: int, steps_per_execution: int) -> None:
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
 
 
-def count_instructions(variant: str, steps: int, steps_per_execution: int) -> dict[str, int]:
-    """Runs one child under callgrind; returns total, idle-spin and work instruction counts."""
+def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> dict[str, int]:
+    """Runs one child under callgrind; returns total, idle-spin and work instruction counts.
+
+    With `args.warmup_like_run`, the warm-up fit has the counted fit's length; with
+    `args.keep`, the callgrind output is copied there for `callgrind_annotate`.
+    """
+    spe = args.steps_per_execution
     with tempfile.TemporaryDirectory(prefix="tblr-callgrind-out-") as out_dir:
         out_file = os.path.join(out_dir, "callgrind.out")
         command = [
@@ -132,11 +140,15 @@ def count_instructions(variant: str, steps: int, steps_per_execution: int) -> di
             "--child",
             variant,
             str(steps),
-            str(steps_per_execution),
+            str(spe),
+            *([str(steps)] if args.warmup_like_run else []),
         ]
         # A fixed hash seed: Python's dict and set layouts change instruction counts.
         env = {**os.environ, "PYTHONHASHSEED": "0", "KERAS_BACKEND": BACKEND}
         subprocess.run(command, check=True, env=env, capture_output=True)
+        if args.keep:
+            name = f"callgrind-{BACKEND}-spe{spe}-{variant}-{steps}.out"
+            shutil.copy(out_file, Path(args.keep) / name)
         annotated = subprocess.run(
             ["callgrind_annotate", "--inclusive=no", "--threshold=100", out_file],
             check=True,
@@ -173,7 +185,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     counts: dict[str, dict[int, dict[str, int]]] = {name: {} for name in variants}
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = {
-            pool.submit(count_instructions, name, steps, args.steps_per_execution): (name, steps)
+            pool.submit(count_instructions, name, steps, args): (name, steps)
             for name, steps in jobs
         }
         for future in concurrent.futures.as_completed(futures):
@@ -208,6 +220,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "backend": BACKEND,
             "steps_per_execution": args.steps_per_execution,
             "steps": args.steps,
+            "warmup_like_run": args.warmup_like_run,
         },
         "counts": counts,
         "ratios": ratios,
@@ -260,6 +273,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="variants of overhead.py (bare is always added)",
     )
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once")
+    parser.add_argument(
+        "--warmup-like-run",
+        action="store_true",
+        help="warm up with a fit as long as the counted one (default: 200 steps), so caches "
+        "keyed by shape (JAX's compiled eager ops) are warm, as in a second fit",
+    )
+    parser.add_argument("--keep", metavar="DIR", help="keep callgrind's output files in DIR")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
     if BACKEND != "tensorflow":
@@ -274,8 +294,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        run_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--child":
+        run_child(sys.argv[2], *map(int, sys.argv[3:]))
         return
     args = parse_args()
     print(f"backend {BACKEND}, spe {args.steps_per_execution}, steps {args.steps}", flush=True)
