@@ -92,10 +92,14 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._micro_batches_per_update = 1
         self._first_epoch: tuple[int, int] | None = None
         self._failed_hooks: set[str] = set()
+        self._trained_model: keras.Model | None = None
 
     @never_raises
     def set_model(self, model):
         super().set_model(model)
+        # Kept here: on JAX, `Callback.model` writes back the state `fit` carries
+        # at every access (`jax_state_sync`), which per batch would cost a sync.
+        self._trained_model = model
         optimizer = getattr(model, "optimizer", None)
         if optimizer is None:
             return
@@ -124,14 +128,17 @@ class LearningRateLogger(keras.callbacks.Callback):
             self._recorder = None
         elif self._writes:
             self._recorder = recorder.Recorder(
-                self.log_dir, self.run_name, self.model.optimizer, flush_secs=self.flush_secs
+                self.log_dir,
+                self.run_name,
+                self._trained_model.optimizer,
+                flush_secs=self.flush_secs,
             )
             self.run_dir = self._recorder.run_dir
         else:
-            self._recorder = distribution.NonChiefRecorder(self.model.optimizer)
+            self._recorder = distribution.NonChiefRecorder(self._trained_model.optimizer)
         self._planned = False
         self._first_epoch = None
-        self._optimizer = self.model.optimizer
+        self._optimizer = self._trained_model.optimizer
         # With gradient accumulation a batch is a micro-batch; steps count updates.
         self._micro_batches_per_update = step_convention.micro_batches_per_update(self._optimizer)
 
@@ -151,10 +158,10 @@ class LearningRateLogger(keras.callbacks.Callback):
             return
         if not self._planned:
             self._plan()
-        if self.model.optimizer is not self._optimizer:
+        if self._trained_model.optimizer is not self._optimizer:
             # A callback replaced the optimizer mid-fit: the taps are on the
             # old one, so say so (once) rather than log a stale step count.
-            self._optimizer = self.model.optimizer
+            self._optimizer = self._trained_model.optimizer
             warnings.warn(
                 "tb_lr_plugin: model.optimizer was replaced during fit; the LR tab keeps "
                 "logging the optimizer this fit started with, and the new one's updates "
