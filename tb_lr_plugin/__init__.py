@@ -37,7 +37,9 @@ def __getattr__(name: str) -> Any:
     # Lazy: TensorBoard imports this package to load the plugin, and must not
     # pay for (or need) TensorFlow.
     if name in _WRITER_NAMES:
-        return getattr(importlib.import_module("tb_lr_plugin.writer"), name)
+        value = getattr(importlib.import_module("tb_lr_plugin.writer"), name)
+        globals()[name] = value  # Looked up once: `record` may be called per step.
+        return value
     raise AttributeError(f"module 'tb_lr_plugin' has no attribute {name!r}")
 
 

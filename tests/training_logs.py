@@ -120,9 +120,14 @@ class RecordingSGD(keras.optimizers.SGD):
         super().update_step(gradient, variable, learning_rate)
 
 
-def small_model(optimizer, *, steps_per_execution: int = 1, jit_compile="auto") -> keras.Model:
+def small_model(
+    optimizer, *, steps_per_execution: int = 1, jit_compile="auto", middle=()
+) -> keras.Model:
+    """Dense(4), the `middle` layers, Dense(1), compiled with mean squared error."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), *middle, keras.layers.Dense(1)]
+    )
     model.compile(
         optimizer=optimizer,
         loss="mse",

@@ -6,8 +6,12 @@ is that function at every integer step of the planned run, so discontinuities
 would take minutes, so the schedule is called once on a vector of steps; when
 that is not possible (a schedule with `ops.cond` on the step, as CosineDecay
 with warm-up has), the backend's vectorising map and then its compiled loop
-are tried (TensorFlow: `tf.vectorized_map`, `tf.map_fn`; JAX: `jax.vmap`,
-`jax.lax.map`; PyTorch: `torch.vmap`, then one call per step). For a schedule
+are tried (TensorFlow: `tf.vectorized_map`, `tf.map_fn`; PyTorch:
+`torch.vmap`, then one call per step). On JAX, where every eager op compiles
+once per shape (about 50 ms each on CPU), the vectorised map is compiled
+first, as one function per schedule, on vectors padded to a power of two so
+that later runs of other lengths reuse it; then the eager vector call and
+`jax.lax.map`. For a schedule
 Keras does not define, every strategy is checked against scalar calls at
 probe steps before its result is trusted. Keras' own schedules are
 elementwise functions of the step (the tests compare each built-in schedule's
@@ -17,6 +21,8 @@ nine eager calls costing more than the whole vector call, are skipped.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +34,8 @@ from tb_lr_plugin.writer import step_convention
 
 # Probe steps per strategy check: ends, evenly spaced interior steps.
 _PROBES = 9
+# The shortest vector a compiled JAX map is called on (longer ones: powers of two).
+_MIN_JAX_VECTOR = 4096
 
 
 class ScheduleSamplingError(RuntimeError):
@@ -57,7 +65,8 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
     """
     if stop <= start:
         return np.zeros(0, np.float32)
-    steps = keras.ops.arange(start, stop, dtype=step_convention.step_dtype())
+    # From NumPy: on JAX an eager `arange` (or cast) would compile once per length.
+    steps = keras.ops.convert_to_tensor(np.arange(start, stop, dtype=step_convention.step_dtype()))
     probes = 0 if type(schedule).__module__.startswith("keras.") else _PROBES
     probe_steps = np.unique(np.linspace(start, stop - 1, probes).astype(np.int64))
     try:
@@ -65,7 +74,7 @@ def sample_schedule(schedule: Callable[[Any], Any], start: int, stop: int) -> np
     except Exception as error:
         raise ScheduleSamplingError(f"the schedule raised at a single step: {error!r}") from error
     failures = []
-    for strategy in (_called_on_vector, *_MAPS.get(keras.backend.backend(), _EAGER)):
+    for strategy in _STRATEGIES.get(keras.backend.backend(), _EAGER):
         try:
             values = strategy(schedule, steps)
         except Exception as error:  # A strategy the schedule does not support.
@@ -119,10 +128,23 @@ def _tf_compiled_map(schedule, steps):
     return _as_float32(mapped(steps))
 
 
+# One compiled map per schedule object, for the schedule's lifetime.
+_JAX_MAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _jax_vmap(schedule, steps):
     import jax
 
-    return _as_float32(jax.jit(jax.vmap(_float32_of(schedule)))(steps))
+    try:
+        mapped = _JAX_MAPS[schedule]
+    except (KeyError, TypeError):  # First use, or not weakly referable (a bound method).
+        mapped = jax.jit(jax.vmap(_float32_of(schedule)))
+        with contextlib.suppress(TypeError):
+            _JAX_MAPS[schedule] = mapped
+    steps = np.asarray(steps)  # Indexing it on the device would compile too.
+    length = max(_MIN_JAX_VECTOR, 1 << (len(steps) - 1).bit_length())
+    padded = np.arange(steps[0], steps[0] + length, dtype=steps.dtype)
+    return _as_float32(mapped(padded))[: len(steps)]
 
 
 def _jax_compiled_map(schedule, steps):
@@ -142,11 +164,11 @@ def _one_call_per_step(schedule, steps):
     return np.array([_scalar(schedule, int(s)) for s in keras.ops.convert_to_numpy(steps)])
 
 
-_EAGER = (_one_call_per_step,)
-_MAPS = {
-    "tensorflow": (_tf_vectorized_map, _tf_compiled_map),
-    "jax": (_jax_vmap, _jax_compiled_map),
-    "torch": (_torch_vmap, *_EAGER),
+_EAGER = (_called_on_vector, _one_call_per_step)
+_STRATEGIES = {
+    "tensorflow": (_called_on_vector, _tf_vectorized_map, _tf_compiled_map),
+    "jax": (_jax_vmap, _called_on_vector, _jax_compiled_map),
+    "torch": (_called_on_vector, _torch_vmap, _one_call_per_step),
 }
 
 

@@ -77,6 +77,7 @@ class StepTap(abc.ABC):
         self.capacity = capacity
         self.traced = False
         self.columns: list[Column] = []  # The rate first, then in order of first use.
+        self._column_indices: dict[Column, int] = {}  # Looked up per eager `record`.
         self.optimizer = tapped.optimizer
         self._tapped = tapped
         self._captured: list[tuple[int, Any]] | None = None
@@ -200,8 +201,9 @@ class StepTap(abc.ABC):
         return hyperparameters.scalar_variables(self._tapped)
 
     def _column(self, column: Column) -> int | None:
-        if column in self.columns:
-            return self.columns.index(column)
+        index = self._column_indices.get(column)
+        if index is not None:
+            return index
         if len(self.columns) == MAX_COLUMNS:
             warnings.warn(
                 f"tb_lr_plugin: more than {MAX_COLUMNS} values per step; "
@@ -209,6 +211,7 @@ class StepTap(abc.ABC):
             )
             return None
         self.columns.append(column)
+        self._column_indices[column] = len(self.columns) - 1
         return len(self.columns) - 1
 
     def _warn_never_written(self, written: set[int]) -> None:

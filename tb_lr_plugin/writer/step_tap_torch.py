@@ -1,9 +1,14 @@
 """The PyTorch step tap: an in-place write into a ring tensor on the optimizer's device.
 
 Keras runs PyTorch's updates eagerly (or through `torch.compile`), so the tap
-writes each update's row with one `index_copy_` at slot `iterations %
+writes each update's row with one `index_put_` at slot `iterations %
 capacity`, computed on the device: no value comes back to the host per step.
 The ring is a plain tensor, not a Keras variable: nothing of it is saved.
+
+Every eager op costs microseconds of Python dispatch here, per step, so the
+tap uses torch tensors as they come (no `keras.ops` conversion of a float32
+tensor) and a schedule's rate a layer asked for (`current_learning_rate()`)
+is handed to the update instead of being computed twice.
 
 Under `torch.compile` the tap's methods run eagerly between the compiled
 graphs (`torch.compiler.disable`): TorchDynamo would otherwise guard on the
@@ -22,7 +27,7 @@ import keras
 import numpy as np
 import torch
 
-from tb_lr_plugin.writer import step_tap
+from tb_lr_plugin.writer import keras_internals, step_tap
 from tb_lr_plugin.writer.step_tap import RECORDED, Column
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
@@ -32,16 +37,32 @@ def create(tapped: TappedOptimizer, capacity: int) -> step_tap.StepTap:
     return TorchStepTap(tapped, capacity)
 
 
+def _tensor(value: Any) -> Any:
+    """A variable's torch tensor (no copy), anything else as it is."""
+    return value.value if isinstance(value, keras.Variable) else value
+
+
+def _float32(value: Any) -> torch.Tensor:
+    """`value` as a float32 tensor, detached; a float32 tensor as it is (no dispatch)."""
+    value = _tensor(value)
+    if not isinstance(value, torch.Tensor) or value.dtype != torch.float32:
+        value = keras.ops.convert_to_tensor(value, "float32")
+    return value.detach()
+
+
 class TorchStepTap(step_tap.StepTap):
     """One `(capacity, MAX_COLUMNS)` float32 ring tensor, written in place."""
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
         device = keras.ops.convert_to_tensor(tapped.optimizer.iterations).device
-        blank = step_tap.unwritten((capacity, step_tap.MAX_COLUMNS))
-        self._ring = torch.from_numpy(blank).to(device)
-        self._blank_row = torch.from_numpy(blank[0]).to(device)
+        self._ring = torch.from_numpy(step_tap.unwritten((capacity, step_tap.MAX_COLUMNS)))
+        self._ring = self._ring.to(device)
         self.epoch = keras.Variable(0, dtype="int64", trainable=False, name="tb_lr_epoch")
         self._written: set[int] = set()
+        self._column_tensors: dict[tuple[int, ...], torch.Tensor] = {}
+        # A schedule's rate `learning_rate()` computed in this step, with the
+        # version of the counter it was computed from: the update takes it.
+        self._step_rate: tuple[int, Any] | None = None
         super().__init__(tapped, capacity)
 
     def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
@@ -50,18 +71,43 @@ class TorchStepTap(step_tap.StepTap):
         indices = tuple(sorted(self._written))
         yield indices, cells[:, indices]
 
+    def discard_pending_records(self) -> None:
+        super().discard_pending_records()
+        self._step_rate = None
+
     @torch.compiler.disable
     def record(self, name: str, value: Any) -> None:
         column = self._column(Column(RECORDED, name))
         if column is not None:
-            tensor = keras.ops.convert_to_tensor(value, "float32").detach()
-            self._eager_records.setdefault(threading.get_ident(), {})[column] = tensor
+            self._eager_records.setdefault(threading.get_ident(), {})[column] = _float32(value)
 
     def learning_rate(self) -> Any:
-        return self.optimizer.learning_rate
+        rate = self.optimizer.learning_rate
+        # Shared eagerly only: in a compiled graph the schedule's ops are fused
+        # anyway, and the version check would break the graph inside them.
+        if not torch.compiler.is_compiling() and isinstance(
+            keras_internals.rate_setting(self.optimizer),
+            keras.optimizers.schedules.LearningRateSchedule,
+        ):
+            self._step_rate = (self._counter_version(), rate)
+        return rate
+
+    def shared_learning_rate(self) -> Any:
+        # Compiled: never look at `_step_rate`, or TorchDynamo guards on it.
+        if torch.compiler.is_compiling() or self._step_rate is None:
+            return None
+        version = self._counter_version()
+        if self._step_rate is not None and version is not None and self._step_rate[0] == version:
+            return self._step_rate[1]
+        return None
 
     def step(self) -> Any:
-        return keras.ops.convert_to_tensor(self.optimizer.iterations)
+        return _tensor(self.optimizer.iterations)
+
+    def _counter_version(self) -> int | None:
+        # Bumped by every in-place write of the counter: an update, a restore.
+        counter = keras_internals.micro_batch_counter(self.optimizer)
+        return None if counter is None else counter.value._version
 
     @torch.compiler.disable
     def capture(self, learning_rate: Any = None) -> None:
@@ -72,18 +118,23 @@ class TorchStepTap(step_tap.StepTap):
                 if variable is None:  # The rate.
                     value = self.optimizer.learning_rate if learning_rate is None else learning_rate
                 columns.append(column)
-                values.append(keras.ops.convert_to_tensor(value, "float32").detach())
+                values.append(_float32(value).reshape(()))
             records = self._eager_records.pop(threading.get_ident(), {})
             columns.extend(records)
             values.extend(records.values())
+            self._step_rate = None
             if not columns:
                 return
-            self._written.update(columns)
-            row = self._blank_row.clone()
-            row[columns] = torch.stack([v.to(row.device).reshape(()) for v in values])
-            iterations = keras.ops.convert_to_tensor(self.optimizer.iterations)
-            slot = torch.remainder(iterations, self.capacity).reshape(1).long()
-            self._ring.index_copy_(0, slot, row[None, :])
+            key = tuple(columns)
+            if key not in self._column_tensors:
+                self._written.update(columns)
+                self._column_tensors[key] = torch.tensor(columns, device=self._ring.device)
+            column_tensor = self._column_tensors[key]
+            slot = torch.remainder(_tensor(self.optimizer.iterations), self.capacity)
+            self._ring.index_put_(
+                (slot.expand(len(columns)), column_tensor),
+                torch.stack(values).to(self._ring.device),
+            )
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the values of this step: {error!r}")
             return

@@ -111,12 +111,26 @@ class RescaleEveryBatch(keras.callbacks.Callback):
         self.step = 0
 
 
+class RecordsTheRate(keras.layers.Layer):
+    """Asks for the step's rate in the forward pass, which the update may then share."""
+
+    def call(self, x):
+        tblr.record("rate", tblr.current_learning_rate(default=-1.0))
+        return x
+
+
+@pytest.mark.parametrize("layer_asks", [False, True], ids=["", "layer_asks"])
 @pytest.mark.parametrize("jit_compile", JIT_COMPILE)
-def test_a_rate_no_step_number_predicts_is_logged_as_applied(log_dir, jit_compile):
-    """Recomputing the schedule on the host from step numbers would be wrong here."""
+def test_a_rate_no_step_number_predicts_is_logged_as_applied(log_dir, jit_compile, layer_asks):
+    """Recomputing the schedule on the host from step numbers would be wrong here.
+
+    With `layer_asks`, a layer computes the step's rate first: the update must
+    apply (and the log show) that step's value, never a previous batch's.
+    """
     schedule = ScaledSchedule()
     optimizer = RecordingSGD(schedule)
-    model = small_model(optimizer, jit_compile=jit_compile)
+    middle = [RecordsTheRate(name="asks")] if layer_asks else []
+    model = small_model(optimizer, jit_compile=jit_compile, middle=middle)
     rescale = RescaleEveryBatch(schedule)
     x, y = data(BATCHES)
     model.fit(
@@ -128,9 +142,15 @@ def test_a_rate_no_step_number_predicts_is_logged_as_applied(log_dir, jit_compil
         callbacks=[rescale, tblr.LearningRateLogger(log_dir)],
     )
     updates = 2 * BATCHES
-    applied = read_run(log_dir).series("learning_rate")
+    run = read_run(log_dir)
+    applied = run.series("learning_rate")
     received = keras.ops.convert_to_numpy(optimizer.received)[:updates]
     np.testing.assert_array_equal(applied.values.astype(np.float32), received)
+    if layer_asks:
+        (name,) = [name for name in run.tags if name.endswith("asks/rate")]
+        asked = run.series(name)
+        np.testing.assert_array_equal(asked.steps, np.arange(updates))
+        np.testing.assert_array_equal(asked.values.astype(np.float32), received)
     if BACKEND == "jax" and jit_compile:
         # The compiled step read the variable once, when traced (it is not
         # state JAX's `fit` carries): every update applied that first value.
