@@ -12,7 +12,7 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
-from training_logs import data, read_run
+from training_logs import data, read_run, small_model
 
 import tb_lr_plugin as tblr
 from tb_lr_plugin.writer import keras_internals
@@ -77,6 +77,37 @@ def test_torch_compile_compiles_once_not_per_step(log_dir):
     with torch.compiler.set_stance("fail_on_recompile"):
         model.fit(x, y, batch_size=8, epochs=EPOCHS, initial_epoch=1, verbose=0, callbacks=[logger])
     assert_each_step_seen(model, log_dir)
+
+
+class RecordsOtherNamesOnASmallBatch(keras.layers.Layer):
+    """Records the step as `every` and `full`, or on a batch of fewer than 8 (another
+    trace), as `every` and `last`."""
+
+    def call(self, x):
+        step = keras.ops.cast(tblr.current_step(default=-1), "float32")
+        tblr.record("every", step)
+        small = isinstance(x.shape[0], int) and x.shape[0] < 8  # Not while Keras builds.
+        tblr.record("last" if small else "full", step)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="fit traces the batch size as None there")
+def test_a_name_first_recorded_by_a_later_trace_is_recorded(log_dir):
+    """Its column is not beside the column of the other name the trace records."""
+    layer = RecordsOtherNamesOnASmallBatch(name="names")
+    model = small_model(keras.optimizers.Adam(0.01), middle=[layer])
+    x, y = data(BATCHES)
+    x, y = np.concatenate([x, x[:4]]), np.concatenate([y, y[:4]])  # A last batch of 4.
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    run = read_run(log_dir)
+    steps = np.arange(BATCHES + 1)
+    for name, expected in [("every", steps), ("full", steps[:-1]), ("last", steps[-1:])]:
+        series = run.series(f"layers/{layer.path}/{name}")
+        np.testing.assert_array_equal(series.steps, expected)
+        np.testing.assert_array_equal(series.values, expected)
 
 
 def assert_each_step_seen(model: keras.Model, log_dir) -> None:
