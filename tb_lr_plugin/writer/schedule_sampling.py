@@ -21,7 +21,6 @@ nine eager calls costing more than the whole vector call, are skipped.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -128,23 +127,29 @@ def _tf_compiled_map(schedule, steps):
     return _as_float32(mapped(steps))
 
 
-# One compiled map per schedule object, for the schedule's lifetime.
+# Compiled maps per schedule object, by vector length, for the schedule's lifetime.
 _JAX_MAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# A few elementwise ops: LLVM's costly passes would take longer than they save.
+_JAX_COMPILER_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+}
 
 
 def _jax_vmap(schedule, steps):
     import jax
 
-    try:
-        mapped = _JAX_MAPS[schedule]
-    except (KeyError, TypeError):  # First use, or not weakly referable (a bound method).
-        mapped = jax.jit(jax.vmap(_float32_of(schedule)))
-        with contextlib.suppress(TypeError):
-            _JAX_MAPS[schedule] = mapped
     steps = np.asarray(steps)  # Indexing it on the device would compile too.
     length = max(_MIN_JAX_VECTOR, 1 << (len(steps) - 1).bit_length())
     padded = np.arange(steps[0], steps[0] + length, dtype=steps.dtype)
-    return _as_float32(mapped(padded))[: len(steps)]
+    try:
+        compiled = _JAX_MAPS.setdefault(schedule, {})
+    except TypeError:  # Not weakly referable (a bound method): compiled per call.
+        compiled = {}
+    if length not in compiled:
+        mapped = jax.jit(jax.vmap(_float32_of(schedule)))
+        compiled[length] = mapped.lower(padded).compile(compiler_options=_JAX_COMPILER_OPTIONS)
+    return _as_float32(compiled[length](padded))[: len(steps)]
 
 
 def _jax_compiled_map(schedule, steps):
