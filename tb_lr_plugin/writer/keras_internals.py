@@ -348,6 +348,15 @@ def micro_batch_counter(optimizer: keras.optimizers.Optimizer) -> Any:
     return optimizer._iterations
 
 
+def torch_write_count(variable: keras.Variable) -> int:
+    """How many times PyTorch wrote `variable`'s tensor in place (its version counter).
+
+    An update and a restore of the variable both advance it; reading it costs
+    no device access.
+    """
+    return variable.value._version
+
+
 def rate_setting(optimizer: keras.optimizers.Optimizer) -> Any:
     """What the rate was configured as: a schedule, a variable or a callable (or `None`).
 

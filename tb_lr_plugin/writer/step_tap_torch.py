@@ -96,10 +96,8 @@ class TorchStepTap(step_tap.StepTap):
         # Compiled: never look at `_step_rate`, or TorchDynamo guards on it.
         if torch.compiler.is_compiling() or self._step_rate is None:
             return None
-        version = self._counter_version()
-        if self._step_rate is not None and version is not None and self._step_rate[0] == version:
-            return self._step_rate[1]
-        return None
+        version, rate = self._step_rate
+        return rate if version is not None and version == self._counter_version() else None
 
     def step(self) -> Any:
         return _tensor(self.optimizer.iterations)
@@ -107,7 +105,7 @@ class TorchStepTap(step_tap.StepTap):
     def _counter_version(self) -> int | None:
         # Bumped by every in-place write of the counter: an update, a restore.
         counter = keras_internals.micro_batch_counter(self.optimizer)
-        return None if counter is None else counter.value._version
+        return None if counter is None else keras_internals.torch_write_count(counter)
 
     @torch.compiler.disable
     def capture(self, learning_rate: Any = None) -> None:
