@@ -12,7 +12,6 @@ they return their `default` (or raise, saying how to activate them).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import keras
@@ -148,12 +147,7 @@ def record(name: str, value: Any, *, layer: keras.layers.Layer | None = None) ->
         raise ValueError(f"record() needs a non-empty string name, got {name!r}")
     layer = layer or _calling_layer()
     path = f"{layer.path}/{name}" if layer is not None else name
-    value = keras.ops.cast(value, "float32")
-    if len(keras.ops.shape(value)) != 0:
-        shape = tuple(keras.ops.shape(value))
-        warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {shape}; recording its mean")
-        value = keras.ops.mean(value)
-    tap.record(path, value)
+    tap.record(path, tap.recordable(name, value))
 
 
 def _read(caller: str, default: Any, dtype: str, read) -> Any:

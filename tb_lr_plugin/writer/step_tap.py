@@ -102,6 +102,15 @@ class StepTap(abc.ABC):
     def record(self, name: str, value: Any) -> None:
         """Adds float32 scalar `value` to this step's row as column `name`."""
 
+    def recordable(self, name: str, value: Any) -> Any:
+        """`value` as `record` stores it: a float32 scalar (a tensor: its mean, and a warning)."""
+        value = keras.ops.cast(value, "float32")
+        shape = tuple(keras.ops.shape(value))
+        if shape:
+            warn_recording_mean(name, shape)
+            value = keras.ops.mean(value)
+        return value
+
     @abc.abstractmethod
     def learning_rate(self) -> Any:
         """The rate the update being computed will apply (for `current_learning_rate`)."""
@@ -259,6 +268,11 @@ def create(tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY) -> StepTap
     return importlib.import_module(f"tb_lr_plugin.writer.step_tap_{backend}").create(
         tapped, capacity
     )
+
+
+def warn_recording_mean(name: str, shape: tuple[int, ...]) -> None:
+    """Says that `record(name, ...)` got a tensor of `shape` and records its mean."""
+    warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {shape}; recording its mean")
 
 
 def unwritten(shape: tuple[int, ...]) -> np.ndarray:

@@ -75,6 +75,13 @@ class TorchStepTap(step_tap.StepTap):
         super().discard_pending_records()
         self._step_rate = None
 
+    def recordable(self, name: str, value: Any) -> Any:
+        value = _float32(value)  # Called per step: no `keras.ops` dispatch for a tensor.
+        if value.dim():
+            step_tap.warn_recording_mean(name, tuple(value.shape))
+            value = value.mean()
+        return value
+
     @torch.compiler.disable
     def record(self, name: str, value: Any) -> None:
         column = self._column(Column(RECORDED, name))

@@ -193,3 +193,21 @@ def test_a_record_in_a_branch_never_stops_training(log_dir):
     np.testing.assert_array_equal(run.series(f"layers/{path}/in_call").steps, np.arange(BATCHES))
     if BACKEND == "tensorflow":  # Written from inside the branch there.
         assert len(run.series(f"layers/{path}/in_branch").steps) == BATCHES
+
+
+class RecordsAPair(keras.layers.Layer):
+    def call(self, x):
+        step = keras.ops.cast(tblr.current_step(default=0), "float32")
+        tblr.record("pair", keras.ops.stack([step, step + 2.0]))
+        return x
+
+
+def test_a_tensor_is_recorded_as_its_mean_with_a_warning(log_dir):
+    layer = RecordsAPair(name="pair")
+    model = small_model(keras.optimizers.SGD(0.01), middle=[layer])
+    x, y = data(BATCHES)
+    with pytest.warns(UserWarning, match=r"record\('pair'\) got shape \(2,\); recording its mean"):
+        model.fit(x, y, batch_size=8, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    recorded = read_run(log_dir).series(f"layers/{layer.path}/pair")
+    np.testing.assert_array_equal(recorded.steps, np.arange(BATCHES))
+    np.testing.assert_array_equal(recorded.values, np.arange(BATCHES) + 1.0)
