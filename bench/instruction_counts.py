@@ -26,6 +26,11 @@ Backends: the children run on whichever backend `KERAS_BACKEND` names
 TensorFlow-only variants need the TensorFlow backend, and Keras's PyTorch
 backend runs one step per execution (`--steps-per-execution 1`).
 
+The warm-up fit is 200 steps long; with `--warmup-like-run` it is as long as
+the counted fit, so caches keyed by shape (JAX compiles each eager op once per
+shape) are warm, as in a second `fit` of the same length in one process.
+`--keep DIR` keeps callgrind's output files, for `callgrind_annotate`.
+
 Each count covers fixed costs (tracing, writer creation, schedule sampling, the
 final flush) and per-step costs. With several step counts (`--steps 500,2000,4000`)
 the script also fits `count = fixed + steps * per_step` per variant (least
@@ -39,8 +44,10 @@ Usage (from the repository root):
     .venv/bin/python bench/instruction_counts.py --steps-per-execution 16 --steps 500,2000,4000
     .venv/bin/python bench/instruction_counts.py --steps-per-execution 1 --steps 500,1500 \\
         --variants lr_logger,lr_logger_record4 --json bench/results-instructions-spe1.json
-    KERAS_BACKEND=torch PYTHONPATH=. <torch venv>/bin/python bench/instruction_counts.py \\
-        --steps-per-execution 1 --steps 200,500
+    KERAS_BACKEND=jax .venv-jax/bin/python bench/instruction_counts.py \\
+        --steps-per-execution 16 --steps 500,2000 --json bench/results-jax-instructions-spe16.json
+    KERAS_BACKEND=torch .venv-torch/bin/python bench/instruction_counts.py \\
+        --steps-per-execution 1 --steps 500,1500 --json bench/results-torch-instructions-spe1.json
 
 No number here is asserted: this is a measurement, not a test.
 """
@@ -148,6 +155,7 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
         subprocess.run(command, check=True, env=env, capture_output=True)
         if args.keep:
             name = f"callgrind-{BACKEND}-spe{spe}-{variant}-{steps}.out"
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(out_file, Path(args.keep) / name)
         annotated = subprocess.run(
             ["callgrind_annotate", "--inclusive=no", "--threshold=100", out_file],

@@ -46,8 +46,8 @@ Usage (from the repository root):
     .venv/bin/python bench/overhead.py --profile lr_logger  # cProfile of one fit
     .venv/bin/python bench/overhead.py --mirrored --epochs 2 --steps-per-epoch 1000 \\
         --variants lr_logger,lr_logger_record4  # under MirroredStrategy, 2 logical CPUs
-    KERAS_BACKEND=jax PYTHONPATH=. <jax venv>/bin/python bench/overhead.py \\
-        --steps-per-execution 16  # JAX backend (a virtualenv without TensorFlow is fine)
+    KERAS_BACKEND=jax .venv-jax/bin/python bench/overhead.py --steps-per-execution 16
+    KERAS_BACKEND=torch .venv-torch/bin/python bench/overhead.py  # spe 1 only
 
 No number here is asserted: this is a measurement, not a test.
 """
