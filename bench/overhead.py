@@ -10,6 +10,9 @@ Variants:
 * `lr_logger`: `tb_lr_plugin.LearningRateLogger(log_dir)`;
 * `lr_logger_record4`: the same logger, with a layer recording 4 scalars per step
   (`tblr.record` of a mean, a max, `current_learning_rate()` and `current_step()`);
+* `layer_only_record4`: that layer without a logger (it computes its mean and max, and
+  its `record`s do nothing): what the layer itself costs, where layers run eagerly
+  (PyTorch) a part of `lr_logger_record4`'s ratio that is not logging;
 * `keras_tensorboard`: `keras.callbacks.TensorBoard(log_dir, update_freq=1)` (peer; it
   logs the learning rate once per epoch);
 * `per_batch_summary`: a naive callback writing `tf.summary.scalar` of
@@ -158,6 +161,7 @@ VARIANTS: dict[str, Variant] = {
     "lr_logger_record4": lambda log_dir: [
         tblr.LearningRateLogger(log_dir, flush_secs=LOGGER_FLUSH_SECS)
     ],
+    "layer_only_record4": lambda log_dir: [],
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
 }
