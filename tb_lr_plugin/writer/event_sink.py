@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import time
 import uuid
 from typing import Any
@@ -197,12 +196,13 @@ class _RecordWriter:
         self._file = file
 
     def write(self, data: bytes) -> None:
-        header = struct.pack("<Q", len(data))
+        # Little-endian: the length (8 bytes), its checksum, the data, its checksum (4 each).
+        header = len(data).to_bytes(8, "little")
         self._file.write(
             header
-            + struct.pack("<I", record_checksum(header))
+            + record_checksum(header).to_bytes(4, "little")
             + data
-            + struct.pack("<I", record_checksum(data))
+            + record_checksum(data).to_bytes(4, "little")
         )
 
     def flush(self) -> None:
