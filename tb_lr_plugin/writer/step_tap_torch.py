@@ -86,7 +86,8 @@ class TorchStepTap(step_tap.StepTap):
     def record(self, name: str, value: Any) -> None:
         column = self._column(Column(RECORDED, name))
         if column is not None:
-            self._eager_records.setdefault(threading.get_ident(), {})[column] = _float32(value)
+            # Already detached float32 (`recordable`).
+            self._eager_records.setdefault(threading.get_ident(), {})[column] = value
 
     def learning_rate(self) -> Any:
         rate = self.optimizer.learning_rate
