@@ -62,7 +62,7 @@ def current_learning_rate(default: Any = _NO_DEFAULT) -> Any:
         "current_learning_rate",
         default,
         "float32",
-        lambda tap: keras.ops.cast(tap.learning_rate(), "float32"),
+        lambda tap: tap.learning_rate(),
     )
 
 

@@ -8,9 +8,11 @@ that is not possible (a schedule with `ops.cond` on the step, as CosineDecay
 with warm-up has), the backend's vectorising map and then its compiled loop
 are tried (TensorFlow: `tf.vectorized_map`, `tf.map_fn`; PyTorch:
 `torch.vmap`, then one call per step). On JAX, where every eager op compiles
-once per shape (about 50 ms each on CPU), the vectorised map is compiled
-first, as one function per schedule, on vectors padded to a power of two so
-that later runs of other lengths reuse it; then the eager vector call and
+once per shape (about 50 ms each on CPU) and every new function too, the
+schedule is traced once and its program run by NumPy over the vector
+(`jaxpr_evaluation`); a program it cannot run is compiled as a vectorised
+map, one per schedule, on vectors padded to a power of two so that later
+runs of other lengths reuse it; then the eager vector call and
 `jax.lax.map`. For a schedule
 Keras does not define, every strategy is checked against scalar calls at
 probe steps before its result is trusted. Keras' own schedules are
@@ -136,6 +138,13 @@ _JAX_COMPILER_OPTIONS = {
 }
 
 
+def _jax_traced_numpy(schedule, steps):
+    from tb_lr_plugin.writer import jaxpr_evaluation
+
+    values = jaxpr_evaluation.evaluate_elementwise(_float32_of(schedule), np.asarray(steps))
+    return _as_float32(values)
+
+
 def _jax_vmap(schedule, steps):
     import jax
 
@@ -172,7 +181,7 @@ def _one_call_per_step(schedule, steps):
 _EAGER = (_called_on_vector, _one_call_per_step)
 _STRATEGIES = {
     "tensorflow": (_called_on_vector, _tf_vectorized_map, _tf_compiled_map),
-    "jax": (_jax_vmap, _called_on_vector, _jax_compiled_map),
+    "jax": (_jax_traced_numpy, _jax_vmap, _called_on_vector, _jax_compiled_map),
     "torch": (_called_on_vector, _torch_vmap, _one_call_per_step),
 }
 

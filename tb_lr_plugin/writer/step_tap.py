@@ -113,7 +113,10 @@ class StepTap(abc.ABC):
 
     @abc.abstractmethod
     def learning_rate(self) -> Any:
-        """The rate the update being computed will apply (for `current_learning_rate`)."""
+        """The rate the update being computed will apply, as a float32 tensor.
+
+        For `current_learning_rate`.
+        """
 
     def shared_learning_rate(self) -> Any:
         """The rate `learning_rate()` computed earlier in the step, if any."""

@@ -82,7 +82,7 @@ class TensorFlowStepTap(step_tap.StepTap):
         self._scatter(self._direct, column, 1, value)
 
     def learning_rate(self) -> tf.Tensor:
-        """The rate the update being traced will apply (for `current_learning_rate`).
+        """The rate the update being traced will apply, float32 (for `current_learning_rate`).
 
         With a schedule, computed once per step and handed to the update
         too (see `optimizer_hooks`): the layer sees the very tensor the update
@@ -92,8 +92,10 @@ class TensorFlowStepTap(step_tap.StepTap):
             keras_internals.rate_setting(self.optimizer),
             keras.optimizers.schedules.LearningRateSchedule,
         ):
-            return self.optimizer.learning_rate  # A variable: reading it is one op.
-        return self._per_step("learning_rate", lambda: self.optimizer.learning_rate)
+            rate = self.optimizer.learning_rate  # A variable: reading it is one op.
+        else:
+            rate = self._per_step("learning_rate", lambda: self.optimizer.learning_rate)
+        return keras.ops.cast(rate, "float32")
 
     def shared_learning_rate(self) -> tf.Tensor | None:
         """The rate `learning_rate()` computed earlier in the step being traced, if any."""

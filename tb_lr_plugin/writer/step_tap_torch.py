@@ -43,10 +43,12 @@ def _tensor(value: Any) -> Any:
 
 
 def _float32(value: Any) -> torch.Tensor:
-    """`value` as a float32 tensor, detached; a float32 tensor as it is (no dispatch)."""
+    """`value` as a float32 tensor, detached, without `keras.ops` dispatch for a tensor."""
     value = _tensor(value)
-    if not isinstance(value, torch.Tensor) or value.dtype != torch.float32:
+    if not isinstance(value, torch.Tensor):
         value = keras.ops.convert_to_tensor(value, "float32")
+    elif value.dtype != torch.float32:
+        value = value.to(torch.float32)
     return value.detach()
 
 
@@ -63,6 +65,8 @@ class TorchStepTap(step_tap.StepTap):
         # A schedule's rate `learning_rate()` computed in this step, with the
         # version of the counter it was computed from: the update takes it.
         self._step_rate: tuple[int, Any] | None = None
+        # Created with the optimizer: looked up once, read twice per step.
+        self._counter = keras_internals.micro_batch_counter(tapped.optimizer)
         super().__init__(tapped, capacity)
 
     def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
@@ -98,7 +102,7 @@ class TorchStepTap(step_tap.StepTap):
             keras.optimizers.schedules.LearningRateSchedule,
         ):
             self._step_rate = (self._counter_version(), rate)
-        return rate
+        return _float32(rate)
 
     def shared_learning_rate(self) -> Any:
         # Compiled: never look at `_step_rate`, or TorchDynamo guards on it.
@@ -112,8 +116,9 @@ class TorchStepTap(step_tap.StepTap):
 
     def _counter_version(self) -> int | None:
         # Bumped by every in-place write of the counter: an update, a restore.
-        counter = keras_internals.micro_batch_counter(self.optimizer)
-        return None if counter is None else keras_internals.torch_write_count(counter)
+        if self._counter is None:
+            return None
+        return keras_internals.torch_write_count(self._counter)
 
     @torch.compiler.disable
     def capture(self, learning_rate: Any = None) -> None:
