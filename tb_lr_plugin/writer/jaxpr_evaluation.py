@@ -12,7 +12,8 @@ kernels instead of XLA's (the writer's curves tolerate float32 rounding).
 
 Only programs whose every value is a scalar, made of the primitives of
 `_ELEMENTWISE` and of `cond`, `select_n` and nested calls, are evaluated;
-anything else raises `UnsupportedProgram`, and the caller compiles instead.
+anything else raises `UnsupportedProgram`, and the caller compiles instead (as
+it does if a JAX release moves what this module imports from `jax.extend`).
 """
 
 from __future__ import annotations

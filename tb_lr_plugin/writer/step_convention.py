@@ -102,6 +102,8 @@ def update_count(micro_batches: Any, micro_batches_per_update: int) -> Any:
         >>> update_count(7, 4)
         1
     """
+    if micro_batches_per_update == 1:
+        return micro_batches  # No division op in a traced step.
     return micro_batches // micro_batches_per_update
 
 

@@ -168,7 +168,9 @@ class JaxStepTap(step_tap.StepTap):
         if count is None:
             return
         k = step_convention.micro_batches_per_update(self.optimizer)
-        slot = jnp.asarray(step_convention.update_count(count, k), jnp.int32) % self.capacity
+        slot = jax.lax.rem(
+            jnp.asarray(step_convention.update_count(count, k), jnp.int32), self.capacity
+        )
         columns = self._forward_record_columns
         ring = after[id(self._ring)]
         if columns == list(range(columns[0], columns[0] + len(columns))):
