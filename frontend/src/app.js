@@ -1,10 +1,19 @@
 // The LR tab's controller: which runs are selected, which x window is shown,
-// what to fetch for it, and when to redraw. Data shaping lives in model.js,
+// what to fetch for it, and when to redraw. Data shaping lives in small modules of pure functions,
 // DOM building in views.js, the chart in chart.js.
 
 import * as api from './api.js';
 import {LineChart} from './chart.js';
-import * as model from './model.js';
+import {lineColor, runColors} from './colors.js';
+import {EPOCH, LEARNING_RATE, MIN_MAX_POINTS} from './constants.js';
+import {maxPointsFor, rangeKey} from './data_loading.js';
+import {deviationRows} from './deviation_rows.js';
+import {fileName, linesToRows, toCsv} from './downloads.js';
+import {formatAxisStep, formatDuration, formatRatio, formatStep, formatValue} from './format.js';
+import {compileFilter, nextSelection} from './run_selection.js';
+import {epochBoundaries, interpolateAt, valueAt} from './series_math.js';
+import {chartGroups, classifySeries, optimizerOf, scheduleNameFor} from './series_names.js';
+import {relativeTimeToStep, relativeX, stepWindow} from './x_axis.js';
 import {SmallCharts} from './small_charts.js';
 import * as views from './views.js';
 
@@ -53,7 +62,7 @@ export class App {
     this.selected = new Set();
     this.deselected = new Set(Array.isArray(prefs.deselected) ? prefs.deselected : []);
     this.filterText = typeof prefs.filter === 'string' ? prefs.filter : '';
-    this.filter = model.compileFilter(this.filterText);
+    this.filter = compileFilter(this.filterText);
     this.xMode = prefs.xMode === 'time' ? 'time' : 'step';
     this.autoRefresh = prefs.autoRefresh !== false;
     /** @type {{min: number, max: number} | null} x window, in the x axis' units */
@@ -250,11 +259,11 @@ export class App {
     if (initial) {
       this.selected = new Set(names.filter((n) => !this.deselected.has(n)));
     } else {
-      this.selected = model.nextSelection(this.known, this.selected, names);
+      this.selected = nextSelection(this.known, this.selected, names);
     }
     this.known = new Set(names);
     this.runs = runs;
-    this.colors = model.runColors(names);
+    this.colors = runColors(names);
     for (const map of [this.cache, this.marks]) {
       for (const name of map.keys()) if (!this.known.has(name)) map.delete(name);
     }
@@ -281,7 +290,7 @@ export class App {
     }, {
       onFilter: (text) => {
         this.filterText = text;
-        this.filter = model.compileFilter(text);
+        this.filter = compileFilter(text);
         this.savePrefs();
         this.renderRunList();
       },
@@ -326,7 +335,7 @@ export class App {
   }
 
   formatX(x) {
-    return this.xMode === 'time' ? model.formatDuration(x) : model.formatAxisStep(x);
+    return this.xMode === 'time' ? formatDuration(x) : formatAxisStep(x);
   }
 
   /**
@@ -339,7 +348,7 @@ export class App {
     if (this.xMode === 'step') return steps;
     const ref = this.timeRefs.get(run);
     if (!ref) return steps.map(() => null);
-    return model.relativeX(steps, wallTimes, ref.steps, ref.wall_times);
+    return relativeX(steps, wallTimes, ref.steps, ref.wall_times);
   }
 
   /** The step of `run` at x on the current axis (null where it has none). */
@@ -347,19 +356,19 @@ export class App {
     if (this.xMode === 'step') return Math.round(x);
     const ref = this.timeRefs.get(run);
     if (!ref) return null;
-    const step = model.relativeTimeToStep(x, ref.steps, ref.wall_times);
+    const step = relativeTimeToStep(x, ref.steps, ref.wall_times);
     return step == null ? null : Math.round(step);
   }
 
   /** The step window of `run` to fetch for the x window, or {} for everything. */
   stepWindowOf(run) {
     if (!this.window) return {};
-    if (this.xMode === 'step') return model.stepWindow(this.window.min, this.window.max);
+    if (this.xMode === 'step') return stepWindow(this.window.min, this.window.max);
     const ref = this.timeRefs.get(run);
     if (!ref) return {};
-    const a = model.relativeTimeToStep(this.window.min, ref.steps, ref.wall_times);
-    const b = model.relativeTimeToStep(this.window.max, ref.steps, ref.wall_times);
-    return a == null || b == null ? {} : model.stepWindow(a, b);
+    const a = relativeTimeToStep(this.window.min, ref.steps, ref.wall_times);
+    const b = relativeTimeToStep(this.window.max, ref.steps, ref.wall_times);
+    return a == null || b == null ? {} : stepWindow(a, b);
   }
 
   /** The last step a run logged (a held value is drawn up to it). */
@@ -373,7 +382,7 @@ export class App {
 
   /** Points to ask for per line, from the main chart's width. */
   maxPoints() {
-    return model.maxPointsFor(this.mainChart.width() || 800, devicePixelRatio);
+    return maxPointsFor(this.mainChart.width() || 800, devicePixelRatio);
   }
 
   // -------------------------------------------------------------- zooming
@@ -426,14 +435,14 @@ export class App {
     const changed = new Set();
     await Promise.all(this.selectedRuns().map(async (info) => {
       const data = this.cache.get(info.name);
-      const lr = model.classifySeries(info.series, info.optimizers || []).learningRates[0];
+      const lr = classifySeries(info.series, info.optimizers || []).learningRates[0];
       if (!data || !lr || data.lr.length === 0) {
         changed.add(info.name);
         return;
       }
       try {
-        const probe = await api.fetchSeries(info.name, lr.name, {maxPoints: model.MIN_MAX_POINTS});
-        if (model.rangeKey(probe) !== data.rangeKey) changed.add(info.name);
+        const probe = await api.fetchSeries(info.name, lr.name, {maxPoints: MIN_MAX_POINTS});
+        if (rangeKey(probe) !== data.rangeKey) changed.add(info.name);
       } catch {
         changed.add(info.name); // The load will say what is wrong.
       }
@@ -484,7 +493,7 @@ export class App {
     performance.measure(MARKS.draw, {start: drawStart});
     this.renderSidePanels();
     this.renderRunList();
-    this.small.update(model.chartGroups(this.selectedRuns()), {changed: force});
+    this.small.update(chartGroups(this.selectedRuns()), {changed: force});
     await this.markRendered();
     return true;
   }
@@ -504,7 +513,7 @@ export class App {
   /** Fetches one run's learning rates and schedules for the current window. */
   async loadCurves(info, key, signal) {
     const run = info.name;
-    const kinds = model.classifySeries(info.series, info.optimizers || []);
+    const kinds = classifySeries(info.series, info.optimizers || []);
     const maxPoints = this.maxPoints();
     if (this.xMode === 'time' && this.window && !this.timeRefs.has(run) && kinds.learningRates.length) {
       // Steps of a time window come from the run's step/time mapping: get it first.
@@ -527,7 +536,7 @@ export class App {
     this.cache.set(run, {
       key,
       // What a refresh compares with to tell whether the run grew.
-      rangeKey: lr.length > 0 ? model.rangeKey(lr[0].resp) : null,
+      rangeKey: lr.length > 0 ? rangeKey(lr[0].resp) : null,
       lr,
       schedules: new Map(schedules.filter(Boolean).map((s) => [s.series, s])),
     });
@@ -540,9 +549,9 @@ export class App {
    */
   async loadMarks(info, signal) {
     const run = info.name;
-    const kinds = model.classifySeries(info.series, info.optimizers || []);
+    const kinds = classifySeries(info.series, info.optimizers || []);
     const [epoch, deviations] = await Promise.all([
-      kinds.epoch ? api.fetchSeries(run, model.EPOCH, {}, signal) : null,
+      kinds.epoch ? api.fetchSeries(run, EPOCH, {}, signal) : null,
       info.schedule ? api.fetchDeviations(run, signal) : null,
     ]);
     this.marks.set(run, {epoch, deviations});
@@ -575,8 +584,8 @@ export class App {
       const names = new Set([...data.lr.map((s) => s.name), ...data.schedules.keys()]);
       let k = 0;
       for (const name of names) {
-        const shade = model.lineColor(color, k++);
-        const optimizer = model.optimizerOf(name, model.LEARNING_RATE);
+        const shade = lineColor(color, k++);
+        const optimizer = optimizerOf(name, LEARNING_RATE);
         const label = several && optimizer ? `${run} · ${optimizer}` : run;
         const applied = data.lr.find((s) => s.name === name)?.resp;
         const schedule = data.schedules.get(name);
@@ -590,7 +599,7 @@ export class App {
       }
       const marks = this.marks.get(run);
       if (marks?.epoch) {
-        const boundaries = model.epochBoundaries(marks.epoch.steps, marks.epoch.values);
+        const boundaries = epochBoundaries(marks.epoch.steps, marks.epoch.values);
         for (const x of this.toX(run, boundaries, null)) if (x != null) rules.add(x);
       }
       for (const event of marks?.deviations?.events || []) {
@@ -651,7 +660,7 @@ export class App {
       events.set(info.name, deviations.events);
       if (deviations.truncated) truncated.push(info.name);
     }
-    const rows = model.deviationRows(events);
+    const rows = deviationRows(events);
     const devKey = JSON.stringify([rows, compared, truncated, runs.map((r) => this.colors.get(r.name))]);
     if (devKey !== this.lastDeviationsKey) {
       this.lastDeviationsKey = devKey;
@@ -700,8 +709,8 @@ export class App {
       const names = new Set([...data.lr.map((s) => s.name), ...data.schedules.keys()]);
       let k = 0;
       for (const name of names) {
-        const shade = model.lineColor(color, k++);
-        const optimizer = model.optimizerOf(name, model.LEARNING_RATE);
+        const shade = lineColor(color, k++);
+        const optimizer = optimizerOf(name, LEARNING_RATE);
         const label = names.size > 1 && optimizer ? `${run} · ${optimizer}` : run;
         const applied = data.lr.find((s) => s.name === name)?.resp;
         const schedule = data.schedules.get(name);
@@ -709,7 +718,7 @@ export class App {
         let appliedValue = null;
         if (applied && step != null && applied.steps.length &&
             step >= applied.steps[0] && step <= applied.steps[applied.steps.length - 1]) {
-          const found = model.valueAt(applied.steps, applied.values, step, 'step');
+          const found = valueAt(applied.steps, applied.values, step, 'step');
           shownStep = found.step;
           appliedValue = found.value;
         }
@@ -717,11 +726,11 @@ export class App {
         let expected = null;
         let approximate = false;
         if (schedule && shownStep != null) {
-          const exact = model.valueAt(schedule.steps, schedule.values, shownStep, 'step');
+          const exact = valueAt(schedule.steps, schedule.values, shownStep, 'step');
           if (exact?.exact) {
             expected = exact.value;
           } else {
-            expected = model.interpolateAt(schedule.steps, schedule.values, shownStep);
+            expected = interpolateAt(schedule.steps, schedule.values, shownStep);
             approximate = expected != null;
           }
         }
@@ -729,22 +738,22 @@ export class App {
         if (appliedValue == null && expected == null) continue;
         const epochs = this.marks.get(run)?.epoch;
         const epoch = epochs && appliedValue != null ?
-          model.valueAt(epochs.steps, epochs.values, shownStep, 'change')?.value : null;
+          valueAt(epochs.steps, epochs.values, shownStep, 'change')?.value : null;
         rows.push({
           color: shade,
           cells: [
             label,
-            model.formatStep(shownStep),
+            formatStep(shownStep),
             epoch == null ? '—' : String(epoch),
-            model.formatValue(appliedValue),
-            (approximate ? '≈' : '') + model.formatValue(expected),
-            model.formatRatio(appliedValue, expected),
+            formatValue(appliedValue),
+            (approximate ? '≈' : '') + formatValue(expected),
+            formatRatio(appliedValue, expected),
           ],
         });
       }
     }
     if (rows.length === 0) return null;
-    const title = this.xMode === 'time' ? `${model.formatDuration(x)} after start` : `Step ${model.formatStep(Math.round(x))}`;
+    const title = this.xMode === 'time' ? `${formatDuration(x)} after start` : `Step ${formatStep(Math.round(x))}`;
     return {title, header: ['Run', 'Step', 'Epoch', 'Applied', 'Expected', 'Ratio'], rows};
   }
 
@@ -754,14 +763,14 @@ export class App {
   downloadMain(format) {
     const lines = (this.mainLineData || []).map((l) => ({
       run: l.run,
-      series: l.schedule ? l.series.replace(/^learning_rate/, 'schedule') : l.series,
+      series: l.schedule ? scheduleNameFor(l.series) : l.series,
       sampling: l.resp.sampling || 'step',
       downsampled: Boolean(l.resp.downsampled),
       steps: l.resp.steps,
       values: l.resp.values,
       wall_times: l.resp.wall_times || null,
     }));
-    this.offer(lines, format, 'learning_rate');
+    this.offer(lines, format, LEARNING_RATE);
   }
 
   /**
@@ -771,10 +780,10 @@ export class App {
    * @param {string} what
    */
   offer(lines, format, what) {
-    const name = model.fileName(['lr', what, this.window ? 'window' : 'all'], format);
+    const name = fileName(['lr', what, this.window ? 'window' : 'all'], format);
     if (format === 'csv') {
-      const {header, rows} = model.linesToRows(lines);
-      views.download(new Blob([model.toCsv(header, rows)], {type: 'text/csv'}), name);
+      const {header, rows} = linesToRows(lines);
+      views.download(new Blob([toCsv(header, rows)], {type: 'text/csv'}), name);
     } else {
       const body = {x_axis: this.xMode, window: this.window, lines};
       views.download(new Blob([JSON.stringify(body)], {type: 'application/json'}), name);
@@ -786,6 +795,6 @@ export class App {
     for (const line of this.mainLineData || []) if (!line.schedule) items.push({color: line.color, label: line.label});
     items.push({color: '#888888', label: 'schedule (dashed)', dashed: true});
     const blob = await this.mainChart.toPng('Learning rate', items);
-    views.download(blob, model.fileName(['lr', 'learning_rate'], 'png'));
+    views.download(blob, fileName(['lr', LEARNING_RATE], 'png'));
   }
 }

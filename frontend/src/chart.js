@@ -9,7 +9,8 @@
 // cells (2 million for 20 runs) to build and to draw.
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
-import {formatValue, yExtent} from './model.js';
+import {formatValue} from './format.js';
+import {yExtent} from './series_math.js';
 
 /**
  * @typedef {object} Line

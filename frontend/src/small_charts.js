@@ -5,7 +5,10 @@
 
 import * as api from './api.js';
 import {LineChart} from './chart.js';
-import * as model from './model.js';
+import {lineColor} from './colors.js';
+import {fileName} from './downloads.js';
+import {formatDuration, formatStep, formatValue} from './format.js';
+import {extendHold, valueAt} from './series_math.js';
 import * as views from './views.js';
 
 /**
@@ -54,7 +57,7 @@ export class SmallCharts {
 
   /**
    * Lays out the charts for the selected runs' series and loads the visible ones.
-   * @param {ReturnType<typeof model.chartGroups>} groups
+   * @param {ReturnType<typeof import('./series_names.js').chartGroups>} groups
    * @param {{changed?: Set<string>}} [options] runs to fetch again (a refresh found them grown)
    */
   update(groups, {changed = new Set()} = {}) {
@@ -219,14 +222,14 @@ export class SmallCharts {
     for (const line of card.data) {
       const k = index.get(line.run) ?? 0;
       index.set(line.run, k + 1);
-      const color = model.lineColor(this.app.colors.get(line.run) || '#888888', k);
+      const color = lineColor(this.app.colors.get(line.run) || '#888888', k);
       const {steps, values, wall_times: wallTimes, sampling} = line.resp;
       let shown = {steps, values};
       let times = wallTimes;
       if (sampling === 'change') {
         // A held value runs to the run's last step (or the window's end).
         const end = this.endStep(line.run);
-        shown = model.extendHold(steps, values, end);
+        shown = extendHold(steps, values, end);
         if (shown.steps.length > steps.length) times = [...(wallTimes || steps.map(() => null)), null];
       }
       lines.push({
@@ -258,16 +261,16 @@ export class SmallCharts {
       const last = this.app.lastStep(line.run);
       const end = sampling === 'change' ? last ?? Infinity : steps[steps.length - 1];
       if (step != null && steps.length && step >= steps[0] && step <= end) {
-        found = model.valueAt(steps, values, step, sampling);
+        found = valueAt(steps, values, step, sampling);
       }
       if (!found) continue; // The run has nothing here (it is shorter).
       rows.push({
-        color: model.lineColor(this.app.colors.get(line.run) || '#888888', k),
-        cells: [line.label, model.formatStep(found.step), model.formatValue(found.value)],
+        color: lineColor(this.app.colors.get(line.run) || '#888888', k),
+        cells: [line.label, formatStep(found.step), formatValue(found.value)],
       });
     }
     if (rows.length === 0) return null;
-    const title = this.app.xMode === 'time' ? `${model.formatDuration(x)} after start` : `Step ${model.formatStep(Math.round(x))}`;
+    const title = this.app.xMode === 'time' ? `${formatDuration(x)} after start` : `Step ${formatStep(Math.round(x))}`;
     return {title, header: ['Run', 'Step', card.title], rows};
   }
 
@@ -282,6 +285,6 @@ export class SmallCharts {
   async png(card) {
     if (!card.chart?.plot) return;
     const legend = card.data.map((l, i) => ({color: card.chart.lines[i]?.color || '#888888', label: l.label}));
-    views.download(await card.chart.toPng(card.title, legend), model.fileName(['lr', card.id], 'png'));
+    views.download(await card.chart.toPng(card.title, legend), fileName(['lr', card.id], 'png'));
   }
 }

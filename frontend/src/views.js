@@ -2,7 +2,10 @@
 // string goes into the page through textContent or an attribute value,
 // never through innerHTML: a run named `<img onerror=...>` stays text.
 
-import {configRows, describeProblem, explainSource, formatStep, formatValue, sourceLabel} from './model.js';
+import {LEARNING_RATE, SOURCE_UNKNOWN} from './constants.js';
+import {explainSource, sourceLabel} from './deviation_rows.js';
+import {configRows, describeProblem, formatStep, formatValue} from './format.js';
+import {optimizerOf} from './series_names.js';
 
 /**
  * Creates an element.
@@ -213,7 +216,7 @@ export function renderLegend(container, items) {
  * The deviation list beside the main chart.
  * @param {HTMLElement} container
  * @param {{run: string, series: string, step: number, endStep: number, steps: number,
- *   applied: number|null, expected: number|null, source: import('./model.js').Source,
+ *   applied: number|null, expected: number|null, source: import('./deviation_rows.js').Source,
  *   ratio: string}[]} rows
  * @param {{colors: Map<string, string>, compared: number, truncated: string[],
  *   onSelect: (row: object) => void}} props
@@ -249,7 +252,8 @@ export function renderDeviations(container, rows, props) {
       const runCell = tr.insertCell();
       runCell.title = row.run;
       runCell.append(swatch(props.colors.get(row.run)), el('span', {className: 'lr-run-name', text: row.run}));
-      if (row.series !== 'learning_rate') runCell.append(el('span', {className: 'lr-muted', text: ` ${row.series.replace(/^learning_rate\//, '')}`}));
+      const optimizer = optimizerOf(row.series, LEARNING_RATE);
+      if (optimizer) runCell.append(el('span', {className: 'lr-muted', text: ` ${optimizer}`}));
       tr.insertCell().textContent = row.endStep > row.step ? `${formatStep(row.step)}–${formatStep(row.endStep)}` : formatStep(row.step);
       const applied = tr.insertCell();
       applied.append(formatValue(row.applied), el('span', {className: 'lr-ratio', text: ` ${row.ratio}`}));
@@ -267,8 +271,8 @@ export function renderDeviations(container, rows, props) {
     }
     children.push(el('div', {className: 'lr-table-scroll'}, [table]));
     if (rows.length > 500) children.push(el('p', {className: 'lr-muted', text: `The first 500 of ${rows.length} are listed.`}));
-    if (rows.some((row) => row.source?.kind === 'unknown')) {
-      children.push(el('p', {className: 'lr-muted lr-unknown-note', text: `unknown: ${explainSource({kind: 'unknown'})}.`}));
+    if (rows.some((row) => row.source?.kind === SOURCE_UNKNOWN)) {
+      children.push(el('p', {className: 'lr-muted lr-unknown-note', text: `unknown: ${explainSource({kind: SOURCE_UNKNOWN})}.`}));
     }
   }
   container.replaceChildren(...children);

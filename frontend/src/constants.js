@@ -1,0 +1,26 @@
+// Names and limits the server defines (tb_lr_plugin/event_format.py and
+// tb_lr_plugin/plugin/http_queries.py), in one place on this side;
+// tests/plugin/test_frontend_constants.py checks them against the Python ones.
+
+/** Series names and name prefixes (docs/ARCHITECTURE.md "Series names"). */
+export const LEARNING_RATE = 'learning_rate';
+export const EPOCH = 'epoch';
+export const SCHEDULE = 'schedule';
+export const OPTIMIZER_PREFIX = 'optimizer/';
+export const LAYERS_PREFIX = 'layers/';
+
+/** How a series' points are sampled: one per step, or where the value changes (held). */
+export const SAMPLED_EVERY_STEP = 'step';
+export const SAMPLED_ON_CHANGE = 'change';
+
+/** Who set a rate (`source.kind` in the `deviations` answer). */
+export const SOURCE_CALLBACK = 'callback';
+export const SOURCE_MANUAL = 'manual';
+export const SOURCE_UNKNOWN = 'unknown';
+
+/** The fewest and the most points the `series` route will downsample to. */
+export const MIN_MAX_POINTS = 10;
+export const MAX_MAX_POINTS = 10000000;
+
+/** The formats of the `export` route. */
+export const EXPORT_FORMATS = ['csv', 'json'];

@@ -1,0 +1,46 @@
+// What the download buttons write: CSV text, long-format rows, file names.
+
+/**
+ * A CSV document (RFC 4180); text cells that a spreadsheet would run as a
+ * formula (`=`, `+`, `-`, `@` first) are prefixed with `'`.
+ * @param {string[]} header
+ * @param {unknown[][]} rows
+ * @returns {string}
+ */
+export function toCsv(header, rows) {
+  const cell = (value) => {
+    if (value == null) return '';
+    if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
+    let text = String(value);
+    if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [header, ...rows].map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
+}
+
+/**
+ * The lines of a chart as long-format rows: one per point.
+ * @param {{run: string, series: string, steps: number[], values: (number|null)[],
+ *   wall_times?: (number|null)[]}[]} lines
+ * @returns {{header: string[], rows: unknown[][]}}
+ */
+export function linesToRows(lines) {
+  const rows = [];
+  for (const line of lines) {
+    for (let i = 0; i < line.steps.length; i++) {
+      rows.push([line.run, line.series, line.steps[i], line.values[i], line.wall_times?.[i] ?? null]);
+    }
+  }
+  return {header: ['run', 'series', 'step', 'value', 'wall_time'], rows};
+}
+
+/**
+ * A file name from parts, with only safe characters.
+ * @param {string[]} parts
+ * @param {string} extension without the dot
+ * @returns {string}
+ */
+export function fileName(parts, extension) {
+  const stem = parts.join('-').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
+  return `${stem.slice(0, 120) || 'lr'}.${extension}`;
+}
