@@ -21,6 +21,7 @@ import {yExtent} from './series_math.js';
  * @property {boolean} [dashed] the configured schedule
  * @property {boolean} [stepped] change-sampled: holds until the next point
  * @property {number} [width]
+ * @property {boolean} [setsRange] false: drawn, but not stretching the x range (a preview run)
  */
 
 /**
@@ -48,7 +49,7 @@ export class LineChart {
   /**
    * @param {HTMLElement} host the element the chart fills (its width)
    * @param {{
-   *   height?: number,
+   *   height?: number | (() => number),
    *   log?: boolean,
    *   formatX: (x: number) => string,
    *   onZoom?: (min: number, max: number) => void,
@@ -183,9 +184,29 @@ export class LineChart {
     return out;
   }
 
+  /**
+   * The x range shown without a window: the extent of the lines that set it
+   * (all of them when none does), or null to let uPlot take every line's.
+   * @returns {{min: number, max: number} | null}
+   */
+  dataWindow() {
+    const ranging = this.lines.filter((line) => line.setsRange !== false);
+    if (ranging.length === this.lines.length || ranging.length === 0) return null;
+    let min = Infinity;
+    let max = -Infinity;
+    this.lines.forEach((line, i) => {
+      const xs = this.faceted[i + 1]?.[0] || [];
+      if (line.setsRange === false || xs.length === 0) return;
+      min = Math.min(min, xs[0]);
+      max = Math.max(max, xs[xs.length - 1]);
+    });
+    return min <= max ? {min, max} : null;
+  }
+
   /** The x range: the window, else the data's extent. */
   xRange(min, max) {
-    if (this.window) return [this.window.min, this.window.max];
+    const window = this.window || this.dataWindow();
+    if (window) return window.min === window.max ? [window.min - 1, window.max + 1] : [window.min, window.max];
     if (min == null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
     if (min === max) return [min - 1, max + 1];
     return [min, max];
@@ -193,7 +214,7 @@ export class LineChart {
 
   /** The y range of what is visible in the x window, padded. */
   yRange() {
-    const extent = yExtent(this.faceted.slice(1), this.window);
+    const extent = yExtent(this.faceted.slice(1), this.window || this.dataWindow());
     if (extent === null) return this.log ? [0.1, 1] : [0, 1];
     let [min, max] = extent;
     if (this.log) return uPlot.rangeLog(min, max, 10, true);
@@ -214,7 +235,8 @@ export class LineChart {
   }
 
   size() {
-    return {width: Math.max(this.width(), 200), height: this.options.height || 300};
+    const {height} = this.options;
+    return {width: Math.max(this.width(), 200), height: (typeof height === 'function' ? height() : height) || 300};
   }
 
   resize() {

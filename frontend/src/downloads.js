@@ -1,4 +1,9 @@
-// What the download buttons write: CSV text, long-format rows, file names.
+// What the download buttons write: CSV text, long-format rows, file names,
+// and the files offered.
+
+import {SAMPLED_EVERY_STEP} from './constants.js';
+import {scheduleNameFor} from './series_names.js';
+import {download} from './views.js';
 
 /**
  * A CSV document (RFC 4180); text cells that a spreadsheet would run as a
@@ -43,4 +48,43 @@ export function linesToRows(lines) {
 export function fileName(parts, extension) {
   const stem = parts.join('-').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
   return `${stem.slice(0, 120) || 'lr'}.${extension}`;
+}
+
+/**
+ * One drawn line as the downloads write it; a configured curve under its
+ * own series name (`schedule[/<optimizer>]`).
+ * @param {string} run
+ * @param {string} series
+ * @param {{steps: number[], values: (number|null)[], wall_times?: (number|null)[], sampling?: string,
+ *   downsampled?: boolean}} resp what the line was drawn from
+ * @param {{schedule?: boolean}} [options]
+ */
+export function exportLine(run, series, resp, {schedule = false} = {}) {
+  return {
+    run,
+    series: schedule ? scheduleNameFor(series) : series,
+    sampling: resp.sampling || SAMPLED_EVERY_STEP,
+    downsampled: Boolean(resp.downsampled),
+    steps: resp.steps,
+    values: resp.values,
+    wall_times: resp.wall_times || null,
+  };
+}
+
+/**
+ * Offers lines as a CSV or JSON file named after `what` and the window.
+ * @param {ReturnType<typeof exportLine>[]} lines
+ * @param {'csv'|'json'} format
+ * @param {string} what
+ * @param {import('./x_axis.js').XAxis} axis
+ */
+export function offerLines(lines, format, what, axis) {
+  const name = fileName(['lr', what, axis.window ? 'window' : 'all'], format);
+  if (format === 'csv') {
+    const {header, rows} = linesToRows(lines);
+    download(new Blob([toCsv(header, rows)], {type: 'text/csv'}), name);
+  } else {
+    const body = {x_axis: axis.mode, window: axis.window, lines};
+    download(new Blob([JSON.stringify(body)], {type: 'application/json'}), name);
+  }
 }

@@ -124,3 +124,13 @@ export function describeProblem(problem) {
   }
   return where.length > 0 ? `${where.join(', ')}: ${message}` : message;
 }
+
+/**
+ * A fraction as a percentage, for the fraction-of-the-run axis: `25 %`, `0.5 %`, `120 %`.
+ * @param {number|null|undefined} fraction
+ * @returns {string}
+ */
+export function formatPercent(fraction) {
+  if (fraction == null || !Number.isFinite(fraction)) return '—';
+  return `${Number((fraction * 100).toPrecision(3))} %`;
+}

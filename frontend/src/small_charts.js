@@ -5,9 +5,10 @@
 
 import * as api from './api.js';
 import {LineChart} from './chart.js';
+import {SAMPLED_ON_CHANGE} from './constants.js';
 import {lineColor} from './colors.js';
-import {fileName} from './downloads.js';
-import {formatDuration, formatStep, formatValue} from './format.js';
+import {exportLine, fileName, offerLines} from './downloads.js';
+import {formatStep, formatValue} from './format.js';
 import {extendHold, valueAt} from './series_math.js';
 import * as views from './views.js';
 
@@ -21,6 +22,7 @@ import * as views from './views.js';
  * @property {HTMLElement} plot
  * @property {HTMLElement} legend
  * @property {HTMLElement} status
+ * @property {HTMLElement} problems the server's problems with its series
  * @property {HTMLButtonElement} logButton
  * @property {LineChart|null} chart
  * @property {{run: string, series: string, label: string, resp: any}[]} data
@@ -33,12 +35,22 @@ export class SmallCharts {
   /**
    * @param {HTMLElement} hyperNode
    * @param {HTMLElement} layersNode
-   * @param {import('./app.js').App} app
+   * @param {{
+   *   axis: import('./x_axis.js').XAxis,
+   *   maxPoints: () => number,
+   *   onZoom: (min: number, max: number) => void,
+   *   onReset: () => void,
+   *   report: (task: Promise<unknown>) => void,
+   * }} host the x axis these charts share with the main one, how many points
+   *   to fetch, what a zoom does, where a failed task is reported
    */
-  constructor(hyperNode, layersNode, app) {
+  constructor(hyperNode, layersNode, host) {
     this.hyperNode = hyperNode;
     this.layersNode = layersNode;
-    this.app = app;
+    this.host = host;
+    this.axis = host.axis;
+    /** @type {Map<string, string>} */
+    this.runColors = new Map();
     /** @type {Map<string, Card>} */
     this.cards = new Map();
     this.structure = '';
@@ -50,7 +62,7 @@ export class SmallCharts {
         const card = this.cards.get(entry.target.dataset.chartId);
         if (!card) continue;
         card.visible = entry.isIntersecting;
-        if (card.visible) this.app.guard(this.load(card));
+        if (card.visible) this.host.report(this.load(card));
       }
     }, {rootMargin: '300px'});
   }
@@ -58,9 +70,11 @@ export class SmallCharts {
   /**
    * Lays out the charts for the selected runs' series and loads the visible ones.
    * @param {ReturnType<typeof import('./series_names.js').chartGroups>} groups
-   * @param {{changed?: Set<string>}} [options] runs to fetch again (a refresh found them grown)
+   * @param {{changed?: Set<string>, colors?: Map<string, string>}} [options] runs to fetch
+   *   again (a refresh found them grown); every run's colour
    */
-  update(groups, {changed = new Set()} = {}) {
+  update(groups, {changed = new Set(), colors = this.runColors} = {}) {
+    this.runColors = colors;
     for (const run of changed) this.generations.set(run, (this.generations.get(run) || 0) + 1);
     const specs = [
       ...groups.hyperparameters.map((g) => ({id: `optimizer:${g.key}`, title: g.key, layer: null, lines: g.lines})),
@@ -76,12 +90,12 @@ export class SmallCharts {
       for (const spec of specs) this.cards.get(spec.id).lines = spec.lines;
     }
     // Colours follow the run list: a new run can shift them; redraw what is loaded.
-    const colors = JSON.stringify([...this.app.colors]);
-    if (colors !== this.colors) {
-      this.colors = colors;
+    const colorsKey = JSON.stringify([...colors]);
+    if (colorsKey !== this.colors) {
+      this.colors = colorsKey;
       for (const card of this.cards.values()) if (card.chart) this.draw(card);
     }
-    for (const card of this.cards.values()) if (card.visible) this.app.guard(this.load(card));
+    for (const card of this.cards.values()) if (card.visible) this.host.report(this.load(card));
   }
 
   rebuild(specs, groups) {
@@ -138,7 +152,7 @@ export class SmallCharts {
       card.logButton,
       views.button('CSV', () => this.offer(card, 'csv'), {title: 'Download the points shown, as CSV'}),
       views.button('JSON', () => this.offer(card, 'json'), {title: 'Download the points shown, as JSON'}),
-      views.button('PNG', () => this.app.guard(this.png(card)), {title: 'Download the chart as a PNG image'}),
+      views.button('PNG', () => this.host.report(this.png(card)), {title: 'Download the chart as a PNG image'}),
     ];
     const parts = views.chartCard(spec.title, actions, {className: 'lr-small-chart'});
     card.node = parts.card;
@@ -146,6 +160,7 @@ export class SmallCharts {
     card.plot = parts.plot;
     card.legend = parts.legend;
     card.status = parts.status;
+    card.problems = parts.problems;
     return card;
   }
 
@@ -168,7 +183,7 @@ export class SmallCharts {
 
   /** Fetches a card's series for the current window, unless already fetched. */
   async load(card) {
-    const windowKey = this.app.windowKey();
+    const windowKey = this.axis.key(this.host.maxPoints());
     const generation = (run) => this.generations.get(run) || 0;
     const key = JSON.stringify([windowKey, card.lines.map((l) => [l.run, l.series, generation(l.run)])]);
     if (key === card.key) return;
@@ -176,16 +191,16 @@ export class SmallCharts {
     card.controller?.abort();
     const controller = new AbortController();
     card.controller = controller;
-    const maxPoints = this.app.maxPoints();
+    const maxPoints = this.host.maxPoints();
     const results = await Promise.allSettled(card.lines.map((line) => {
       const kept = card.data.find((d) => d.run === line.run && d.series === line.series)?.resp;
       // Kept: what was fetched for this window, and a change-sampled series (a
       // hyperparameter) fetched whole, which serves every window; unless the run grew.
       if (kept && kept.generation === generation(line.run) &&
-          (kept.windowKey === windowKey || (kept.sampling === 'change' && kept.whole))) {
+          (kept.windowKey === windowKey || (kept.sampling === SAMPLED_ON_CHANGE && kept.whole))) {
         return kept;
       }
-      const window = this.app.stepWindowOf(line.run);
+      const window = this.axis.stepWindowOf(line.run);
       return api.fetchSeries(line.run, line.series, {...window, maxPoints}, controller.signal).then((resp) =>
         Object.assign(resp, {
           generation: generation(line.run),
@@ -201,6 +216,8 @@ export class SmallCharts {
     results.forEach((result, i) => {
       if (result.status === 'fulfilled') card.data.push({...card.lines[i], resp: result.value});
     });
+    views.renderProblems(card.problems, card.data.flatMap((line) => (line.resp.problems || []).map(
+        (problem) => ({...problem, where: `run ${line.run}, ${line.series}`}))));
     this.draw(card);
   }
 
@@ -209,12 +226,12 @@ export class SmallCharts {
       card.chart = new LineChart(card.plot, {
         title: card.layer ? `${card.layer}/${card.title}` : card.title,
         height: 180,
-        formatX: (x) => this.app.formatX(x),
-        onZoom: (min, max) => this.app.guard(this.app.zoom(min, max)),
-        onReset: () => this.app.guard(this.app.resetZoom()),
+        formatX: (x) => this.axis.formatX(x),
+        onZoom: this.host.onZoom,
+        onReset: this.host.onReset,
         tooltip: (x) => this.tooltip(card, x),
       });
-      card.chart.window = this.app.window;
+      card.chart.window = this.axis.window;
     }
     const lines = [];
     const legend = [];
@@ -222,19 +239,19 @@ export class SmallCharts {
     for (const line of card.data) {
       const k = index.get(line.run) ?? 0;
       index.set(line.run, k + 1);
-      const color = lineColor(this.app.colors.get(line.run) || '#888888', k);
+      const color = lineColor(this.runColors.get(line.run) || '#888888', k);
       const {steps, values, wall_times: wallTimes, sampling} = line.resp;
       let shown = {steps, values};
       let times = wallTimes;
-      if (sampling === 'change') {
+      if (sampling === SAMPLED_ON_CHANGE) {
         // A held value runs to the run's last step (or the window's end).
         const end = this.endStep(line.run);
         shown = extendHold(steps, values, end);
         if (shown.steps.length > steps.length) times = [...(wallTimes || steps.map(() => null)), null];
       }
       lines.push({
-        label: line.label, color, stepped: sampling === 'change',
-        x: this.app.toX(line.run, shown.steps, times), y: shown.values,
+        label: line.label, color, stepped: sampling === SAMPLED_ON_CHANGE,
+        x: this.axis.toX(line.run, shown.steps, times), y: shown.values,
       });
       legend.push({color, label: line.label});
     }
@@ -243,8 +260,8 @@ export class SmallCharts {
   }
 
   endStep(run) {
-    const last = this.app.lastStep(run);
-    const window = this.app.stepWindowOf(run);
+    const last = this.axis.lastStep(run);
+    const window = this.axis.stepWindowOf(run);
     if (window.end !== undefined && last != null) return Math.min(last, window.end);
     return last;
   }
@@ -255,31 +272,26 @@ export class SmallCharts {
     for (const line of card.data) {
       const k = index.get(line.run) ?? 0;
       index.set(line.run, k + 1);
-      const step = this.app.stepAt(line.run, x);
+      const step = this.axis.stepAt(line.run, x);
       const {steps, values, sampling} = line.resp;
       let found = null;
-      const last = this.app.lastStep(line.run);
-      const end = sampling === 'change' ? last ?? Infinity : steps[steps.length - 1];
+      const last = this.axis.lastStep(line.run);
+      const end = sampling === SAMPLED_ON_CHANGE ? last ?? Infinity : steps[steps.length - 1];
       if (step != null && steps.length && step >= steps[0] && step <= end) {
         found = valueAt(steps, values, step, sampling);
       }
       if (!found) continue; // The run has nothing here (it is shorter).
       rows.push({
-        color: lineColor(this.app.colors.get(line.run) || '#888888', k),
+        color: lineColor(this.runColors.get(line.run) || '#888888', k),
         cells: [line.label, formatStep(found.step), formatValue(found.value)],
       });
     }
     if (rows.length === 0) return null;
-    const title = this.app.xMode === 'time' ? `${formatDuration(x)} after start` : `Step ${formatStep(Math.round(x))}`;
-    return {title, header: ['Run', 'Step', card.title], rows};
+    return {title: this.axis.title(x), header: ['Run', 'Step', card.title], rows};
   }
 
   offer(card, format) {
-    const lines = card.data.map((l) => ({
-      run: l.run, series: l.series, sampling: l.resp.sampling || 'step', downsampled: Boolean(l.resp.downsampled),
-      steps: l.resp.steps, values: l.resp.values, wall_times: l.resp.wall_times || null,
-    }));
-    this.app.offer(lines, format, card.id);
+    offerLines(card.data.map((l) => exportLine(l.run, l.series, l.resp)), format, card.id, this.axis);
   }
 
   async png(card) {

@@ -180,12 +180,15 @@ export function renderProblems(container, problems) {
  * @param {string} title
  * @param {HTMLElement[]} actions buttons in the card's header
  * @param {{className?: string, subtitle?: string}} [props]
- * @returns {{card: HTMLElement, plot: HTMLElement, legend: HTMLElement, status: HTMLElement}}
+ * @returns {{card: HTMLElement, plot: HTMLElement, legend: HTMLElement, status: HTMLElement,
+ *   problems: HTMLElement}}
  */
 export function chartCard(title, actions, props = {}) {
   const plot = el('div', {className: 'lr-plot'});
   const legend = el('div', {className: 'lr-legend'});
   const status = el('div', {className: 'lr-status', attrs: {role: 'status'}});
+  // The server's problems with the series drawn here (lost steps, damaged records).
+  const problems = el('div', {className: 'lr-problems lr-card-problems'});
   const card = el('div', {className: `lr-card ${props.className || ''}`.trim()}, [
     el('div', {className: 'lr-card-head'}, [
       el('h3', {className: 'lr-card-title', text: title}),
@@ -195,21 +198,23 @@ export function chartCard(title, actions, props = {}) {
     status,
     plot,
     legend,
+    problems,
   ]);
-  return {card, plot, legend, status};
+  return {card, plot, legend, status, problems};
 }
 
 /**
  * The legend under a chart.
  * @param {HTMLElement} container
  * @param {{color: string, label: string, dashed?: boolean}[]} items
+ * @param {string|null} [note] a line after the items (what the x axis means)
  */
-export function renderLegend(container, items) {
+export function renderLegend(container, items, note = null) {
   container.replaceChildren(...items.map((item) => {
     const line = el('span', {className: item.dashed ? 'lr-key lr-key-dashed' : 'lr-key'});
     line.style.borderColor = item.color;
     return el('span', {className: 'lr-legend-item'}, [line, el('span', {text: item.label})]);
-  }));
+  }), ...(note ? [el('span', {className: 'lr-legend-note lr-muted', text: note})] : []));
 }
 
 /**

@@ -33,7 +33,7 @@ def damaged_board(tmp_path_factory):
 def test_the_tab_names_the_steps_it_could_not_read(damaged_board, open_lr_tab):
     tab = open_lr_tab(damaged_board.plugin_page_url)
     tab.wait_for_loads(1)
-    problems = tab.frame.locator(".lr-problems")
+    problems = tab.frame.locator(".lr-main-chart .lr-card-problems")
     problems.locator("summary").click()
     text = problems.inner_text()
     assert "1 record could not be read" in text
