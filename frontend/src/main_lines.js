@@ -76,8 +76,12 @@ export function mainLines(runs, axis) {
         });
       }
       if (schedule) {
+        // Without a plan the writer samples the curve ahead of training: the
+        // steps trained, not those, end the axis.
+        const planned = schedule.total_steps != null || !applied;
         lines.push({
-          label: `${label} (schedule)`, color: shade, dashed: true, setsRange, entry, resp: schedule,
+          label: `${label} (schedule)`, color: shade, dashed: true, setsRange: setsRange && planned, entry,
+          resp: schedule,
           x: axis.toX(run, schedule.steps, null), y: schedule.values,
         });
       }

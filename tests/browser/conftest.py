@@ -19,7 +19,7 @@ from browser import harness
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = harness.REPO_ROOT / "test-artifacts"
 VIEWPORT = {"width": 1400, "height": 1000}
-PREFS_KEY = "tb-lr-plugin.prefs"  # frontend/src/app.js
+PREFS_KEY = "tb-lr-plugin.prefs"  # frontend/src/preferences.js
 
 
 def pytest_collection_modifyitems(config, items):

@@ -229,3 +229,8 @@ def wait_for_plugin_frame(page, timeout: float = 60):
                 return frame
         page.wait_for_timeout(100)
     raise TimeoutError("TensorBoard did not open the LR tab's iframe")
+
+
+def chart_label(frame, selector: str = ".lr-main-chart .lr-plot") -> str:
+    """A chart's text summary (its aria-label): lines, points, axes, x range."""
+    return frame.locator(selector).get_attribute("aria-label") or ""

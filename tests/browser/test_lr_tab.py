@@ -15,14 +15,10 @@ import shutil
 import time
 
 from browser import harness, write_logs
+from browser.harness import chart_label
 
 HOSTILE = write_logs.HOSTILE_RUN
 RUNS = sorted(write_logs.RUNS)
-
-
-def chart_label(frame, selector: str = ".lr-main-chart .lr-plot") -> str:
-    """The chart's text summary (its aria-label): lines, points, axes, x range."""
-    return frame.locator(selector).get_attribute("aria-label") or ""
 
 
 def close(text: str, value: float, rel: float = 1e-5) -> bool:
