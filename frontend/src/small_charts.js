@@ -57,6 +57,9 @@ export class SmallCharts {
     this.colors = '';
     /** run -> how many times a refresh found it grown: what was fetched before is stale */
     this.generations = new Map();
+    /** [run, series, generation] -> a hyperparameter's whole series (a promise) */
+    this.wholeSeries = new Map();
+    this.layouts = 0;
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) {
         const card = this.cards.get(entry.target.dataset.chartId);
@@ -76,21 +79,59 @@ export class SmallCharts {
   update(groups, {changed = new Set(), colors = this.runColors} = {}) {
     this.runColors = colors;
     for (const run of changed) this.generations.set(run, (this.generations.get(run) || 0) + 1);
+    const layout = ++this.layouts;
+    this.host.report(this.constantHyperparameters(groups.hyperparameters).then((constant) => {
+      if (layout === this.layouts) this.layOut(groups, constant);
+    }));
+  }
+
+  /**
+   * The hyperparameters that keep one value through each selected run: a
+   * table says them better than flat lines. Each one's points are fetched
+   * whole (they change rarely, so they are few).
+   * @param {{key: string, lines: {run: string, series: string, label: string}[]}[]} groups
+   * @returns {Promise<Map<string, Map<string, number|null>>>} key -> line label -> its value
+   */
+  async constantHyperparameters(groups) {
+    const constant = new Map();
+    await Promise.all(groups.map(async (group) => {
+      const values = new Map();
+      for (const line of group.lines) {
+        const key = JSON.stringify([line.run, line.series, this.generations.get(line.run) || 0]);
+        if (!this.wholeSeries.has(key)) {
+          this.wholeSeries.set(key, api.fetchSeries(line.run, line.series).catch(() => null));
+        }
+        const resp = await this.wholeSeries.get(key);
+        const distinct = new Set(resp?.values || []);
+        if (!resp || resp.problems?.length || distinct.size > 1) return; // Changes (or unknown): a chart.
+        values.set(line.label, distinct.size ? [...distinct][0] : null);
+      }
+      constant.set(group.key, values);
+    }));
+    return constant;
+  }
+
+  /**
+   * @param {ReturnType<typeof import('./series_names.js').chartGroups>} groups
+   * @param {Map<string, Map<string, number|null>>} constant
+   */
+  layOut(groups, constant) {
+    const hyperparameters = groups.hyperparameters.filter((g) => !constant.has(g.key));
     const specs = [
-      ...groups.hyperparameters.map((g) => ({id: `optimizer:${g.key}`, title: g.key, layer: null, lines: g.lines})),
+      ...hyperparameters.map((g) => ({id: `optimizer:${g.key}`, title: g.key, layer: null, lines: g.lines})),
       ...groups.layers.flatMap((group) => group.charts.map((c) => ({
         id: `layer:${group.layer}:${c.key}`, title: c.key, layer: group.layer, lines: c.lines,
       }))),
     ];
-    const structure = JSON.stringify(specs.map((s) => s.id));
+    const structure = JSON.stringify([specs.map((s) => s.id), [...constant].map(([k, v]) => [k, [...v]])]);
     if (structure !== this.structure) {
       this.structure = structure;
-      this.rebuild(specs, groups);
+      this.rebuild(specs, groups, constant);
     } else {
       for (const spec of specs) this.cards.get(spec.id).lines = spec.lines;
     }
     // Colours follow the run list: a new run can shift them; redraw what is loaded.
-    const colorsKey = JSON.stringify([...colors]);
+    const colorsKey = JSON.stringify([...this.runColors]);
     if (colorsKey !== this.colors) {
       this.colors = colorsKey;
       for (const card of this.cards.values()) if (card.chart) this.draw(card);
@@ -98,7 +139,7 @@ export class SmallCharts {
     for (const card of this.cards.values()) if (card.visible) this.host.report(this.load(card));
   }
 
-  rebuild(specs, groups) {
+  rebuild(specs, groups, constant) {
     // Cards that stay keep their chart and data; only new ones start empty.
     const ids = new Set(specs.map((s) => s.id));
     for (const [id, card] of this.cards) {
@@ -118,9 +159,11 @@ export class SmallCharts {
     if (groups.hyperparameters.length === 0) {
       this.hyperNode.replaceChildren();
     } else {
+      const charts = cardsOf((s) => s.layer === null);
       this.hyperNode.replaceChildren(
           views.el('h2', {className: 'lr-heading', text: 'Optimizer hyperparameters'}),
-          views.el('div', {className: 'lr-grid'}, cardsOf((s) => s.layer === null)));
+          ...(constant.size ? [views.constantsTable(constant, 'constant through each run')] : []),
+          ...(charts.length ? [views.el('div', {className: 'lr-grid'}, charts)] : []));
     }
     if (groups.layers.length === 0) {
       this.layersNode.replaceChildren();
@@ -134,7 +177,6 @@ export class SmallCharts {
     }
     for (const card of this.cards.values()) this.observer.observe(card.node);
   }
-
 
   /** @returns {Card} */
   makeCard(spec) {

@@ -176,6 +176,33 @@ export function renderProblems(container, problems) {
 }
 
 /**
+ * A table of values, one row per line (a run, or a run's optimizer), one
+ * column per name: hyperparameters that never changed.
+ * @param {Map<string, Map<string, number|null>>} columns name -> row label -> value
+ * @param {string} caption
+ * @returns {HTMLElement}
+ */
+export function constantsTable(columns, caption) {
+  const names = [...columns.keys()].sort();
+  const rows = [...new Set([...columns.values()].flatMap((values) => [...values.keys()]))].sort();
+  const table = el('table', {className: 'lr-table lr-constants'});
+  table.createCaption().textContent = caption;
+  const head = table.createTHead().insertRow();
+  head.appendChild(el('th', {text: 'run', attrs: {scope: 'col'}}));
+  for (const name of names) head.appendChild(el('th', {text: name, attrs: {scope: 'col'}}));
+  const body = table.createTBody();
+  for (const row of rows) {
+    const tr = body.insertRow();
+    tr.appendChild(el('th', {text: row, attrs: {scope: 'row'}}));
+    for (const name of names) {
+      const values = columns.get(name);
+      tr.insertCell().textContent = values.has(row) ? formatValue(values.get(row)) : '';
+    }
+  }
+  return el('div', {className: 'lr-card lr-table-scroll'}, [table]);
+}
+
+/**
  * A card holding one chart: a title, actions, the chart, a legend.
  * @param {string} title
  * @param {HTMLElement[]} actions buttons in the card's header

@@ -213,13 +213,20 @@ def test_hyperparameter_and_layer_charts(tab):
     frame = tab.frame
     section = frame.locator(".lr-small-charts")
     section.scroll_into_view_if_needed()
-    titles = section.locator(".lr-card-title").all_text_contents()
-    assert {"beta_1", "beta_2", "momentum"} <= set(titles)
-    beta = section.locator(".lr-small-chart", has=frame.locator("h3", has_text="beta_1"))
-    beta.scroll_into_view_if_needed()
+    # Constant through each run: one table. Changing (`manual`'s momentum): a chart.
+    table = section.locator("table.lr-constants")
+    table.wait_for()
+    columns = table.locator("thead th").all_text_contents()
+    assert {"beta_1", "beta_2"} <= set(columns) and "momentum" not in columns
+    cosine = table.locator("tbody tr", has=frame.locator("th", has_text="cosine"))
+    cells = dict(zip(columns[1:], cosine.locator("td").all_text_contents(), strict=True))
+    assert cells["beta_1"] == "0.9" and cells["beta_2"] == "0.999"
+    assert section.locator(".lr-card-title").all_text_contents() == ["momentum"]
+    momentum = section.locator("[data-chart-id='optimizer:momentum']")
+    momentum.scroll_into_view_if_needed()
     frame.wait_for_function(
-        "document.querySelector('[data-chart-id=\"optimizer:beta_1\"] .lr-plot')"
-        "?.getAttribute('aria-label')?.includes('cosine: solid')"
+        "document.querySelector('[data-chart-id=\"optimizer:momentum\"] .lr-plot')"
+        "?.getAttribute('aria-label')?.includes('manual: solid')"
     )
     layers = frame.locator(".lr-layers")
     layers.scroll_into_view_if_needed()

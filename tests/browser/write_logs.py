@@ -10,7 +10,8 @@ Runs (small, so the whole script takes seconds after TensorFlow's start-up):
 * `plateau`: `fit` with `SGD(0.1)` and `ReduceLROnPlateau` halving the rate after every
   epoch from the second on: deviations at steps 100 and 150 (source `ReduceLROnPlateau`).
 * `manual`: a custom loop (`LearningRateWriter`) with `SGD(0.1)`, assigned 0.05 by hand
-  before step 60: a deviation with source `manual assign`.
+  before step 60: a deviation with source `manual assign`; its `momentum`, 0.9, set to 0.5 then
+  (the only hyperparameter of these runs that changes).
 * `<img src=x onerror=alert(1)>`: a custom loop with `PiecewiseConstantDecay` named
   `HOSTILE_CONFIG`; its name and its configuration must show as text everywhere.
 """
@@ -103,8 +104,9 @@ def main(logdir: str) -> None:
     def halve_at_60(step, optimizer):
         if step == 60:
             optimizer.learning_rate.assign(0.05)
+            optimizer.momentum = 0.5  # A hyperparameter that changes: it gets a chart.
 
-    custom_loop("manual", keras.optimizers.SGD(0.1), STEPS["manual"], halve_at_60)
+    custom_loop("manual", keras.optimizers.SGD(0.1, momentum=0.9), STEPS["manual"], halve_at_60)
     piecewise = keras.optimizers.schedules.PiecewiseConstantDecay(
         [40], [0.05, 0.01], name=HOSTILE_CONFIG
     )
