@@ -21,6 +21,12 @@ MAX_MAX_POINTS = 10_000_000
 DEFAULT_MAX_EVENTS = 1000
 MAX_MAX_EVENTS = 100_000
 EXPORT_FORMATS = ("csv", "json")
+# The most runs one `batch` request may name (the tab splits longer lists).
+MAX_BATCH_RUNS = 1000
+# What `batch` answers per run: windowed curves, whole-run marks.
+CURVES = "curves"
+MARKS = "marks"
+BATCH_PARTS = (CURVES, MARKS)
 
 _INTEGER = re.compile(r"\+?[0-9]{1,19}")
 
@@ -188,6 +194,74 @@ def export_query(args: QueryArgs) -> ExportQuery:
         )
     start, end = _step_range(args)
     return ExportQuery(run=run, name=name, format=output_format, start=start, end=end)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchQuery:
+    """`batch?run=R1&run=R2...[&window=A:B...][&max_points=N][&include=curves,marks]`.
+
+    Example:
+        >>> BatchQuery(("a",), ((None, None),), None, frozenset({"curves"})).runs
+        ('a',)
+    """
+
+    runs: tuple[str, ...]
+    windows: tuple[tuple[int | None, int | None], ...]  # One `(start, end)` per run.
+    max_points: int | None
+    include: frozenset[str]
+
+
+def batch_query(args: QueryArgs) -> BatchQuery:
+    """Reads the parameters of the `batch` route.
+
+    `window` is given once (every run's) or once per run, in the order of
+    `run`; `A:B`, `A:`, `:B` or empty (the whole run).
+
+    Raises:
+        QueryError: when a parameter is missing, repeated or malformed.
+
+    Example:
+        >>> batch_query({"run": ["a", "b"], "window": ["10:20", ""]}).windows
+        ((10, 20), (None, None))
+    """
+    args = _ListArgs.of(args)
+    runs = args.getlist("run")
+    if not runs or "" in runs:
+        raise QueryError("run is required (once per run), and may not be empty")
+    if len(runs) > MAX_BATCH_RUNS:
+        raise QueryError(f"at most {MAX_BATCH_RUNS} runs per request; got {len(runs)}")
+    if len(set(runs)) < len(runs):
+        raise QueryError("a run was given twice")
+    texts = args.getlist("window")
+    if len(texts) not in (0, 1, len(runs)):
+        raise QueryError(
+            f"window must be given once or once per run ({len(runs)}); got {len(texts)}"
+        )
+    windows = [_window(text) for text in texts] or [(None, None)]
+    include = _optional(args, "include")
+    parts = frozenset(BATCH_PARTS if include is None else include.split(","))
+    if not parts or not parts <= set(BATCH_PARTS):
+        raise QueryError(f"include must be a comma-separated subset of {', '.join(BATCH_PARTS)}")
+    return BatchQuery(
+        runs=tuple(runs),
+        windows=tuple(windows * len(runs) if len(windows) == 1 else windows),
+        max_points=_max_points(args),
+        include=parts,
+    )
+
+
+def _window(text: str) -> tuple[int | None, int | None]:
+    if text == "":
+        return None, None
+    if text.count(":") != 1:
+        raise QueryError(f"window must be START:END (either may be empty); got {text!r}")
+    start_text, end_text = text.split(":")
+    start, end = _step_range(
+        _ListArgs(
+            {"start": [start_text] if start_text else [], "end": [end_text] if end_text else []}
+        )
+    )
+    return start, end
 
 
 class _ListArgs:

@@ -94,7 +94,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
     Example:
         >>> plugin = LearningRatePlugin(base_plugin.TBContext(data_provider=None))
         >>> plugin.frontend_metadata().tab_name, sorted(plugin.get_plugin_apps())[:3]
-        ('LR', ['/*', '/deviations', '/export'])
+        ('LR', ['/*', '/batch', '/deviations'])
     """
 
     plugin_name = event_format.PLUGIN_NAME
@@ -112,6 +112,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             "/schedule": self._serve_schedule,
             "/deviations": self._serve_deviations,
             "/export": self._serve_export,
+            "/batch": self._serve_batch,
             # The frontend's files, at the plugin's root, where index.js's
             # relative imports resolve.
             ES_MODULE_PATH: self._serve_static,
@@ -156,7 +157,9 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         Raises:
             run_catalog.UnknownNameError: for an unknown run or series.
         """
-        entry = self._run(ctx, experiment, query.run)
+        return self._series_body(ctx, experiment, self._run(ctx, experiment, query.run), query)
+
+    def _series_body(self, ctx, experiment: str, entry, query: http_queries.SeriesQuery) -> Body:
         series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))
         return {
             "run": query.run,
@@ -175,7 +178,11 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             run_catalog.UnknownNameError: for an unknown run or optimizer, or no schedule.
             run_catalog.AmbiguousNameError: when the optimizer must be named.
         """
-        entry = self._run(ctx, experiment, query.run)
+        return self._schedule_body(ctx, experiment, self._run(ctx, experiment, query.run), query)
+
+    def _schedule_body(
+        self, ctx, experiment: str, entry, query: http_queries.ScheduleQuery
+    ) -> Body:
         optimizer = entry.schedule_optimizer(query.optimizer)
         description = event_format.ScheduleConfig(kind=None, source=None, config={})
         problems: list[run_data.Problem] = []
@@ -222,7 +229,11 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         Raises:
             run_catalog.UnknownNameError: for an unknown run or optimizer.
         """
-        entry = self._run(ctx, experiment, query.run)
+        return self._deviations_body(ctx, experiment, self._run(ctx, experiment, query.run), query)
+
+    def _deviations_body(
+        self, ctx, experiment: str, entry, query: http_queries.DeviationsQuery
+    ) -> Body:
         optimizers = entry.optimizers()
         if query.optimizer is not None:
             if query.optimizer not in optimizers:
@@ -256,6 +267,78 @@ class LearningRatePlugin(base_plugin.TBPlugin):
                 for comparison in comparisons
             ],
         }
+
+    def batch_impl(self, ctx, experiment: str, query: http_queries.BatchQuery) -> Body:
+        """What the tab draws of several runs, in one answer: `{"runs": [...]}`.
+
+        Per run, in the order asked: its learning rates and configured curves
+        in its window (`curves`), its epochs and deviations (`marks`), each
+        the body its own route answers; a run that cannot be answered has an
+        `error` instead, and the others are still answered.
+        """
+        tags_by_run, _ = self._data.tags(ctx, experiment, runs=list(query.runs))
+        answers = []
+        for run, (start, end) in zip(query.runs, query.windows, strict=True):
+            try:
+                entry = run_catalog.find_run(tags_by_run, run)
+                answers.append(
+                    {"run": run, **self._batch_parts(ctx, experiment, entry, query, start, end)}
+                )
+            except (run_catalog.UnknownNameError, run_catalog.AmbiguousNameError) as error:
+                answers.append({"run": run, "error": str(error)})
+        return {"runs": answers}
+
+    def _batch_parts(self, ctx, experiment, entry, query, start, end) -> Body:
+        run = entry.name
+        parts: Body = {}
+        if http_queries.CURVES in query.include:
+            rates = [
+                name
+                for optimizer in entry.optimizers()
+                if entry.tag(event_format.LEARNING_RATE, optimizer) is not None
+                for name in [event_format.name_for(event_format.LEARNING_RATE, optimizer)]
+            ]
+            parts["learning_rates"] = [
+                self._series_body(
+                    ctx,
+                    experiment,
+                    entry,
+                    http_queries.SeriesQuery(run, name, start, end, query.max_points),
+                )
+                for name in rates
+            ]
+            parts["schedules"] = [
+                self._schedule_body(
+                    ctx,
+                    experiment,
+                    entry,
+                    http_queries.ScheduleQuery(run, optimizer, start, end, query.max_points),
+                )
+                for optimizer in entry.schedule_optimizers()
+            ]
+        if http_queries.MARKS in query.include:
+            has_epoch = event_format.EPOCH in entry.series_names()
+            parts["epoch"] = (
+                self._series_body(
+                    ctx,
+                    experiment,
+                    entry,
+                    http_queries.SeriesQuery(run, event_format.EPOCH, None, None, None),
+                )
+                if has_epoch
+                else None
+            )
+            parts["deviations"] = (
+                self._deviations_body(
+                    ctx,
+                    experiment,
+                    entry,
+                    http_queries.DeviationsQuery(run, None, http_queries.DEFAULT_MAX_EVENTS),
+                )
+                if entry.schedule_optimizers()
+                else None
+            )
+        return parts
 
     def export_impl(
         self, ctx, experiment: str, query: http_queries.ExportQuery
@@ -300,6 +383,12 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         query = http_queries.deviations_query(request.args)
         ctx, experiment = _request_context(request)
         return _json_response(request, self.deviations_impl(ctx, experiment, query))
+
+    @_answers_errors
+    def _serve_batch(self, request):
+        query = http_queries.batch_query(request.args)
+        ctx, experiment = _request_context(request)
+        return _json_response(request, self.batch_impl(ctx, experiment, query))
 
     @_answers_errors
     def _serve_export(self, request):

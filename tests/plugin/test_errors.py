@@ -48,6 +48,17 @@ BAD_REQUESTS = [
     ("export", {"run": "cosine", "format": "csv"}, 400, "name is required"),
     ("export", {"run": "nope", "name": "learning_rate", "format": "csv"}, 404, "no run"),
     ("export", {"run": "cosine", "name": "nope", "format": "json"}, 404, "no series"),
+    ("batch", {}, 400, "run is required"),
+    ("batch", {"run": ["cosine", ""]}, 400, "run is required"),
+    ("batch", {"run": ["cosine", "cosine"]}, 400, "twice"),
+    ("batch", {"run": ["cosine", "plateau", "manual"], "window": ["1:2", "3:4"]}, 400, "per run"),
+    ("batch", {"run": "cosine", "window": "5"}, 400, "START:END"),
+    ("batch", {"run": "cosine", "window": "1:2:3"}, 400, "START:END"),
+    ("batch", {"run": "cosine", "window": "9:3"}, 400, "after"),
+    ("batch", {"run": "cosine", "window": "-1:3"}, 400, "start"),
+    ("batch", {"run": "cosine", "include": "curves,nope"}, 400, "subset"),
+    ("batch", {"run": "cosine", "include": ""}, 400, "subset"),
+    ("batch", {"run": "cosine", "max_points": "3"}, 400, "from 10"),
     ("nope", {}, 404, "no static file"),
 ]
 
@@ -97,7 +108,7 @@ _raw_query = st.lists(
     max_size=12,
 ).map("".join)
 
-ROUTES = ["runs", "series", "schedule", "deviations", "export"]
+ROUTES = ["runs", "series", "schedule", "deviations", "export", "batch"]
 # Per route: enough to hit the parsers' corners, few enough for a quick run
 # (a few milliseconds each through the WSGI app, no HTTP).
 EXAMPLES_PER_ROUTE = 1000
@@ -121,10 +132,25 @@ def _assert_client_safe(response) -> None:
 
 
 _keys = st.sampled_from(
-    ["run", "name", "start", "end", "max_points", "max_events", "format", "optimizer", "x"]
+    [
+        "run",
+        "name",
+        "start",
+        "end",
+        "max_points",
+        "max_events",
+        "format",
+        "optimizer",
+        "window",
+        "include",
+        "x",
+    ]
 )
 _values = st.one_of(
-    st.sampled_from([*_known_runs, *_known_names, "csv", "json", "CSV", "biases", "kernels"]),
+    st.sampled_from(
+        [*_known_runs, *_known_names, "csv", "json", "CSV", "biases", "kernels", "curves", "marks"]
+    ),
+    st.tuples(_number_like, _number_like).map(":".join),
     _number_like,
 )
 # A query as (key, value) pairs: repeated keys, missing keys and unknown keys included.

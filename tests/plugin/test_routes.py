@@ -286,3 +286,41 @@ print(int(model.optimizer.iterations.numpy()))
     body = make_server(tmp_path).json("schedule", run="train")
     assert body["total_steps"] == updates
     assert body["steps"] == list(range(updates))
+
+
+def test_batch_answers_what_each_route_answers(server):
+    runs = ["cosine", "two_optimizers", "preview", "nope"]
+    body = server.json("batch", run=runs, window="0:49", max_points="20")
+    answers = {answer["run"]: answer for answer in body["runs"]}
+    assert [answer["run"] for answer in body["runs"]] == runs
+    window = {"start": "0", "end": "49", "max_points": "20"}
+    cosine = answers["cosine"]
+    assert cosine["learning_rates"] == [
+        server.json("series", run="cosine", name="learning_rate", **window)
+    ]
+    assert cosine["schedules"] == [server.json("schedule", run="cosine", **window)]
+    # Marks are whole runs, whatever the window.
+    assert cosine["epoch"] == server.json("series", run="cosine", name="epoch")
+    assert cosine["deviations"] == server.json("deviations", run="cosine")
+    two = answers["two_optimizers"]
+    assert [s["name"] for s in two["learning_rates"]] == [
+        "learning_rate/biases",
+        "learning_rate/kernels",
+    ]
+    assert [s["optimizer"] for s in two["schedules"]] == ["biases", "kernels"]
+    preview = answers["preview"]
+    assert preview["learning_rates"] == [] and preview["epoch"] is None
+    assert preview["schedules"] == [server.json("schedule", run="preview", **window)]
+    assert "no run 'nope'" in answers["nope"]["error"]
+
+
+def test_batch_takes_a_window_per_run_and_only_the_parts_asked(server):
+    body = server.json("batch", run=["cosine", "plateau"], window=["10:19", ""], include="curves")
+    cosine, plateau = body["runs"]
+    assert cosine["learning_rates"][0]["steps"] == list(range(10, 20))
+    assert plateau["learning_rates"][0] == server.json(
+        "series", run="plateau", name="learning_rate"
+    )
+    assert "epoch" not in cosine and "deviations" not in plateau
+    marks = server.json("batch", run="plateau", include="marks")["runs"][0]
+    assert set(marks) == {"run", "epoch", "deviations"}
