@@ -19,18 +19,69 @@ export class ApiError extends Error {
 
 /**
  * The URL of a route with its query; parameters that are null or undefined
- * are left out.
+ * are left out, and a list is repeated (`run=a&run=b`).
  * @param {string} route e.g. `series`
- * @param {Record<string, string|number|null|undefined>} [params]
+ * @param {Record<string, string|number|null|undefined|(string|number)[]>} [params]
  * @param {URL|string} [base] where the routes live (this module's directory)
  * @returns {URL}
  */
 export function routeUrl(route, params = {}, base = BASE) {
   const url = new URL(route, base);
   for (const [key, value] of Object.entries(params)) {
-    if (value !== null && value !== undefined) url.searchParams.set(key, String(value));
+    if (value === null || value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(item));
   }
   return url;
+}
+
+// Servers and proxies refuse very long URLs (Python's http.server: 64 KiB a
+// line): a batch of many long run names is split under this many characters.
+const MAX_QUERY_LENGTH = 8000;
+// A run's `window` and separators, beside its encoded name.
+const PER_RUN_LENGTH = 48;
+
+/**
+ * Splits a batch into consecutive groups whose queries stay under `maxLength`
+ * characters (a run longer than that alone is a group of its own).
+ * @template {{run: string}} T
+ * @param {T[]} requests
+ * @param {number} [maxLength]
+ * @returns {T[][]}
+ */
+export function batchGroups(requests, maxLength = MAX_QUERY_LENGTH) {
+  const groups = [];
+  let group = [];
+  let length = 0;
+  for (const request of requests) {
+    const size = encodeURIComponent(request.run).length + PER_RUN_LENGTH;
+    if (group.length > 0 && length + size > maxLength) {
+      groups.push(group);
+      group = [];
+      length = 0;
+    }
+    group.push(request);
+    length += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/**
+ * `batch`: several runs' curves (each in its own step window) and marks, in
+ * as few requests as the URL length allows (one, for all but huge selections).
+ * @param {{run: string, start?: number, end?: number}[]} requests
+ * @param {{maxPoints?: number|null, include: string[]}} options
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<object[]>} one answer per request, in order (`error` where a run failed)
+ */
+export async function fetchBatch(requests, {maxPoints, include}, signal) {
+  const answers = await Promise.all(batchGroups(requests).map((part) => getJson('batch', {
+    run: part.map((r) => r.run),
+    window: part.map((r) => (r.start === undefined && r.end === undefined ? '' : `${r.start ?? ''}:${r.end ?? ''}`)),
+    max_points: maxPoints,
+    include: include.join(','),
+  }, signal)));
+  return answers.flatMap((body) => body.runs);
 }
 
 async function getJson(route, params, signal) {

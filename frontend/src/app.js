@@ -378,11 +378,9 @@ export class App {
   /**
    * Fetches what the main chart needs for every selected run in the current
    * window (what is cached for this window is reused, except for the runs in
-   * `force`), then draws the chart, the deviations and the schedule panels.
-   *
-   * Curves (learning rates, schedules) are asked for first and drawn as soon
-   * as they are in; marks (epochs, deviations), which do not depend on the
-   * window, follow in the same burst and are drawn over them.
+   * `force`), in one `batch` request, then draws the chart, the deviations
+   * and the schedule panels. Curves (learning rates, schedules) are fetched
+   * per window, marks (epochs, deviations) once per run until it grows.
    * @param {{force?: Set<string>}} options
    * @returns {Promise<boolean>} false when a newer load superseded this one
    */
@@ -398,26 +396,25 @@ export class App {
     const unmarked = runs.filter((r) => force.has(r.name) || !this.data.marks.has(r.name));
     if (stale.length > 0) this.mainStatus.textContent = 'Loading…';
     const fetchStart = performance.now();
-    // Issued in this order, so the browser sends every curve request first.
-    const curves = Promise.allSettled(stale.map((r) => this.data.loadCurves(r, key, maxPoints, signal)));
-    const marks = Promise.allSettled(unmarked.map((r) => this.data.loadMarks(r, signal)));
-    const curveResults = await curves;
+    let failures;
+    try {
+      failures = (await this.data.load(stale, unmarked, key, maxPoints, signal)).map((f) => f.error);
+    } catch (error) {
+      if (signal.aborted) return false;
+      failures = [error.message];
+    }
     if (signal.aborted) return false;
+    performance.measure(MARKS.fetch, {start: fetchStart});
+    this.mainStatus.textContent = failures.length ?
+      `Could not load ${failures.length} part${failures.length === 1 ? '' : 's'}: ${failures[0]}` : '';
+    this.mainStatus.classList.toggle('lr-error', failures.length > 0);
+    const drawStart = performance.now();
     await this.redrawMain();
+    performance.measure(MARKS.draw, {start: drawStart});
     if (!performance.getEntriesByName(MARKS.mainChart).length && this.mainLineData.length > 0) {
       performance.mark(MARKS.mainChart);
     }
-    const markResults = await marks;
-    if (signal.aborted) return false;
-    performance.measure(MARKS.fetch, {start: fetchStart});
-    const failures = [...curveResults, ...markResults].filter((r) => r.status === 'rejected' && !isAbort(r.reason));
-    this.mainStatus.textContent = failures.length ?
-      `Could not load ${failures.length} part${failures.length === 1 ? '' : 's'}: ${failures[0].reason.message}` : '';
-    this.mainStatus.classList.toggle('lr-error', failures.length > 0);
-    const drawStart = performance.now();
     const shown = this.shownRuns();
-    if (unmarked.length > 0) await this.mainChart.setOverlays(mainLines(shown, this.axis).overlays);
-    performance.measure(MARKS.draw, {start: drawStart});
     this.panels.render(shown, this.colors);
     this.renderRunList();
     this.small.update(chartGroups(runs), {changed: force, colors: this.colors});

@@ -2,8 +2,8 @@
 // curves for the window and its marks, and which runs grew since.
 
 import * as api from './api.js';
-import {EPOCH, MIN_MAX_POINTS} from './constants.js';
-import {classifySeries} from './series_names.js';
+import {CURVES, LEARNING_RATE, MARKS, MIN_MAX_POINTS} from './constants.js';
+import {classifySeries, optimizerOf} from './series_names.js';
 import {TIME_AXIS} from './x_axis.js';
 
 /**
@@ -60,59 +60,61 @@ export class RunData {
   }
 
   /**
-   * Fetches one run's learning rates and configured curves for the current window.
-   * @param {{name: string, series: string[], schedule: boolean, optimizers?: string[]}} info
+   * Fetches, in one `batch` request (split only for a huge selection), the
+   * curves of `curveRuns` for the current window and the marks of `markRuns`.
+   * @param {{name: string, series: string[], optimizers?: string[]}[]} curveRuns
+   * @param {{name: string}[]} markRuns
    * @param {string} key the window's key
    * @param {number} maxPoints
    * @param {AbortSignal} signal
+   * @returns {Promise<{run: string, error: string}[]>} the runs the server could not answer
    */
-  async loadCurves(info, key, maxPoints, signal) {
-    const run = info.name;
-    const {learningRates} = classifySeries(info.series, info.optimizers || []);
+  async load(curveRuns, markRuns, key, maxPoints, signal) {
     const axis = this.axis;
-    if (axis.mode === TIME_AXIS && axis.window && !axis.refs.has(run) && learningRates.length) {
-      // Steps of a time window come from the run's step/time mapping: get it first.
-      const full = await api.fetchSeries(run, learningRates[0].name, {maxPoints}, signal);
-      axis.observe(run, full, true);
+    if (axis.mode === TIME_AXIS && axis.window) {
+      // Steps of a time window come from each run's step/time mapping: get those first.
+      await this.loadTimeMappings(curveRuns.filter((info) => !axis.refs.has(info.name)), maxPoints, signal);
     }
-    const window = {...axis.stepWindowOf(run), maxPoints};
-    const optimizers = info.schedule ? ((info.optimizers || []).length > 1 ? info.optimizers : [null]) : [];
-    const [lr, schedules] = await Promise.all([
-      Promise.all(learningRates.map(async (s) => ({
-        ...s, resp: await api.fetchSeries(run, s.name, window, signal),
-      }))),
-      Promise.all(optimizers.map((optimizer) =>
-        api.fetchSchedule(run, {optimizer, ...window}, signal).catch((error) => {
-          if (error.status === 404) return null; // An optimizer without a schedule.
-          throw error;
-        }))),
-    ]);
-    const found = schedules.filter(Boolean);
-    if (lr.length > 0) axis.observe(run, lr[0].resp, window.start === undefined);
-    axis.setPlan(run, Math.max(0, ...found.map((s) => s.total_steps ?? 0)) || null);
-    this.curves.set(run, {
+    const marked = new Set(markRuns.map((info) => info.name));
+    const runs = [...curveRuns, ...markRuns.filter((info) => !curveRuns.includes(info))];
+    const include = [...(curveRuns.length ? [CURVES] : []), ...(marked.size ? [MARKS] : [])];
+    if (runs.length === 0) return [];
+    const answers = await api.fetchBatch(
+        runs.map((info) => ({run: info.name, ...axis.stepWindowOf(info.name)})), {maxPoints, include}, signal);
+    const failed = [];
+    for (const answer of answers) {
+      if (answer.error) {
+        failed.push(answer);
+        continue;
+      }
+      if (answer.learning_rates) this.takeCurves(answer, key, axis.stepWindowOf(answer.run).start === undefined);
+      if (answer.deviations !== undefined && marked.has(answer.run)) {
+        this.marks.set(answer.run, {epoch: answer.epoch, deviations: answer.deviations});
+      }
+    }
+    return failed;
+  }
+
+  /** Tells the axis the step/time mapping of `runs`: their whole learning rates. */
+  async loadTimeMappings(runs, maxPoints, signal) {
+    if (runs.length === 0) return;
+    const answers = await api.fetchBatch(runs.map((info) => ({run: info.name})), {maxPoints, include: [CURVES]}, signal);
+    for (const answer of answers) {
+      if (answer.learning_rates?.length) this.axis.observe(answer.run, answer.learning_rates[0], true);
+    }
+  }
+
+  /** Keeps one run's curves from a `batch` answer and tells the axis what they say. */
+  takeCurves(answer, key, whole) {
+    const lr = answer.learning_rates.map((resp) => ({name: resp.name, optimizer: optimizerOf(resp.name, LEARNING_RATE), resp}));
+    if (lr.length > 0) this.axis.observe(answer.run, lr[0].resp, whole);
+    this.axis.setPlan(answer.run, Math.max(0, ...answer.schedules.map((s) => s.total_steps ?? 0)) || null);
+    this.curves.set(answer.run, {
       key,
       rangeKey: lr.length > 0 ? rangeKey(lr[0].resp) : null,
       lr,
-      schedules: new Map(found.map((s) => [s.series, s])),
+      schedules: new Map(answer.schedules.map((s) => [s.series, s])),
     });
-  }
-
-  /**
-   * Fetches one run's epochs and deviations: whole runs, not windows, so they
-   * are kept across zooms until a refresh finds the run grown. Epoch marks are
-   * few and change-sampled: every one is fetched.
-   * @param {{name: string, series: string[], schedule: boolean, optimizers?: string[]}} info
-   * @param {AbortSignal} signal
-   */
-  async loadMarks(info, signal) {
-    const run = info.name;
-    const {epoch: hasEpoch} = classifySeries(info.series, info.optimizers || []);
-    const [epoch, deviations] = await Promise.all([
-      hasEpoch ? api.fetchSeries(run, EPOCH, {}, signal) : null,
-      info.schedule ? api.fetchDeviations(run, signal) : null,
-    ]);
-    this.marks.set(run, {epoch, deviations});
   }
 
   /**

@@ -13,6 +13,7 @@ import math
 import re
 import shutil
 import time
+import urllib.parse
 
 from browser import harness, write_logs
 from browser.harness import chart_label
@@ -23,6 +24,15 @@ RUNS = sorted(write_logs.RUNS)
 
 def close(text: str, value: float, rel: float = 1e-5) -> bool:
     return math.isclose(float(text.replace(",", "")), value, rel_tol=rel, abs_tol=1e-12)
+
+
+def batch_queries(urls: list[str]) -> list[dict[str, list[str]]]:
+    """The queries of the `batch` requests among `urls`, each parameter's values in order."""
+    return [
+        urllib.parse.parse_qs(urllib.parse.urlsplit(url).query, keep_blank_values=True)
+        for url in urls
+        if "/batch?" in url
+    ]
 
 
 def drag(tab, selector: str, start: float, end: float) -> None:
@@ -80,10 +90,12 @@ def test_drag_zoom_refetches_the_window_and_double_click_resets(tab):
     loads = tab.loads()
     drag(tab, ".lr-main-chart .u-over", 0.40, 0.60)
     tab.wait_for_loads(loads + 1)
-    windowed = [url for url in requests if "/series?" in url and "start=" in url]
-    assert {re.search(r"run=([^&]+)", url).group(1) for url in windowed} >= {"cosine", "plateau"}
-    starts = [int(re.search(r"start=(\d+)", url).group(1)) for url in windowed]
-    ends = [int(re.search(r"end=(\d+)", url).group(1)) for url in windowed]
+    # One request for the main chart's redraw: every run's window in one batch.
+    (batch,) = batch_queries(requests)
+    assert {"cosine", "plateau"} <= set(batch["run"]) and "include" in batch
+    assert batch["include"] == ["curves"]  # Marks are kept across zooms.
+    windows = [tuple(map(int, window.split(":"))) for window in batch["window"]]
+    starts, ends = [w[0] for w in windows], [w[1] for w in windows]
     # 40%..60% of the x axis (0..199 steps, plus uPlot's padding) is about steps 80..120.
     assert all(60 <= s <= 100 for s in starts), starts
     assert all(100 <= e <= 140 for e in ends), ends
@@ -96,8 +108,8 @@ def test_drag_zoom_refetches_the_window_and_double_click_resets(tab):
     loads = tab.loads()
     tab.frame.locator(".lr-main-chart .u-over").dblclick()
     tab.wait_for_loads(loads + 1)
-    full = [url for url in requests if "/series?" in url]
-    assert full and all("start=" not in url for url in full)
+    (full,) = batch_queries(requests)
+    assert full["window"] == [""] * len(full["run"])
     assert "x from 0 to" in chart_label(tab.frame)
     assert tab.frame.locator("button", has_text="Reset zoom").is_disabled()
 
@@ -318,10 +330,12 @@ def test_auto_refresh_picks_up_new_runs_and_steps(tmp_path, browser_logdir, open
         assert cosine and all(
             "max_points=10&" in url or url.endswith("max_points=10") for url in cosine
         )
+        fetched = [run for query in batch_queries(requests) for run in query["run"]]
+        assert "plateau" in fetched and "cosine" not in fetched
 
         # The Refresh button fetches everything again (after a refresh under way, if any).
         with tab.page.expect_request(
-            lambda request: "/schedule?" in request.url and "run=cosine" in request.url,
+            lambda request: "/batch?" in request.url and "run=cosine" in request.url,
             timeout=20_000,
         ):
             tab.frame.locator("button", has_text="Refresh").click()

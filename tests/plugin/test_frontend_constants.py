@@ -30,6 +30,8 @@ PYTHON_VALUES = {
     "SOURCE_UNKNOWN": event_format.SOURCE_UNKNOWN,
     "MIN_MAX_POINTS": http_queries.MIN_MAX_POINTS,
     "MAX_MAX_POINTS": http_queries.MAX_MAX_POINTS,
+    "CURVES": http_queries.CURVES,
+    "MARKS": http_queries.MARKS,
     "EXPORT_FORMATS": list(http_queries.EXPORT_FORMATS),
 }
 
