@@ -6,8 +6,12 @@ import {scheduleNameFor} from './series_names.js';
 import {download} from './views.js';
 
 /**
- * A CSV document (RFC 4180); text cells that a spreadsheet would run as a
- * formula (`=`, `+`, `-`, `@` first) are prefixed with `'`.
+ * A CSV document in the convention the server's `export` route writes too
+ * (docs/HTTP_API.md): a header row, `\n` line ends, numbers as the shortest
+ * decimal that reads back the same, a non-finite number as `nan`, `inf` or
+ * `-inf`, a missing cell empty. Text cells are quoted as RFC 4180 says, and
+ * those a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) get a
+ * `'` prefix.
  * @param {string[]} header
  * @param {unknown[][]} rows
  * @returns {string}
@@ -15,16 +19,20 @@ import {download} from './views.js';
 export function toCsv(header, rows) {
   const cell = (value) => {
     if (value == null) return '';
-    if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
+    if (typeof value === 'number') {
+      if (Number.isFinite(value)) return String(value);
+      return Number.isNaN(value) ? 'nan' : value > 0 ? 'inf' : '-inf';
+    }
     let text = String(value);
     if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
     return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   };
-  return [header, ...rows].map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
+  return [header, ...rows].map((row) => row.map(cell).join(',')).join('\n') + '\n';
 }
 
 /**
- * The lines of a chart as long-format rows: one per point.
+ * The lines of a chart as long-format rows: one per point. A value the API
+ * sent as `null` was not finite (JSON has no NaN): it is written `nan`.
  * @param {{run: string, series: string, steps: number[], values: (number|null)[],
  *   wall_times?: (number|null)[]}[]} lines
  * @returns {{header: string[], rows: unknown[][]}}
@@ -33,7 +41,7 @@ export function linesToRows(lines) {
   const rows = [];
   for (const line of lines) {
     for (let i = 0; i < line.steps.length; i++) {
-      rows.push([line.run, line.series, line.steps[i], line.values[i], line.wall_times?.[i] ?? null]);
+      rows.push([line.run, line.series, line.steps[i], line.values[i] ?? NaN, line.wall_times?.[i] ?? null]);
     }
   }
   return {header: ['run', 'series', 'step', 'value', 'wall_time'], rows};
