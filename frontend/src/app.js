@@ -83,6 +83,7 @@ export class App {
       onZoom: (min, max) => this.guard(this.zoom(min, max)),
       onReset: () => this.guard(this.resetZoom()),
       report: (task) => this.guard(task),
+      wholeSeries: (run, series) => this.data.hyperparameters.get(run)?.get(series),
     });
     this.watchColorScheme();
     addEventListener('resize', () => this.mainChart.resize());

@@ -22,9 +22,10 @@ export const SOURCE_UNKNOWN = 'unknown';
 export const MIN_MAX_POINTS = 10;
 export const MAX_MAX_POINTS = 10000000;
 
-/** What the `batch` route answers per run: windowed curves, whole-run marks. */
+/** What the `batch` route answers per run: windowed curves, whole-run marks and hyperparameters. */
 export const CURVES = 'curves';
 export const MARKS = 'marks';
+export const HYPERPARAMETERS = 'hyperparameters';
 
 /** The formats of the `export` route. */
 export const EXPORT_FORMATS = ['csv', 'json'];

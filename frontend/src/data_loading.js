@@ -2,7 +2,7 @@
 // curves for the window and its marks, and which runs grew since.
 
 import * as api from './api.js';
-import {CURVES, LEARNING_RATE, MARKS, MIN_MAX_POINTS} from './constants.js';
+import {CURVES, HYPERPARAMETERS, LEARNING_RATE, MARKS, MIN_MAX_POINTS} from './constants.js';
 import {classifySeries, optimizerOf} from './series_names.js';
 import {TIME_AXIS} from './x_axis.js';
 
@@ -49,11 +49,13 @@ export class RunData {
     this.curves = new Map();
     /** @type {Map<string, {epoch: any, deviations: any}>} */
     this.marks = new Map();
+    /** run -> hyperparameter name -> its whole series (fetched with the marks) */
+    this.hyperparameters = new Map();
   }
 
   /** Forgets runs no longer listed. @param {Set<string>} known */
   forget(known) {
-    for (const map of [this.curves, this.marks]) {
+    for (const map of [this.curves, this.marks, this.hyperparameters]) {
       for (const run of map.keys()) if (!known.has(run)) map.delete(run);
     }
     this.axis.forget(known);
@@ -61,7 +63,8 @@ export class RunData {
 
   /**
    * Fetches, in one `batch` request (split only for a huge selection), the
-   * curves of `curveRuns` for the current window and the marks of `markRuns`.
+   * curves of `curveRuns` for the current window, and the marks and
+   * hyperparameters of `markRuns` (whole runs).
    * @param {{name: string, series: string[], optimizers?: string[]}[]} curveRuns
    * @param {{name: string}[]} markRuns
    * @param {string} key the window's key
@@ -77,7 +80,7 @@ export class RunData {
     }
     const marked = new Set(markRuns.map((info) => info.name));
     const runs = [...curveRuns, ...markRuns.filter((info) => !curveRuns.includes(info))];
-    const include = [...(curveRuns.length ? [CURVES] : []), ...(marked.size ? [MARKS] : [])];
+    const include = [...(curveRuns.length ? [CURVES] : []), ...(marked.size ? [MARKS, HYPERPARAMETERS] : [])];
     if (runs.length === 0) return [];
     const answers = await api.fetchBatch(
         runs.map((info) => ({run: info.name, ...axis.stepWindowOf(info.name)})), {maxPoints, include}, signal);
@@ -90,6 +93,7 @@ export class RunData {
       if (answer.learning_rates) this.takeCurves(answer, key, axis.stepWindowOf(answer.run).start === undefined);
       if (answer.deviations !== undefined && marked.has(answer.run)) {
         this.marks.set(answer.run, {epoch: answer.epoch, deviations: answer.deviations});
+        this.hyperparameters.set(answer.run, new Map(answer.hyperparameters.map((s) => [s.name, s])));
       }
     }
     return failed;

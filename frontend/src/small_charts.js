@@ -41,8 +41,10 @@ export class SmallCharts {
    *   onZoom: (min: number, max: number) => void,
    *   onReset: () => void,
    *   report: (task: Promise<unknown>) => void,
+   *   wholeSeries: (run: string, series: string) => any,
    * }} host the x axis these charts share with the main one, how many points
-   *   to fetch, what a zoom does, where a failed task is reported
+   *   to fetch, what a zoom does, where a failed task is reported, a series
+   *   already fetched whole (hyperparameters come with each run's marks)
    */
   constructor(hyperNode, layersNode, host) {
     this.hyperNode = hyperNode;
@@ -58,7 +60,7 @@ export class SmallCharts {
     /** run -> how many times a refresh found it grown: what was fetched before is stale */
     this.generations = new Map();
     /** [run, series, generation] -> a hyperparameter's whole series (a promise) */
-    this.wholeSeries = new Map();
+    this.fetchedWhole = new Map();
     this.layouts = 0;
     this.observer = new IntersectionObserver((entries) => {
       for (const entry of entries) {
@@ -97,11 +99,7 @@ export class SmallCharts {
     await Promise.all(groups.map(async (group) => {
       const values = new Map();
       for (const line of group.lines) {
-        const key = JSON.stringify([line.run, line.series, this.generations.get(line.run) || 0]);
-        if (!this.wholeSeries.has(key)) {
-          this.wholeSeries.set(key, api.fetchSeries(line.run, line.series).catch(() => null));
-        }
-        const resp = await this.wholeSeries.get(key);
+        const resp = this.host.wholeSeries(line.run, line.series) ?? await this.fetchWhole(line);
         const distinct = new Set(resp?.values || []);
         if (!resp || resp.problems?.length || distinct.size > 1) return; // Changes (or unknown): a chart.
         values.set(line.label, distinct.size ? [...distinct][0] : null);
@@ -109,6 +107,15 @@ export class SmallCharts {
       constant.set(group.key, values);
     }));
     return constant;
+  }
+
+  /** A series fetched whole (once per run generation), or null when it cannot be. */
+  fetchWhole(line) {
+    const key = JSON.stringify([line.run, line.series, this.generations.get(line.run) || 0]);
+    if (!this.fetchedWhole.has(key)) {
+      this.fetchedWhole.set(key, api.fetchSeries(line.run, line.series).catch(() => null));
+    }
+    return this.fetchedWhole.get(key);
   }
 
   /**
@@ -235,6 +242,8 @@ export class SmallCharts {
     card.controller = controller;
     const maxPoints = this.host.maxPoints();
     const results = await Promise.allSettled(card.lines.map((line) => {
+      const given = this.host.wholeSeries(line.run, line.series);
+      if (given) return {...given, generation: generation(line.run), windowKey, whole: !given.downsampled};
       const kept = card.data.find((d) => d.run === line.run && d.series === line.series)?.resp;
       // Kept: what was fetched for this window, and a change-sampled series (a
       // hyperparameter) fetched whole, which serves every window; unless the run grew.

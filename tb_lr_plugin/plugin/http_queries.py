@@ -23,10 +23,11 @@ MAX_MAX_EVENTS = 100_000
 EXPORT_FORMATS = ("csv", "json")
 # The most runs one `batch` request may name (the tab splits longer lists).
 MAX_BATCH_RUNS = 1000
-# What `batch` answers per run: windowed curves, whole-run marks.
+# What `batch` answers per run: windowed curves, whole-run marks, whole hyperparameters.
 CURVES = "curves"
 MARKS = "marks"
-BATCH_PARTS = (CURVES, MARKS)
+HYPERPARAMETERS = "hyperparameters"
+BATCH_PARTS = (CURVES, MARKS, HYPERPARAMETERS)
 
 _INTEGER = re.compile(r"\+?[0-9]{1,19}")
 
@@ -198,7 +199,7 @@ def export_query(args: QueryArgs) -> ExportQuery:
 
 @dataclasses.dataclass(frozen=True)
 class BatchQuery:
-    """`batch?run=R1&run=R2...[&window=A:B...][&max_points=N][&include=curves,marks]`.
+    """`batch?run=R1&run=R2...[&window=A:B...][&max_points=N][&include=curves,marks,...]`.
 
     Example:
         >>> BatchQuery(("a",), ((None, None),), None, frozenset({"curves"})).runs

@@ -272,9 +272,10 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         """What the tab draws of several runs, in one answer: `{"runs": [...]}`.
 
         Per run, in the order asked: its learning rates and configured curves
-        in its window (`curves`), its epochs and deviations (`marks`), each
-        the body its own route answers; a run that cannot be answered has an
-        `error` instead, and the others are still answered.
+        in its window (`curves`), its epochs and deviations (`marks`), its
+        hyperparameters whole (`hyperparameters`), each the body its own route
+        answers; a run that cannot be answered has an `error` instead, and the
+        others are still answered.
         """
         tags_by_run, _ = self._data.tags(ctx, experiment, runs=list(query.runs))
         answers = []
@@ -338,6 +339,18 @@ class LearningRatePlugin(base_plugin.TBPlugin):
                 if entry.schedule_optimizers()
                 else None
             )
+        if http_queries.HYPERPARAMETERS in query.include:
+            prefix = event_format.OPTIMIZER + "/"
+            parts["hyperparameters"] = [
+                self._series_body(
+                    ctx,
+                    experiment,
+                    entry,
+                    http_queries.SeriesQuery(run, name, None, None, query.max_points),
+                )
+                for name in entry.series_names()
+                if name.startswith(prefix)
+            ]
         return parts
 
     def export_impl(

@@ -74,6 +74,7 @@ class Tab:
     frame: object
     errors: list[str] = dataclasses.field(default_factory=list)
     dialogs: list[str] = dataclasses.field(default_factory=list)
+    requests: list[str] = dataclasses.field(default_factory=list)  # URLs, from the first.
 
     def wait_for_loads(self, count: int, timeout: float = 20_000) -> None:
         """Waits until the app has finished `count` loads (its `data-loads`)."""
@@ -121,6 +122,7 @@ def open_tab(
     page.on("console", on_console)
     page.on("pageerror", lambda error: tab.errors.append(f"uncaught: {error}"))
     page.on("dialog", on_dialog)
+    page.on("request", lambda request: tab.requests.append(request.url))
     page.goto(url)
     if in_tensorboard:
         tab.frame = harness.wait_for_plugin_frame(page)

@@ -84,6 +84,15 @@ def test_tooltip_values_match_the_api(board, tab, artifacts):
     tab.page.screenshot(path=str(artifacts / "lr_tab_tooltip.png"))
 
 
+def test_the_first_render_is_one_data_request(tab):
+    data = [url for url in tab.requests if re.search(r"/data/plugin/lr/(?!runs)\w+\?", url)]
+    (batch,) = batch_queries(data)  # Curves, marks and hyperparameters of every run at once.
+    assert sorted(batch["run"]) == RUNS
+    assert batch["include"] == ["curves,marks,hyperparameters"]
+    # Hyperparameter charts and the constants table drew from it: no request of their own.
+    assert [url for url in data if "/series?" in url and "optimizer" in url] == []
+
+
 def test_drag_zoom_refetches_the_window_and_double_click_resets(tab):
     requests = []
     tab.page.on("request", lambda request: requests.append(request.url))

@@ -148,7 +148,18 @@ _keys = st.sampled_from(
 )
 _values = st.one_of(
     st.sampled_from(
-        [*_known_runs, *_known_names, "csv", "json", "CSV", "biases", "kernels", "curves", "marks"]
+        [
+            *_known_runs,
+            *_known_names,
+            "csv",
+            "json",
+            "CSV",
+            "biases",
+            "kernels",
+            "curves",
+            "marks",
+            "hyperparameters",
+        ]
     ),
     st.tuples(_number_like, _number_like).map(":".join),
     _number_like,

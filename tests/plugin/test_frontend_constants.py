@@ -32,6 +32,7 @@ PYTHON_VALUES = {
     "MAX_MAX_POINTS": http_queries.MAX_MAX_POINTS,
     "CURVES": http_queries.CURVES,
     "MARKS": http_queries.MARKS,
+    "HYPERPARAMETERS": http_queries.HYPERPARAMETERS,
     "EXPORT_FORMATS": list(http_queries.EXPORT_FORMATS),
 }
 

@@ -324,3 +324,8 @@ def test_batch_takes_a_window_per_run_and_only_the_parts_asked(server):
     assert "epoch" not in cosine and "deviations" not in plateau
     marks = server.json("batch", run="plateau", include="marks")["runs"][0]
     assert set(marks) == {"run", "epoch", "deviations"}
+    (cosine,) = server.json("batch", run="cosine", window="0:9", include="hyperparameters")["runs"]
+    names = [series["name"] for series in cosine["hyperparameters"]]
+    assert "optimizer/beta_1" in names and all(n.startswith("optimizer/") for n in names)
+    beta = cosine["hyperparameters"][names.index("optimizer/beta_1")]
+    assert beta == server.json("series", run="cosine", name="optimizer/beta_1")  # Whole.
