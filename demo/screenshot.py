@@ -1,0 +1,44 @@
+"""Retakes the README's screenshot: the LR tab over `make demo`'s runs, every run selected.
+
+Usage (after `make demo` wrote runs/demo; from the repository root):
+
+    .venv/bin/python demo/screenshot.py runs/demo docs/screenshot.png
+
+A real `tensorboard` serves the runs and Debian's `chromium` (driven by
+Playwright, as in the browser tests) opens TensorBoard's UI at 1440 x 1000 on
+the LR tab, light mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))
+
+import harness  # noqa: E402  (tests/browser: the TensorBoard process and the browser)
+
+VIEWPORT = {"width": 1440, "height": 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logdir", type=Path)
+    parser.add_argument("output", type=Path)
+    args = parser.parse_args()
+    with harness.TensorBoardProcess(args.logdir) as board, harness.browser() as chromium:
+        board.wait_for_runs(1)
+        page = chromium.new_context(viewport=VIEWPORT, color_scheme="light").new_page()
+        page.goto(board.url + "/#lr")
+        frame = harness.wait_for_plugin_frame(page)
+        frame.wait_for_selector(".lr-app[data-ready='true']", state="attached", timeout=60_000)
+        frame.wait_for_selector("table.lr-constants", timeout=60_000)
+        page.wait_for_timeout(500)  # The last paint of the small charts.
+        page.screenshot(path=str(args.output))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
