@@ -122,32 +122,6 @@ export function fetchSeries(run, name, {start, end, maxPoints} = {}, signal) {
 }
 
 /**
- * `schedule`: one optimizer's configured curve and configuration.
- * @param {string} run
- * @param {{optimizer?: string|null, start?: number|null, end?: number|null, maxPoints?: number|null}} [options]
- * @param {AbortSignal} [signal]
- * @returns {Promise<{run: string, optimizer: string|null, series: string, kind: string|null,
- *   source: string|null, config: Record<string, unknown>, total_steps: number|null,
- *   steps: number[], values: (number|null)[], total: number, downsampled: boolean}>}
- */
-export function fetchSchedule(run, {optimizer, start, end, maxPoints} = {}, signal) {
-  return getJson(
-      'schedule', {run, optimizer: optimizer || null, start, end, max_points: maxPoints}, signal);
-}
-
-/**
- * `deviations`: where a run's applied rate left its configured curve.
- * @param {string} run
- * @param {AbortSignal} [signal]
- * @returns {Promise<{run: string, events: {series: string, step: number, end_step: number,
- *   steps: number, applied: number|null, expected: number|null, source: string}[],
- *   total_events?: number, truncated?: boolean}>}
- */
-export function fetchDeviations(run, signal) {
-  return getJson('deviations', {run}, signal);
-}
-
-/**
  * The `export` route's URL for one series (a download of every point).
  * @param {string} run
  * @param {string} name

@@ -18,9 +18,8 @@ export const SOURCE_CALLBACK = 'callback';
 export const SOURCE_MANUAL = 'manual';
 export const SOURCE_UNKNOWN = 'unknown';
 
-/** The fewest and the most points the `series` route will downsample to. */
+/** The fewest points the `series` route will downsample to. */
 export const MIN_MAX_POINTS = 10;
-export const MAX_MAX_POINTS = 10000000;
 
 /** What the `batch` route answers per run: windowed curves, whole-run marks and hyperparameters. */
 export const CURVES = 'curves';

@@ -4,6 +4,7 @@
 // reader's scroll position and focus) alone.
 
 import * as api from './api.js';
+import {EXPORT_FORMATS} from './constants.js';
 import {deviationRows} from './deviation_rows.js';
 import * as views from './views.js';
 
@@ -61,10 +62,8 @@ export class SidePanels {
       schedules: [...(curves?.schedules.values() || [])].map((s) => ({
         optimizer: s.optimizer, kind: s.kind, source: s.source, total_steps: s.total_steps, config: s.config,
       })),
-      exports: (curves?.lr || []).flatMap((s) => [
-        {label: `${s.name}.csv`, href: api.exportUrl(info.name, s.name, 'csv')},
-        {label: `${s.name}.json`, href: api.exportUrl(info.name, s.name, 'json')},
-      ]),
+      exports: (curves?.lr || []).flatMap((s) => EXPORT_FORMATS.map((format) => (
+        {label: `${s.name}.${format}`, href: api.exportUrl(info.name, s.name, format)}))),
     }));
     this.renderIfChanged('schedules', panels, () => views.renderSchedules(this.nodes.schedules, panels));
   }

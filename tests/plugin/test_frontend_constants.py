@@ -29,7 +29,6 @@ PYTHON_VALUES = {
     "SOURCE_MANUAL": event_format.SOURCE_MANUAL,
     "SOURCE_UNKNOWN": event_format.SOURCE_UNKNOWN,
     "MIN_MAX_POINTS": http_queries.MIN_MAX_POINTS,
-    "MAX_MAX_POINTS": http_queries.MAX_MAX_POINTS,
     "CURVES": http_queries.CURVES,
     "MARKS": http_queries.MARKS,
     "HYPERPARAMETERS": http_queries.HYPERPARAMETERS,
