@@ -31,25 +31,34 @@ def tooltip_at(tab, fraction: float) -> str:
     return tab.frame.locator(".lr-main-chart .lr-tooltip").inner_text()
 
 
+SCHEMES = pytest.mark.parametrize("scheme", ["light", "dark"])
+
+
 def switch_axis(tab, label: str) -> None:
     loads = tab.loads()
     tab.frame.locator("button", has_text=label).click()
     tab.wait_for_loads(loads + 1)
 
 
+@SCHEMES
 def test_a_preview_is_drawn_but_the_step_axis_ends_with_the_training_runs(
-    comparison_board, open_lr_tab
+    comparison_board, open_lr_tab, scheme
 ):
-    tab = open_lr_tab(comparison_board.plugin_page_url)
+    tab = open_lr_tab(comparison_board.plugin_page_url, color_scheme=scheme)
     label = chart_label(tab.frame)
     assert "preview (schedule): dashed" in label, label
     assert "x from 0 to 239" in label, label
-    alone = open_lr_tab(comparison_board.plugin_page_url, prefs={"deselected": TRAINED})
+    alone = open_lr_tab(
+        comparison_board.plugin_page_url, color_scheme=scheme, prefs={"deselected": TRAINED}
+    )
     assert "x from 0 to 3k" in chart_label(alone.frame)
 
 
-def test_the_fraction_axis_lines_runs_up_by_their_plans(comparison_board, open_lr_tab):
-    tab = open_lr_tab(comparison_board.plugin_page_url, prefs={"deselected": ["preview"]})
+@SCHEMES
+def test_the_fraction_axis_lines_runs_up_by_their_plans(comparison_board, open_lr_tab, scheme):
+    tab = open_lr_tab(
+        comparison_board.plugin_page_url, color_scheme=scheme, prefs={"deselected": ["preview"]}
+    )
     near_end = tooltip_at(tab, 0.95)
     assert "long" in near_end and "short" not in near_end  # Step 227: `short` ended at 59.
     switch_axis(tab, "Fraction of run")
@@ -64,8 +73,9 @@ def test_the_fraction_axis_lines_runs_up_by_their_plans(comparison_board, open_l
     assert saved["xMode"] == "fraction"  # The next visit opens on this axis.
 
 
-def test_the_main_chart_fills_the_width_and_one_screen(comparison_board, open_lr_tab):
-    tab = open_lr_tab(comparison_board.plugin_page_url)
+@SCHEMES
+def test_the_main_chart_fills_the_width_and_one_screen(comparison_board, open_lr_tab, scheme):
+    tab = open_lr_tab(comparison_board.plugin_page_url, color_scheme=scheme)
     frame = tab.frame
     content = frame.locator(".lr-content").bounding_box()
     card = frame.locator(".lr-main-chart").bounding_box()
