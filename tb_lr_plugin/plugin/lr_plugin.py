@@ -159,7 +159,9 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         """
         return self._series_body(ctx, experiment, self._run(ctx, experiment, query.run), query)
 
-    def _series_body(self, ctx, experiment: str, entry, query: http_queries.SeriesQuery) -> Body:
+    def _series_body(
+        self, ctx, experiment: str, entry: run_catalog.RunEntry, query: http_queries.SeriesQuery
+    ) -> Body:
         series = self._data.series(ctx, experiment, query.run, entry.series_tag(query.name))
         return {
             "run": query.run,
@@ -181,7 +183,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         return self._schedule_body(ctx, experiment, self._run(ctx, experiment, query.run), query)
 
     def _schedule_body(
-        self, ctx, experiment: str, entry, query: http_queries.ScheduleQuery
+        self, ctx, experiment: str, entry: run_catalog.RunEntry, query: http_queries.ScheduleQuery
     ) -> Body:
         optimizer = entry.schedule_optimizer(query.optimizer)
         description = event_format.ScheduleConfig(kind=None, source=None, config={})
@@ -232,7 +234,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         return self._deviations_body(ctx, experiment, self._run(ctx, experiment, query.run), query)
 
     def _deviations_body(
-        self, ctx, experiment: str, entry, query: http_queries.DeviationsQuery
+        self, ctx, experiment: str, entry: run_catalog.RunEntry, query: http_queries.DeviationsQuery
     ) -> Body:
         optimizers = entry.optimizers()
         if query.optimizer is not None:
@@ -289,15 +291,22 @@ class LearningRatePlugin(base_plugin.TBPlugin):
                 answers.append({"run": run, "error": str(error)})
         return {"runs": answers}
 
-    def _batch_parts(self, ctx, experiment, entry, query, start, end) -> Body:
+    def _batch_parts(
+        self,
+        ctx,
+        experiment: str,
+        entry: run_catalog.RunEntry,
+        query: http_queries.BatchQuery,
+        start: int | None,
+        end: int | None,
+    ) -> Body:
         run = entry.name
         parts: Body = {}
         if http_queries.CURVES in query.include:
             rates = [
-                name
+                event_format.name_for(event_format.LEARNING_RATE, optimizer)
                 for optimizer in entry.optimizers()
                 if entry.tag(event_format.LEARNING_RATE, optimizer) is not None
-                for name in [event_format.name_for(event_format.LEARNING_RATE, optimizer)]
             ]
             parts["learning_rates"] = [
                 self._series_body(
