@@ -30,8 +30,9 @@ def damaged_board(tmp_path_factory):
         yield process
 
 
-def test_the_tab_names_the_steps_it_could_not_read(damaged_board, open_lr_tab):
-    tab = open_lr_tab(damaged_board.plugin_page_url)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_tab_names_the_steps_it_could_not_read(damaged_board, open_lr_tab, scheme):
+    tab = open_lr_tab(damaged_board.plugin_page_url, color_scheme=scheme)
     tab.wait_for_loads(1)
     problems = tab.frame.locator(".lr-main-chart .lr-card-problems")
     problems.locator("summary").click()

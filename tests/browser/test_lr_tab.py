@@ -15,6 +15,7 @@ import shutil
 import time
 import urllib.parse
 
+import pytest
 from browser import harness, write_logs
 from browser.harness import chart_label
 
@@ -263,6 +264,27 @@ def test_hyperparameter_and_layer_charts(tab):
     tab.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     tip = gate.locator(".lr-tooltip").inner_text()
     assert "gate_mean" in tip and "cosine" in tip
+
+
+def luminance(css_color: str) -> float:
+    """Relative luminance of an `rgb(...)`/`rgba(...)` colour (0 black, 1 white)."""
+    red, green, blue = (int(c) / 255 for c in re.findall(r"\d+", css_color)[:3])
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_constants_table_is_readable_in_both_schemes(board, open_lr_tab, scheme):
+    tab = open_lr_tab(board.plugin_page_url, color_scheme=scheme)
+    cell = tab.frame.locator("table.lr-constants tbody td").first
+    cell.wait_for()
+    text, background = cell.evaluate(
+        "td => { let node = td; let bg = 'rgba(0, 0, 0, 0)';"
+        " while (node && /rgba\\(0, 0, 0, 0\\)|transparent/.test(bg)) {"
+        " bg = getComputedStyle(node).backgroundColor; node = node.parentElement; }"
+        " return [getComputedStyle(td).color, bg]; }"
+    )
+    contrast = luminance(text) - luminance(background)
+    assert (contrast > 0.4) if scheme == "dark" else (contrast < -0.4), (text, background)
 
 
 def test_downloads(tab, tmp_path):
