@@ -1,8 +1,9 @@
 """How fast the LR tab renders a large logdir in headless Chromium.
 
 What is measured (a benchmark, never a timed assertion in a test):
-20 runs of 100,000 steps each, written by the real `LearningRateWriter`, served by a
-real `tensorboard` process, opened in Debian's `chromium` driven by Playwright.
+100 runs of 100,000 steps each, written with the format module's encoder (what the writer
+writes, without training: about 2 s a run here), served by a real `tensorboard` process,
+opened in Debian's `chromium` driven by Playwright.
 
 * `first full render`: from navigation start of the plugin's page to the moment the
   frontend has drawn the main chart, its deviation markers and list and the schedule
@@ -13,9 +14,7 @@ real `tensorboard` process, opened in Debian's `chromium` driven by Playwright.
   loaded at the new scale (`lr:zoom-redraw` measure) and the redraw with the window
   re-fetched at full resolution (`lr:zoom-refetch` measure).
 
-The logdir is generated once and reused (pass `--logdir`); each run takes a
-`tf.function` that applies 1,000 updates per call, followed by 1,000 `writer.log()`
-calls, so 2,000,000 steps are written in a few minutes.
+The logdir is generated once and reused (pass `--logdir`).
 
 Usage (from the repository root):
 
@@ -31,82 +30,110 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))
 
 import harness  # noqa: E402  (tests/browser: the TensorBoard process and the browser)
+import numpy as np  # noqa: E402
 
-RUNS = 20
+RUNS = 100
 STEPS = 100_000
-STEPS_PER_CALL = 1000
-STEPS_PER_EPOCH = 5000  # A multiple of STEPS_PER_CALL.
+CHUNK_STEPS = 4096  # As the writer drains its ring.
+STEPS_PER_EPOCH = 5000
 
 
 def generate(logdir: Path, runs: int, steps: int) -> None:
-    """Writes `runs` runs of `steps` steps with varied schedules and a few manual assigns."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
+    """Writes `runs` runs of `steps` steps with the format module's encoder, not by training.
 
-    import tb_lr_plugin as tblr
+    Each run is what the writer would have written for it: the applied rate in
+    4,096-step chunks with wall times, the configured curve and its
+    configuration, epochs, a constant hyperparameter; every fifth run a
+    constant rate halved by hand twice (deviations to mark and list). Runs
+    already in `logdir` are kept.
+    """
+    from tb_lr_plugin import event_format
+    from tb_lr_plugin.writer.event_sink import EventSink
 
-    schedules = keras.optimizers.schedules
+    step = np.arange(steps)
     for index in range(runs):
-        kind = index % 4
-        if index % 5 == 4:
-            # A constant rate halved by hand twice: deviations to mark and list.
-            schedule = 0.05
-        elif kind == 0:
-            schedule = schedules.CosineDecay(
-                0.0, steps - steps // 10, warmup_target=0.1, warmup_steps=steps // 10
-            )
-        elif kind == 1:
-            schedule = schedules.ExponentialDecay(0.1, steps // 20, 0.9)
-        elif kind == 2:
-            schedule = schedules.PiecewiseConstantDecay(
-                [steps // 3, 2 * steps // 3], [0.1, 0.01, 0.001]
-            )
-        else:
-            schedule = schedules.CosineDecayRestarts(0.05, steps // 8)
-        kind_name = "Constant" if isinstance(schedule, float) else type(schedule).__name__
-        name = f"run_{index:02d}_{kind_name}"
+        kind, curve = _schedule(index, step)
+        name = f"run_{index:03d}_{kind}"
         if (logdir / name).is_dir():
             continue
-        optimizer = keras.optimizers.SGD(schedule, momentum=0.9)
-        variable = keras.Variable(np.zeros((4,), "float32"))
-        optimizer.build([variable])
-        train = _training_function(tf, optimizer, variable)
-        calls = steps // STEPS_PER_CALL
-        with tblr.LearningRateWriter(logdir, optimizer, total_steps=steps, run_name=name) as w:
-            for call in range(calls):
-                if isinstance(schedule, float) and call in (calls // 2, 3 * calls // 4):
-                    optimizer.learning_rate.assign(optimizer.learning_rate * 0.5)
-                first = call * STEPS_PER_CALL
-                if first % STEPS_PER_EPOCH == 0:
-                    w.begin_epoch(first // STEPS_PER_EPOCH)
-                train(tf.constant(STEPS_PER_CALL))
-                for _ in range(STEPS_PER_CALL):
-                    w.log()
-        print(f"wrote {name}", flush=True)
+        (logdir / name).mkdir(parents=True)
+        wall_times = 1_750_000_000.0 + index * 3600 + step * 0.01
+        applied = curve.copy()
+        assignments = []
+        if kind == "constant":
+            for at in (steps // 2, 3 * steps // 4):
+                previous = float(applied[at])
+                assignments.append(
+                    event_format.Assignment(
+                        at, previous, previous / 2, event_format.MANUAL, float(wall_times[at])
+                    )
+                )
+                applied[at:] /= 2
+        sink = EventSink(str(logdir / name))
+        sink.write_document(
+            event_format.SCHEDULE_CONFIG,
+            0,
+            event_format.ScheduleConfig(
+                kind, "float" if kind == "constant" else "LearningRateSchedule", {}, steps
+            ),
+        )
+        for first in range(0, steps, CHUNK_STEPS):
+            part = slice(first, first + CHUNK_STEPS)
+            sink.write_points(
+                event_format.SCHEDULE,
+                event_format.Chunk(step[part], curve[part]),
+                kind=event_format.KIND_SCHEDULE,
+            )
+            sink.write_points(
+                event_format.LEARNING_RATE,
+                event_format.Chunk(step[part], applied[part], wall_times[part]),
+            )
+        for assignment in assignments:
+            sink.write_document(event_format.ASSIGNMENT, assignment.step, assignment)
+        epochs = np.arange(0, steps, STEPS_PER_EPOCH)
+        sink.write_points(
+            event_format.EPOCH,
+            event_format.Chunk(epochs, np.float32(epochs // STEPS_PER_EPOCH), wall_times[epochs]),
+            sampling=event_format.SAMPLED_ON_CHANGE,
+        )
+        sink.write_points(
+            event_format.name_for(event_format.OPTIMIZER, "", "momentum"),
+            event_format.Chunk([0], np.float32([0.9]), wall_times[:1]),
+            sampling=event_format.SAMPLED_ON_CHANGE,
+        )
+        sink.close()
+    print(f"{runs} runs of {steps:,} steps in {logdir}", flush=True)
 
 
-def _training_function(tf, optimizer, variable):
-    # A closure (not default arguments, which tf.function would turn into tensors).
-    @tf.function
-    def train(calls):
-        for _ in tf.range(calls):
-            optimizer.apply_gradients([(tf.ones((4,)), variable)])
-
-    return train
+def _schedule(index: int, step: np.ndarray) -> tuple[str, np.ndarray]:
+    """A schedule kind and its float32 curve: four shapes, and a constant every fifth run."""
+    steps = len(step)
+    if index % 5 == 4:
+        return "constant", np.full(steps, 0.05, np.float32)
+    kind = index % 4
+    if kind == 0:
+        warmup = steps // 10
+        cosine = 0.05 * (1 + np.cos(np.pi * np.clip(step - warmup, 0, None) / (steps - warmup)))
+        return "cosine_warmup", np.float32(np.where(step < warmup, 0.1 * step / warmup, cosine))
+    if kind == 1:
+        return "exponential", np.float32(0.1 * 0.9 ** (step / (steps // 20)))
+    if kind == 2:
+        bounds = [steps // 3, 2 * steps // 3]
+        return "piecewise", np.float32(
+            np.select([step < bounds[0], step < bounds[1]], [0.1, 0.01], 0.001)
+        )
+    period = steps // 8
+    return "cosine_restarts", np.float32(0.025 * (1 + np.cos(np.pi * (step % period) / period)))
 
 
 def measure(
@@ -244,12 +271,9 @@ def main() -> None:
     if args.logdir is None:
         temporary = tempfile.TemporaryDirectory(prefix="lr-frontend-bench-")
         args.logdir = Path(temporary.name)
-    existing = [p for p in args.logdir.glob("run_*") if p.is_dir()] if args.logdir.exists() else []
-    if len(existing) < args.runs:
-        started = time.perf_counter()
-        generate(args.logdir, args.runs, args.steps)
-        elapsed = time.perf_counter() - started
-        print(f"generated {args.runs} x {args.steps:,} steps in {elapsed:.0f} s")
+    started = time.perf_counter()
+    generate(args.logdir, args.runs, args.steps)
+    print(f"generated in {time.perf_counter() - started:.0f} s")
 
     results = measure(args.logdir, args.repeats, args.runs, args.steps, args.tensorboard_flag)
     flags = " ".join(args.tensorboard_flag) or "default flags"
