@@ -34,6 +34,8 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,14 +50,16 @@ CHUNK_STEPS = 4096  # As the writer drains its ring.
 STEPS_PER_EPOCH = 5000
 
 
-def generate(logdir: Path, runs: int, steps: int) -> None:
+def generate(logdir: Path, runs: int, steps: int, *, scalars: bool = False) -> None:
     """Writes `runs` runs of `steps` steps with the format module's encoder, not by training.
 
     Each run is what the writer would have written for it: the applied rate in
     4,096-step chunks with wall times, the configured curve and its
     configuration, epochs, a constant hyperparameter; every fifth run a
-    constant rate halved by hand twice (deviations to mark and list). Runs
-    already in `logdir` are kept.
+    constant rate halved by hand twice (deviations to mark and list). With
+    `scalars`, the applied rate is also written as plain scalar summaries
+    (`learning_rate`, one event per step, what `tf.summary.scalar` writes),
+    for TensorBoard's own dashboards. Runs already in `logdir` are kept.
     """
     from tb_lr_plugin import event_format
     from tb_lr_plugin.writer.event_sink import EventSink
@@ -112,7 +116,25 @@ def generate(logdir: Path, runs: int, steps: int) -> None:
             sampling=event_format.SAMPLED_ON_CHANGE,
         )
         sink.close()
+        if scalars:
+            _write_scalars(logdir / name, applied, wall_times)
     print(f"{runs} runs of {steps:,} steps in {logdir}", flush=True)
+
+
+def _write_scalars(run_dir: Path, values: np.ndarray, wall_times: np.ndarray) -> None:
+    """`values` as one `learning_rate` scalar summary per step, with TensorBoard's writer."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(run_dir))
+    for step, (value, wall_time) in enumerate(
+        zip(values.tolist(), wall_times.tolist(), strict=True)
+    ):
+        summary = summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag="learning_rate", simple_value=value)]
+        )
+        writer.add_event(event_pb2.Event(wall_time=wall_time, step=step, summary=summary))
+    writer.close()
 
 
 def _schedule(index: int, step: np.ndarray) -> tuple[str, np.ndarray]:
@@ -179,6 +201,72 @@ def measure(
                 )
                 context.close()
     return results
+
+
+def compare_with_time_series(logdir: Path, repeats: int, runs: int, steps: int) -> dict:
+    """The LR tab and TensorBoard's Time Series dashboard, each opened in TensorBoard's UI.
+
+    Both from the page's navigation start, alternating, cold browser cache: the
+    LR tab until its first full render (`lr:first-render`, in the iframe);
+    Time Series until its last `timeSeries` response has arrived (its charts
+    draw in a worker after that, so this favours Time Series).
+    """
+    results: dict[str, list[float]] = {"lr_tab": [], "time_series_data_in": []}
+    with harness.TensorBoardProcess(logdir) as board:
+        _wait_until_loaded(board, runs, steps)
+        _wait_until_scalars_loaded(board, runs, steps)
+        with harness.browser() as browser:
+            for _ in range(repeats):
+                context = browser.new_context(viewport=VIEWPORT)
+                page = context.new_page()
+                page.goto(board.url + "/#lr")
+                frame = harness.wait_for_plugin_frame(page)
+                frame.wait_for_function(_HAS_FIRST_RENDER, timeout=120_000)
+                offset = frame.evaluate("performance.timeOrigin") - page.evaluate(
+                    "performance.timeOrigin"
+                )
+                results["lr_tab"].append(offset + _mark(frame, "lr:first-render"))
+                context.close()
+
+                context = browser.new_context(viewport=VIEWPORT)
+                page = context.new_page()
+                page.goto(board.url + "/#timeseries")
+                page.wait_for_load_state("networkidle", timeout=120_000)
+                results["time_series_data_in"].append(
+                    page.evaluate(
+                        "Math.max(...performance.getEntriesByType('resource')"
+                        ".filter((e) => e.name.includes('/timeSeries')).map((e) => e.responseEnd))"
+                    )
+                )
+                context.close()
+    return results
+
+
+def _tensorboard_json(board, path: str, **params) -> object:
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(f"{board.url}{path}{query}", timeout=30) as response:
+        return json.load(response)
+
+
+def _wait_until_scalars_loaded(board, runs: int, steps: int, timeout: float = 900) -> None:
+    """Waits until TensorBoard's scalars plugin has read the last step of every run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tags = _tensorboard_json(board, "/data/plugin/scalars/tags")
+        done = [
+            run
+            for run in tags
+            if "learning_rate" in tags[run]
+            and _tensorboard_json(
+                board, "/data/plugin/scalars/scalars", run=run, tag="learning_rate"
+            )[-1][1]
+            >= steps - 1
+        ]
+        if len(done) >= runs:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"scalars of {len(done)} of {runs} runs loaded")
+        time.sleep(2)
 
 
 VIEWPORT = {"width": 1600, "height": 1000}
@@ -252,6 +340,14 @@ def _reset(frame) -> float:
     return frame.evaluate("performance.now()") - started
 
 
+def print_figures(title: str, results: dict[str, list[float]]) -> None:
+    """Each timing's median and range, in ms."""
+    print(f"{title}, median (min-max), ms")
+    for key, values in results.items():
+        median, low, high = statistics.median(values), min(values), max(values)
+        print(f"  {key:28s} {median:8.1f}  ({low:.1f}-{high:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logdir", type=Path, help="reused when it already holds the runs")
@@ -259,6 +355,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--compare-runs",
+        type=int,
+        default=20,
+        help="runs also written as scalars, to open in TensorBoard's Time Series (0: none)",
+    )
     parser.add_argument(
         "--tensorboard-flag",
         action="append",
@@ -277,14 +379,18 @@ def main() -> None:
 
     results = measure(args.logdir, args.repeats, args.runs, args.steps, args.tensorboard_flag)
     flags = " ".join(args.tensorboard_flag) or "default flags"
-    print(
-        f"{args.runs} runs x {args.steps:,} steps, tensorboard {flags}, "
-        f"{args.repeats} repeats, median (min-max), ms"
+    print_figures(
+        f"{args.runs} runs x {args.steps:,} steps, tensorboard {flags}, {args.repeats} repeats",
+        results,
     )
-    for key, values in results.items():
-        print(
-            f"  {key:28s} {statistics.median(values):8.1f}  ({min(values):.1f}-{max(values):.1f})"
+    if args.compare_runs:
+        compare_dir = args.logdir.with_name(args.logdir.name + "-time-series")
+        generate(compare_dir, args.compare_runs, args.steps, scalars=True)
+        comparison = compare_with_time_series(
+            compare_dir, args.repeats, args.compare_runs, args.steps
         )
+        print_figures(f"{args.compare_runs} runs, in TensorBoard's UI", comparison)
+        results.update({f"compare_{key}": values for key, values in comparison.items()})
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if temporary is not None:
