@@ -89,8 +89,8 @@ export class SmallCharts {
 
   /**
    * The hyperparameters that keep one value through each selected run: a
-   * table says them better than flat lines. Each one's points are fetched
-   * whole (they change rarely, so they are few).
+   * table says them better than flat lines. Their whole series come with
+   * each run's marks (`wholeSeries`); one missing there is fetched alone.
    * @param {{key: string, lines: {run: string, series: string, label: string}[]}[]} groups
    * @returns {Promise<Map<string, Map<string, number|null>>>} key -> line label -> its value
    */
