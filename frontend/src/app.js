@@ -331,7 +331,7 @@ export class App {
 
   /** Points to ask for per line, from the main chart's width. */
   maxPoints() {
-    return maxPointsFor(this.mainChart.width() || 800, devicePixelRatio);
+    return maxPointsFor(this.mainChart.width() || 800, devicePixelRatio, this.selected.size);
   }
 
   // -------------------------------------------------------------- zooming

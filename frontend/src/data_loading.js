@@ -6,15 +6,22 @@ import {CURVES, HYPERPARAMETERS, LEARNING_RATE, MARKS, MIN_MAX_POINTS} from './c
 import {classifySeries, optimizerOf} from './series_names.js';
 import {TIME_AXIS} from './x_axis.js';
 
+// More runs than this on one chart overlap so much that a point per device
+// pixel shows all there is to see, at half the bytes.
+const CROWDED_RUNS = 20;
+
 /**
- * How many points to ask the server for, for a chart `width` CSS pixels wide:
- * two per device pixel is as much as a line can show.
+ * How many points to ask the server for, per line of a chart `width` CSS
+ * pixels wide: two per device pixel is as much as a line can show, one when
+ * more than `CROWDED_RUNS` runs share the chart.
  * @param {number} width
  * @param {number} [pixelRatio]
+ * @param {number} [runs] how many runs the chart draws
  * @returns {number} within the API's limits
  */
-export function maxPointsFor(width, pixelRatio = 1) {
-  const wanted = Math.round(Math.max(width, 100) * Math.min(Math.max(pixelRatio, 1), 2) * 2);
+export function maxPointsFor(width, pixelRatio = 1, runs = 1) {
+  const perPixel = runs > CROWDED_RUNS ? 1 : 2;
+  const wanted = Math.round(Math.max(width, 100) * Math.min(Math.max(pixelRatio, 1), 2) * perPixel);
   return Math.min(Math.max(wanted, 200), 10000);
 }
 

@@ -14,6 +14,8 @@ describe('fetch windows', () => {
     assert.equal(maxPointsFor(800, 3), 3200);
     assert.equal(maxPointsFor(10), 200);
     assert.equal(maxPointsFor(100000), 10000);
+    assert.equal(maxPointsFor(800, 2, 20), 3200);
+    assert.equal(maxPointsFor(800, 2, 21), 1600); // Crowded: one per device pixel.
   });
 
   test('a zoom window becomes whole steps, never negative', () => {
