@@ -187,20 +187,24 @@ def measure(
                 results["reset_refetch"].append(_reset(frame))
                 page.context.close()
             for _ in range(repeats):
-                context = browser.new_context(viewport=VIEWPORT)
-                page = context.new_page()
-                page.goto(board.url + "/#lr")
-                frame = harness.wait_for_plugin_frame(page)
-                frame.wait_for_function(_HAS_FIRST_RENDER, timeout=120_000)
-                # The iframe's clock starts with the iframe: add the time before it.
-                offset = frame.evaluate("performance.timeOrigin") - page.evaluate(
-                    "performance.timeOrigin"
-                )
                 results["first_render_tensorboard_ui"].append(
-                    offset + _mark(frame, "lr:first-render")
+                    _lr_tab_in_tensorboard(browser, board)
                 )
-                context.close()
     return results
+
+
+def _lr_tab_in_tensorboard(browser, board) -> float:
+    """ms from opening TensorBoard's UI on the LR tab to the tab's first full render."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(board.url + "/#lr")
+    frame = harness.wait_for_plugin_frame(page)
+    frame.wait_for_function(_HAS_FIRST_RENDER, timeout=120_000)
+    # The iframe's clock starts with the iframe: add the time before it.
+    offset = frame.evaluate("performance.timeOrigin") - page.evaluate("performance.timeOrigin")
+    first_render = offset + _mark(frame, "lr:first-render")
+    context.close()
+    return first_render
 
 
 def compare_with_time_series(logdir: Path, repeats: int, runs: int, steps: int) -> dict:
@@ -217,16 +221,7 @@ def compare_with_time_series(logdir: Path, repeats: int, runs: int, steps: int) 
         _wait_until_scalars_loaded(board, runs, steps)
         with harness.browser() as browser:
             for _ in range(repeats):
-                context = browser.new_context(viewport=VIEWPORT)
-                page = context.new_page()
-                page.goto(board.url + "/#lr")
-                frame = harness.wait_for_plugin_frame(page)
-                frame.wait_for_function(_HAS_FIRST_RENDER, timeout=120_000)
-                offset = frame.evaluate("performance.timeOrigin") - page.evaluate(
-                    "performance.timeOrigin"
-                )
-                results["lr_tab"].append(offset + _mark(frame, "lr:first-render"))
-                context.close()
+                results["lr_tab"].append(_lr_tab_in_tensorboard(browser, board))
 
                 context = browser.new_context(viewport=VIEWPORT)
                 page = context.new_page()

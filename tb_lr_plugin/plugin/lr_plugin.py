@@ -302,20 +302,21 @@ class LearningRatePlugin(base_plugin.TBPlugin):
     ) -> Body:
         run = entry.name
         parts: Body = {}
+
+        def series(name: str, start=None, end=None, max_points=None) -> Body:
+            series_query = http_queries.SeriesQuery(run, name, start, end, max_points)
+            return self._series_body(ctx, experiment, entry, series_query)
+
         if http_queries.CURVES in query.include:
-            rates = [
-                event_format.name_for(event_format.LEARNING_RATE, optimizer)
+            parts["learning_rates"] = [
+                series(
+                    event_format.name_for(event_format.LEARNING_RATE, optimizer),
+                    start,
+                    end,
+                    query.max_points,
+                )
                 for optimizer in entry.optimizers()
                 if entry.tag(event_format.LEARNING_RATE, optimizer) is not None
-            ]
-            parts["learning_rates"] = [
-                self._series_body(
-                    ctx,
-                    experiment,
-                    entry,
-                    http_queries.SeriesQuery(run, name, start, end, query.max_points),
-                )
-                for name in rates
             ]
             parts["schedules"] = [
                 self._schedule_body(
@@ -328,35 +329,19 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             ]
         if http_queries.MARKS in query.include:
             has_epoch = event_format.EPOCH in entry.series_names()
-            parts["epoch"] = (
-                self._series_body(
-                    ctx,
-                    experiment,
-                    entry,
-                    http_queries.SeriesQuery(run, event_format.EPOCH, None, None, None),
-                )
-                if has_epoch
-                else None
+            parts["epoch"] = series(event_format.EPOCH) if has_epoch else None
+            deviations_query = http_queries.DeviationsQuery(
+                run, None, http_queries.DEFAULT_MAX_EVENTS
             )
             parts["deviations"] = (
-                self._deviations_body(
-                    ctx,
-                    experiment,
-                    entry,
-                    http_queries.DeviationsQuery(run, None, http_queries.DEFAULT_MAX_EVENTS),
-                )
+                self._deviations_body(ctx, experiment, entry, deviations_query)
                 if entry.schedule_optimizers()
                 else None
             )
         if http_queries.HYPERPARAMETERS in query.include:
             prefix = event_format.OPTIMIZER + "/"
             parts["hyperparameters"] = [
-                self._series_body(
-                    ctx,
-                    experiment,
-                    entry,
-                    http_queries.SeriesQuery(run, name, None, None, query.max_points),
-                )
+                series(name, max_points=query.max_points)
                 for name in entry.series_names()
                 if name.startswith(prefix)
             ]
