@@ -10,6 +10,8 @@ opened in Debian's `chromium` driven by Playwright.
   panels of every selected run (its `lr:first-render` performance mark). Measured on the
   plugin's iframe page (`/data/plugin_entry.html?name=lr`, what TensorBoard's LR tab
   loads) and, for context, through TensorBoard's whole UI (`/#lr`).
+* `batch wait`: of the first render, the time from sending the `batch` request to
+  its first byte (the server's share).
 * `zoom redraw`: a drag-select on the main chart; the redraw of the points already
   loaded at the new scale (`lr:zoom-redraw` measure) and the redraw with the window
   re-fetched at full resolution (`lr:zoom-refetch` measure).
@@ -165,6 +167,7 @@ def measure(
     results: dict[str, list[float]] = {
         "first_render_iframe": [],
         "main_chart_iframe": [],
+        "first_render_batch_wait": [],
         "first_render_tensorboard_ui": [],
         "zoom_redraw": [],
         "zoom_refetch": [],
@@ -181,6 +184,7 @@ def measure(
                 frame = page.main_frame
                 results["first_render_iframe"].append(_mark(frame, "lr:first-render"))
                 results["main_chart_iframe"].append(_mark(frame, "lr:main-chart"))
+                results["first_render_batch_wait"].append(_batch_wait(frame))
                 _zoom(page, frame)
                 results["zoom_redraw"].append(_last_measure(frame, "lr:zoom-redraw"))
                 results["zoom_refetch"].append(_last_measure(frame, "lr:zoom-refetch"))
@@ -294,6 +298,14 @@ def _open(browser, url: str):
 
 def _mark(frame, name: str) -> float:
     return frame.evaluate(f"performance.getEntriesByName({json.dumps(name)})[0].startTime")
+
+
+def _batch_wait(frame) -> float:
+    """ms from sending the first `batch` request to its first byte: the server's share."""
+    return frame.evaluate(
+        "(() => { const e = performance.getEntriesByType('resource')"
+        ".find((e) => e.name.includes('/batch?')); return e.responseStart - e.requestStart; })()"
+    )
 
 
 def _last_measure(frame, name: str) -> float:

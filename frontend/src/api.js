@@ -2,6 +2,8 @@
 // module: it is served from the plugin's route prefix (/data/plugin/lr/), so
 // the routes resolve beside it under any --path_prefix.
 
+import {unpackArrays} from './packed_arrays.js';
+
 const BASE = new URL('./', import.meta.url);
 
 /** An HTTP error with the message of the API's JSON body. */
@@ -27,10 +29,13 @@ export class ApiError extends Error {
  */
 export function routeUrl(route, params = {}, base = BASE) {
   const url = new URL(route, base);
+  // Built apart and set once: each append to url.searchParams rewrites the whole URL.
+  const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value === null || value === undefined) continue;
-    for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(item));
+    for (const item of Array.isArray(value) ? value : [value]) query.append(key, String(item));
   }
+  url.search = query.toString();
   return url;
 }
 
@@ -68,7 +73,8 @@ export function batchGroups(requests, maxLength = MAX_QUERY_LENGTH) {
 
 /**
  * `batch`: several runs' curves (each in its own step window) and marks, in
- * as few requests as the URL length allows (one, for all but huge selections).
+ * as few requests as the URL length allows (one, for all but huge selections),
+ * with packed arrays (unpacked here: the answers hold plain lists).
  * @param {{run: string, start?: number, end?: number}[]} requests
  * @param {{maxPoints?: number|null, include: string[]}} options
  * @param {AbortSignal} [signal]
@@ -80,8 +86,9 @@ export async function fetchBatch(requests, {maxPoints, include}, signal) {
     window: part.map((r) => (r.start === undefined && r.end === undefined ? '' : `${r.start ?? ''}:${r.end ?? ''}`)),
     max_points: maxPoints,
     include: include.join(','),
+    arrays: 'packed',
   }, signal)));
-  return answers.flatMap((body) => body.runs);
+  return answers.flatMap((body) => unpackArrays(body.runs));
 }
 
 async function getJson(route, params, signal) {

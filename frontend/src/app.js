@@ -225,10 +225,12 @@ export class App {
       }
       this.applyRunList(listing, initial);
       if (this.runs.length > 0) {
+        // loadAndDraw lists the runs once their data is asked for.
         const changed = initial ? new Set() :
           everything ? new Set(this.runs.map((r) => r.name)) : await this.data.changedRuns(this.selectedRuns());
         await this.loadAndDraw({force: changed});
       } else {
+        this.renderRunList();
         await this.markRendered();
       }
       const time = new Date().toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit'});
@@ -259,7 +261,6 @@ export class App {
     this.parts.empty.hidden = !empty;
     for (const key of ['main', 'schedules', 'hyperparameters', 'layers']) this.parts[key].hidden = empty;
     if (empty) views.renderEmptyState(this.parts.empty);
-    this.renderRunList();
   }
 
   renderRunList() {
@@ -397,13 +398,12 @@ export class App {
     const unmarked = runs.filter((r) => force.has(r.name) || !this.data.marks.has(r.name));
     if (stale.length > 0) this.mainStatus.textContent = 'Loading…';
     const fetchStart = performance.now();
-    let failures;
-    try {
-      failures = (await this.data.load(stale, unmarked, key, maxPoints, signal)).map((f) => f.error);
-    } catch (error) {
-      if (signal.aborted) return false;
-      failures = [error.message];
-    }
+    const pending = this.data.load(stale, unmarked, key, maxPoints, signal).then(
+        (failed) => failed.map((f) => f.error), (error) => [error.message]);
+    // The request is sent: list the runs meanwhile (not before: that would
+    // make the layout that measures the chart's width slower).
+    this.renderRunList();
+    const failures = await pending;
     if (signal.aborted) return false;
     performance.measure(MARKS.fetch, {start: fetchStart});
     this.mainStatus.textContent = failures.length ?

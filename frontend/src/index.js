@@ -3,8 +3,6 @@
 // /data/plugin/lr/) and calls render(). Everything it needs is imported
 // from beside it: no other origin is allowed by TensorBoard's CSP.
 
-import {fetchRuns} from './api.js';
-
 function addStylesheet(path) {
   const link = document.createElement('link');
   link.rel = 'stylesheet';
@@ -28,11 +26,16 @@ export async function render() {
   document.head.appendChild(meta);
   // The run list, the stylesheets and the rest of the code load at once (the
   // charts' widths, which decide how many points to fetch, need the styles).
-  // Every module is named here so the browser fetches them in parallel rather
-  // than finding app.js's imports, then chart.js's, one level at a time.
-  const listing = fetchRuns().catch((error) => error);
+  // Every module is named here, none imported statically, so the browser
+  // fetches them all in parallel as soon as render() is called rather than
+  // finding app.js's imports, then chart.js's, one level at a time.
+  const listing = import('./api.js').then((api) => api.fetchRuns()).catch((error) => error);
+  // Asked first (a browser asks a server six files at a time): what the run
+  // list needs, then the largest.
+  const first = [import('./packed_arrays.js'), import('./vendor/uplot/uPlot.esm.js')];
   const [{App}] = await Promise.all([
     import('./app.js'),
+    ...first,
     import('./chart.js'),
     import('./colors.js'),
     import('./constants.js'),
@@ -49,7 +52,6 @@ export async function render() {
     import('./small_charts.js'),
     import('./views.js'),
     import('./x_axis.js'),
-    import('./vendor/uplot/uPlot.esm.js'),
     addStylesheet('./vendor/uplot/uPlot.min.css'),
     addStylesheet('./style.css'),
   ]);

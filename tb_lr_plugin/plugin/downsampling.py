@@ -51,26 +51,38 @@ def window(steps: np.ndarray, start: int | None = None, end: int | None = None) 
     return slice(lo, max(lo, hi))
 
 
+def bucket_width(steps: np.ndarray, max_points: int) -> int:
+    """How many steps wide each bucket is, for `max_points` points.
+
+    The step range `[steps[0], steps[-1]]` is cut into at most `max_points //
+    POINTS_PER_BUCKET` buckets of the same whole number of steps (the last
+    may be narrower): widths in steps, not in points, so that gaps in the
+    steps stay gaps, as on a chart's x axis.
+
+    Example:
+        >>> bucket_width(np.arange(10), max_points=14)
+        5
+    """
+    buckets = max(1, max_points // POINTS_PER_BUCKET)
+    span = int(steps[-1]) - int(steps[0]) + 1
+    return -(-span // buckets)
+
+
 def bucket_starts(steps: np.ndarray, max_points: int) -> np.ndarray:
     """Index of the first point of every non-empty bucket, for `max_points` points.
-
-    The step range `[steps[0], steps[-1]]` is cut into `max_points //
-    POINTS_PER_BUCKET` buckets of equal width in steps (not in points: gaps in
-    the steps stay gaps, as on a chart's x axis).
 
     Args:
         steps: Sorted steps, at least one.
         max_points: The point budget, at least `POINTS_PER_BUCKET`.
 
     Example:
-        >>> bucket_starts(np.arange(10), max_points=14).tolist()
-        [0, 5]
+        >>> bucket_starts(np.array([0, 1, 2, 9, 10, 11, 12]), max_points=14).tolist()
+        [0, 3]
     """
-    buckets = max(1, max_points // POINTS_PER_BUCKET)
-    first = int(steps[0])
-    span = int(steps[-1]) - first + 1
-    # Python integers: span * buckets can exceed int64 for absurd step numbers.
-    edges = np.array([first + span * k // buckets for k in range(buckets)], dtype=np.int64)
+    width = bucket_width(steps, max_points)
+    first, last = int(steps[0]), int(steps[-1])
+    # A Python range: `last + 1` may not fit in int64, the edges always do.
+    edges = np.fromiter(range(first, last + 1, width), dtype=np.int64)
     starts = np.unique(np.searchsorted(steps, edges, side="left"))
     return starts[starts < len(steps)]
 
@@ -103,6 +115,45 @@ def shape_preserving_indices(steps: np.ndarray, values: np.ndarray, max_points: 
     count = len(steps)
     if count <= max_points:
         return np.arange(count, dtype=np.int64)
+    contiguous = int(steps[-1]) - int(steps[0]) == count - 1
+    if contiguous and np.isfinite([values.min(), values.max()]).all():
+        # What a logger writes: one point per step, all numbers.
+        return _kept_in_rows(values, bucket_width(steps, max_points))
+    return _kept_in_buckets(steps, values, max_points)
+
+
+def _kept_in_rows(values: np.ndarray, width: int) -> np.ndarray:
+    """`shape_preserving_indices` of finite values at consecutive steps.
+
+    A bucket is then `width` consecutive points: the full buckets are rows of
+    a reshaped view, and each rule is one reduction along the rows, with no
+    temporary the size of the series but the jumps.
+    """
+    count = len(values)
+    full = count // width
+    blocks = [(0, values[: full * width].reshape(full, width))]
+    if count > full * width:
+        blocks.append((full * width, values[full * width :].reshape(1, -1)))
+    kept = [
+        np.arange(0, count, width),
+        np.append(np.arange(width - 1, count - 1, width), count - 1),
+    ]
+    for offset, rows in blocks:
+        first = offset + width * np.arange(len(rows))
+        kept += [first + rows.argmin(axis=1), first + rows.argmax(axis=1)]
+        if rows.shape[1] > 1:
+            jumps = np.subtract(rows[:, 1:], rows[:, :-1], dtype=np.float64)
+            np.abs(jumps, out=jumps)
+            largest = jumps.argmax(axis=1)
+            has_jump = jumps[np.arange(len(rows)), largest] > 0
+            after_jump = (first + largest + 1)[has_jump]
+            kept += [after_jump, after_jump - 1]
+    return np.unique(np.concatenate(kept))
+
+
+def _kept_in_buckets(steps: np.ndarray, values: np.ndarray, max_points: int) -> np.ndarray:
+    """`shape_preserving_indices` of any series: buckets of any number of points."""
+    count = len(steps)
     values = np.asarray(values, dtype=np.float64)
     starts = bucket_starts(steps, max_points)
     lengths = np.diff(np.append(starts, count))

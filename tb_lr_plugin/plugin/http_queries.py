@@ -28,6 +28,10 @@ CURVES = "curves"
 MARKS = "marks"
 HYPERPARAMETERS = "hyperparameters"
 BATCH_PARTS = (CURVES, MARKS, HYPERPARAMETERS)
+# How `batch` writes the points' arrays: JSON lists, or packed bytes (`json_encoding`).
+ARRAYS_AS_LISTS = "lists"
+ARRAYS_PACKED = "packed"
+ARRAY_ENCODINGS = (ARRAYS_AS_LISTS, ARRAYS_PACKED)
 
 _INTEGER = re.compile(r"\+?[0-9]{1,19}")
 
@@ -199,7 +203,7 @@ def export_query(args: QueryArgs) -> ExportQuery:
 
 @dataclasses.dataclass(frozen=True)
 class BatchQuery:
-    """`batch?run=R1&run=R2...[&window=A:B...][&max_points=N][&include=curves,marks,...]`.
+    """`batch?run=R1&run=R2...[&window=A:B...][&max_points=N][&include=...][&arrays=...]`.
 
     Example:
         >>> BatchQuery(("a",), ((None, None),), None, frozenset({"curves"})).runs
@@ -210,6 +214,7 @@ class BatchQuery:
     windows: tuple[tuple[int | None, int | None], ...]  # One `(start, end)` per run.
     max_points: int | None
     include: frozenset[str]
+    arrays: str = ARRAYS_AS_LISTS
 
 
 def batch_query(args: QueryArgs) -> BatchQuery:
@@ -243,11 +248,15 @@ def batch_query(args: QueryArgs) -> BatchQuery:
     parts = frozenset(BATCH_PARTS if include is None else include.split(","))
     if not parts or not parts <= set(BATCH_PARTS):
         raise QueryError(f"include must be a comma-separated subset of {', '.join(BATCH_PARTS)}")
+    arrays = _optional(args, "arrays") or ARRAYS_AS_LISTS
+    if arrays not in ARRAY_ENCODINGS:
+        raise QueryError(f"arrays must be one of {', '.join(ARRAY_ENCODINGS)}; got {arrays!r}")
     return BatchQuery(
         runs=tuple(runs),
         windows=tuple(windows * len(runs) if len(windows) == 1 else windows),
         max_points=_max_points(args),
         include=parts,
+        arrays=arrays,
     )
 
 

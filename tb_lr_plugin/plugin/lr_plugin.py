@@ -50,10 +50,11 @@ JSON_TYPE = "application/json"
 Body = dict[str, Any]
 
 
-def _json_response(request: wrappers.Request, body: Any, code: int = 200, headers=None):
-    return http_util.Respond(
-        request, json_encoding.dumps(body), JSON_TYPE, code=code, headers=headers
-    )
+def _json_response(
+    request: wrappers.Request, body: Any, code: int = 200, headers=None, packed_arrays=False
+):
+    text = json_encoding.dumps(body, packed_arrays=packed_arrays)
+    return http_util.Respond(request, text, JSON_TYPE, code=code, headers=headers)
 
 
 def _error_response(request: wrappers.Request, code: int, message: str, headers=None):
@@ -395,7 +396,9 @@ class LearningRatePlugin(base_plugin.TBPlugin):
     def _serve_batch(self, request):
         query = http_queries.batch_query(request.args)
         ctx, experiment = _request_context(request)
-        return _json_response(request, self.batch_impl(ctx, experiment, query))
+        body = self.batch_impl(ctx, experiment, query)
+        packed = query.arrays == http_queries.ARRAYS_PACKED
+        return _json_response(request, body, packed_arrays=packed)
 
     @_answers_errors
     def _serve_export(self, request):

@@ -59,6 +59,26 @@ def test_any_series_keeps_its_shape(values, max_points, gaps):
     check_shape_is_kept(steps, values, max_points)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    values=hnp.arrays(
+        st.sampled_from([np.float32, np.float64]),
+        st.integers(1, 3000),
+        elements=st.one_of(st.floats(-1, 1, width=32), st.sampled_from([0.0, 0.1, 0.1])),
+    ),
+    max_points=st.integers(7, 300),
+)
+def test_consecutive_steps_are_downsampled_as_any_steps(values, max_points):
+    """The fast path (one point per step, all finite) keeps what the general one keeps."""
+    steps = np.arange(len(values)) + 1000
+    width = downsampling.bucket_width(steps, max_points)
+    fast = downsampling._kept_in_rows(values, width).tolist()
+    assert fast == downsampling._kept_in_buckets(steps, values, max_points).tolist()
+    if len(values) > max_points:
+        kept = downsampling.shape_preserving_indices(steps, values, max_points)
+        assert kept.tolist() == fast
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     length=st.integers(100, 5000),

@@ -58,6 +58,7 @@ BAD_REQUESTS = [
     ("batch", {"run": "cosine", "window": "-1:3"}, 400, "start"),
     ("batch", {"run": "cosine", "include": "curves,nope"}, 400, "subset"),
     ("batch", {"run": "cosine", "include": ""}, 400, "subset"),
+    ("batch", {"run": "cosine", "arrays": "binary"}, 400, "arrays must be one of lists, packed"),
     ("batch", {"run": "cosine", "max_points": "3"}, 400, "from 10"),
     ("nope", {}, 404, "no static file"),
 ]
@@ -143,6 +144,7 @@ _keys = st.sampled_from(
         "optimizer",
         "window",
         "include",
+        "arrays",
         "x",
     ]
 )
@@ -159,6 +161,8 @@ _values = st.one_of(
             "curves",
             "marks",
             "hyperparameters",
+            "lists",
+            "packed",
         ]
     ),
     st.tuples(_number_like, _number_like).map(":".join),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import math
@@ -312,6 +313,35 @@ def test_batch_answers_what_each_route_answers(server):
     assert preview["learning_rates"] == [] and preview["epoch"] is None
     assert preview["schedules"] == [server.json("schedule", run="preview", **window)]
     assert "no run 'nope'" in answers["nope"]["error"]
+
+
+def unpacked(body):
+    """`body` with every packed array (`arrays=packed`) as the JSON list it stands for."""
+    if isinstance(body, dict) and set(body) == {"dtype", "base64"}:
+        array = np.frombuffer(
+            base64.b64decode(body["base64"]), np.dtype(body["dtype"]).newbyteorder("<")
+        )
+        return as_json_values(array) if array.dtype.kind == "f" else array.tolist()
+    if isinstance(body, dict):
+        return {key: unpacked(value) for key, value in body.items()}
+    if isinstance(body, list):
+        return [unpacked(value) for value in body]
+    return body
+
+
+@pytest.mark.parametrize("logs", ["server", "edge_server"])
+@pytest.mark.parametrize("window", [{}, {"window": "3:40", "max_points": "12"}])
+def test_batch_packs_exactly_what_it_lists(logs, window, request):
+    """Packed arrays are the very numbers of the lists, NaN and infinities included."""
+    server = request.getfixturevalue(logs)
+    runs = [run["name"] for run in server.json("runs")["runs"]]
+    as_lists = server.json("batch", run=runs, **window)
+    packed = server.json("batch", run=runs, arrays="packed", **window)
+    assert unpacked(packed) == as_lists
+    first = packed["runs"][0]["learning_rates"][0]
+    assert first["steps"]["dtype"] == "int32" and first["values"]["dtype"] == "float32"
+    if logs == "server":  # Real wall times need float64; the edge cases' are whole seconds.
+        assert first["wall_times"]["dtype"] == "float64"
 
 
 def test_batch_takes_a_window_per_run_and_only_the_parts_asked(server):
