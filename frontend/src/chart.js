@@ -12,6 +12,11 @@ import uPlot from './vendor/uplot/uPlot.esm.js';
 import {formatValue} from './format.js';
 import {yExtent} from './series_math.js';
 
+// Beyond this many lines, every line is a hairline (1 CSS pixel): thicker
+// ones only merge into a band, and cost a software rasterizer four times
+// as much (a 100-run chart: 210 ms against 50 ms a frame in headless Chromium).
+const CROWDED_LINES = 40;
+
 /**
  * @typedef {object} Line
  * @property {string} label
@@ -259,6 +264,7 @@ export class LineChart {
       font: `11px ${theme.font}`,
     };
     const facet = (scale) => ({scale, auto: true, sorted: 0});
+    const crowded = this.lines.length > CROWDED_LINES;
     const options = {
       ...this.size(),
       mode: 2,
@@ -282,7 +288,7 @@ export class LineChart {
         ...(this.lines.length ? this.lines : [{label: '', color: 'transparent'}]).map((line) => ({
           label: line.label,
           stroke: line.color,
-          width: line.width ?? (line.dashed ? 1.25 : 1.75),
+          width: line.width ?? (crowded ? 1 : line.dashed ? 1.25 : 1.75),
           dash: line.dashed ? [6, 4] : undefined,
           facets: [facet('x'), facet('y')],
           points: {show: false},
