@@ -144,3 +144,25 @@ def data(batches: int, batch_size: int = 8, *, noise_only: bool = False):
     if not noise_only:
         y = x.sum(axis=1, keepdims=True)
     return x, y
+
+
+def gradients(model: keras.Model, x: np.ndarray, y: np.ndarray) -> list:
+    """The gradients of the mean squared error, as each backend's own loop computes them."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x) - y) ** 2)
+        return tape.gradient(loss, model.trainable_variables)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def loss(trainable):
+            outputs, _ = model.stateless_call(trainable, model.non_trainable_variables, x)
+            return keras.ops.mean((outputs - y) ** 2)
+
+        return jax.grad(loss)([v.value for v in model.trainable_variables])
+    model.zero_grad()
+    loss = keras.ops.mean((model(x) - keras.ops.convert_to_tensor(y)) ** 2)
+    loss.backward()
+    return [v.value.grad for v in model.trainable_variables]

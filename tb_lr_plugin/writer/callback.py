@@ -51,6 +51,11 @@ class LearningRateLogger(keras.callbacks.Callback):
         run_name: The run subdirectory; `""` writes into `log_dir` itself.
         flush_secs: The longest time logged steps wait before they are
             flushed to disk while training.
+        update_ratios: Also log, for every update and every layer with
+            trainable variables, `||w_after - w_before|| / ||w_before||` as
+            `update_ratio/<layer path>`, and the global norm of the gradients
+            the optimizer received as `gradient_norm` (on TensorFlow and
+            PyTorch). Costs one copy of the weights per step.
 
     Raises:
         LogDirError: when `log_dir/run_name` cannot be created or written
@@ -75,10 +80,12 @@ class LearningRateLogger(keras.callbacks.Callback):
         *,
         run_name: str = "train",
         flush_secs: float = recorder.DEFAULT_FLUSH_SECS,
+        update_ratios: bool = False,
     ):
         super().__init__()
         self.log_dir = log_dir
         self.run_name = run_name
+        self.update_ratios = update_ratios
         self.run_dir = run_directories.run_directory(log_dir, run_name)
         self.flush_secs = flush_secs
         # A non-chief worker writes nothing, so it must not even create the directory.
@@ -117,6 +124,7 @@ class LearningRateLogger(keras.callbacks.Callback):
         taps = [optimizer_hooks.tap_for(t) for t in tapped_optimizers(optimizer)]
         # The first tap serves the layers' accessors (`in_layer`); all read through the model.
         rehooked = [tap.attach_to_model(model, serve_layers=i == 0) for i, tap in enumerate(taps)]
+        rehooked += [optimizer_hooks.measure_updates(tap, self.update_ratios) for tap in taps]
         if getattr(model, "train_function", None) is not None and (
             any(rehooked) or not all(t.traced for t in taps)
         ):

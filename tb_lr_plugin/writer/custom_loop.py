@@ -8,7 +8,14 @@ from typing import Any
 
 import keras
 
-from tb_lr_plugin.writer import distribution, recorder, run_directories, step_convention
+from tb_lr_plugin.writer import (
+    distribution,
+    optimizer_hooks,
+    recorder,
+    run_directories,
+    step_convention,
+)
+from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
 from tb_lr_plugin.writer.training_safety import never_raises
 
 
@@ -34,6 +41,8 @@ class LearningRateWriter:
             as training goes.
         run_name: The run subdirectory; `""` writes into `log_dir` itself.
         flush_secs: The longest time logged steps wait before a flush.
+        update_ratios: Also log each layer's update-to-weight ratio and the
+            gradient norm of every update (see `LearningRateLogger`).
 
     Under `MultiWorkerMirroredStrategy` (the optimizer created in its scope)
     only the chief writes; on the other workers it keeps the compiled step
@@ -66,6 +75,7 @@ class LearningRateWriter:
         total_steps: int | None = None,
         run_name: str = "train",
         flush_secs: float = recorder.DEFAULT_FLUSH_SECS,
+        update_ratios: bool = False,
     ):
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             raise TypeError(
@@ -81,6 +91,9 @@ class LearningRateWriter:
             distribution.warn_unsupported(type(self).__name__, reason)
             self._next_step = 0
             return
+        for tapped in tapped_optimizers(optimizer):
+            # A function traced before that says otherwise keeps doing so (it is yours to retrace).
+            optimizer_hooks.measure_updates(optimizer_hooks.tap_for(tapped), update_ratios)
         if distribution.writes_logs(strategy):
             self._recorder = recorder.Recorder(
                 log_dir, run_name, optimizer, schedule=schedule, flush_secs=flush_secs

@@ -15,6 +15,7 @@ reuses it instead of forcing a retrace.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,39 @@ def tap_for(tapped: TappedOptimizer) -> step_tap.StepTap:
         # Kept on the optimizer (not in a global registry) so both are collected together.
         keras_internals.attach(tapped.optimizer, "tap", tap)
     return tap
+
+
+def measure_updates(tap: step_tap.StepTap, on: bool) -> bool:
+    """Turns the measures of each update (`update_measures`) on or off for the tap's optimizer.
+
+    The first time they are turned on, the optimizer's `apply` is wrapped
+    (the measures see all it does, weight decay and EMA included); the
+    wrapper stays, and costs nothing where they are off. Returns whether a
+    train function traced before says otherwise and must be traced again.
+
+    Example:
+        >>> tap = tap_for(TappedOptimizer(keras.optimizers.SGD()))
+        >>> measure_updates(tap, True)
+        False
+    """
+    optimizer = tap.optimizer
+    if on and type(tap).update_slot is step_tap.StepTap.update_slot:
+        warnings.warn(
+            f"tb_lr_plugin: update_ratios are not recorded on the {keras.backend.backend()} "
+            "backend yet; the learning rate and everything else are"
+        )
+        on = False
+    if on and not keras_internals.attached(optimizer, "measured"):
+        original_apply = optimizer.apply
+
+        def apply(grads, trainable_variables=None):
+            return tap.measured_apply(original_apply, grads, trainable_variables)
+
+        apply.__wrapped__ = original_apply
+        optimizer.apply = apply
+        keras_internals.attach(optimizer, "measured", True)
+    tap.measure_updates = on
+    return tap.measures_traced is not None and tap.measures_traced != on
 
 
 def _route_learning_rate(tap: step_tap.StepTap) -> None:

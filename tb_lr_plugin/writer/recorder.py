@@ -335,6 +335,17 @@ class Recorder:
                     values,
                     wall_times[mask],
                 )
+            elif column.kind == step_tap.UPDATE_RATIO:
+                self._write_dense(
+                    event_format.name_for(event_format.UPDATE_RATIO, leaf=column.name),
+                    steps[mask],
+                    values,
+                    wall_times[mask],
+                )
+            elif column.kind == step_tap.GRADIENT_NORM:
+                self._write_dense(
+                    track.name(event_format.GRADIENT_NORM), steps[mask], values, wall_times[mask]
+                )
             else:
                 self._write_changes(track, column.name, steps[mask], values, wall_times[mask])
 

@@ -19,21 +19,23 @@ Keras runs on, importing no other backend.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import importlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
 import numpy as np
 
-from tb_lr_plugin.writer import hyperparameters, step_convention
+from tb_lr_plugin.writer import hyperparameters, step_convention, update_measures
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_CAPACITY = 8192
-# Columns of a ring: the rate, the optimizer's scalar variables, recorded values.
+# Columns of a ring: the rate, the optimizer's scalar variables, recorded values
+# (an update's measures, one per layer, come on top: every layer is measured).
 MAX_COLUMNS = 64
 # A NaN with a payload no arithmetic produces marks a cell nothing wrote since
 # the last drain, so a recorded NaN stays distinguishable from "not recorded".
@@ -42,6 +44,8 @@ UNWRITTEN_BITS = 0x7FC0DEAD
 LEARNING_RATE = "learning_rate"
 HYPERPARAMETER = "hyperparameter"
 RECORDED = "recorded"
+UPDATE_RATIO = "update_ratio"  # Named by the layer's path.
+GRADIENT_NORM = "gradient_norm"
 
 
 class NoStepValues(Exception):
@@ -55,7 +59,7 @@ class NoStepValues(Exception):
 class Column:
     """What one column of the ring holds: its kind and series-relative name."""
 
-    kind: str  # LEARNING_RATE, HYPERPARAMETER or RECORDED
+    kind: str  # LEARNING_RATE, HYPERPARAMETER, RECORDED, UPDATE_RATIO or GRADIENT_NORM
     name: str
 
 
@@ -69,6 +73,10 @@ class StepTap(abc.ABC):
             tap (on PyTorch, whose capture runs eagerly, after any capture).
         epoch: A variable holding the current epoch, for `current_epoch()`;
             the logger assigns it at each epoch's start (each backend creates it).
+        measure_updates: Whether updates traced from now on write their
+            measures (`update_measures`); `measures_traced` says what the
+            last traced update did (`None`: none traced), so that a logger
+            that wants otherwise has the train function traced again.
     """
 
     epoch: Any
@@ -86,6 +94,9 @@ class StepTap(abc.ABC):
         # the eager update takes them.
         self._eager_records: dict[Any, dict[int, Any]] = {}
         self._drained_until = step_convention.next_step(tapped.optimizer)
+        self.measure_updates = False
+        self.measures_traced: bool | None = None
+        self._warned_measures = False
         self._column(Column(LEARNING_RATE, LEARNING_RATE))
 
     # --- What each backend provides -------------------------------------------
@@ -145,6 +156,20 @@ class StepTap(abc.ABC):
         update's rows win.
         """
 
+    def update_slot(self) -> Any:
+        """The ring slot of the update about to run, read before it runs."""
+        raise NotImplementedError(
+            f"update_ratios are not recorded on the {keras.backend.backend()} backend yet"
+        )
+
+    def write_measures(self, slot: Any, columns: list[int], values: list[Any]) -> None:
+        """Writes an update's measures (float32 scalars) into `columns` of row `slot`."""
+        raise NotImplementedError
+
+    def measuring(self) -> contextlib.AbstractContextManager:
+        """Where the measures are computed (PyTorch: out of autograd's sight)."""
+        return contextlib.nullcontext()
+
     def attach_to_model(self, model: keras.Model, *, serve_layers: bool) -> bool:
         """Follows `model`'s `fit`, where the backend keeps the step's state apart (JAX).
 
@@ -176,6 +201,44 @@ class StepTap(abc.ABC):
         """
 
     # --- Shared ---------------------------------------------------------------
+
+    def measured_apply(
+        self, apply: Callable[..., Any], grads: Any, trainable_variables: Any = None
+    ) -> Any:
+        """Runs `apply(grads, trainable_variables)`, adding the update's measures to its row.
+
+        The optimizer's `apply` calls this (see `optimizer_hooks`) where
+        update ratios are asked for: the layers' update-to-weight ratios and
+        the gradient norm of this very update, in its step's row.
+        """
+        measure = self.measure_updates and trainable_variables is not None and len(grads) > 0
+        self.measures_traced = self.measure_updates
+        if not measure:
+            return apply(grads, trainable_variables)
+        variables = list(trainable_variables)
+        try:
+            with self.measuring():
+                slot = self.update_slot()
+                before = update_measures.measure_before(variables, grads)
+            layers, _ = update_measures.layers_of(variables)
+            columns = [self._column(Column(UPDATE_RATIO, layer), limited=False) for layer in layers]
+            columns.append(self._column(Column(GRADIENT_NORM, GRADIENT_NORM), limited=False))
+        except Exception as error:  # Logging must never stop an update.
+            self._warn_measures(error)
+            return apply(grads, trainable_variables)
+        result = apply(grads, trainable_variables)
+        try:
+            with self.measuring():
+                ratios, gradient_norm = update_measures.measure_after(variables, before)
+                self.write_measures(slot, columns, [*ratios, gradient_norm])
+        except Exception as error:
+            self._warn_measures(error)
+        return result
+
+    def _warn_measures(self, error: Exception) -> None:
+        if not self._warned_measures:
+            self._warned_measures = True
+            warnings.warn(f"tb_lr_plugin: update ratios are not recorded: {error}")
 
     def drain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Returns `(steps, rows, written, lost)` since the last drain, and empties the rings.
@@ -212,11 +275,11 @@ class StepTap(abc.ABC):
         """The scalar variables each update writes into its row, by name."""
         return hyperparameters.scalar_variables(self._tapped)
 
-    def _column(self, column: Column) -> int | None:
+    def _column(self, column: Column, *, limited: bool = True) -> int | None:
         index = self._column_indices.get(column)
         if index is not None:
             return index
-        if len(self.columns) == MAX_COLUMNS:
+        if limited and len(self.columns) - self._measure_columns() >= MAX_COLUMNS:
             warnings.warn(
                 f"tb_lr_plugin: more than {MAX_COLUMNS} values per step; "
                 f"{column.kind} {column.name!r} is not recorded"
@@ -225,6 +288,9 @@ class StepTap(abc.ABC):
         self.columns.append(column)
         self._column_indices[column] = len(self.columns) - 1
         return len(self.columns) - 1
+
+    def _measure_columns(self) -> int:
+        return sum(column.kind in (UPDATE_RATIO, GRADIENT_NORM) for column in self.columns)
 
     def _warn_never_written(self, written: set[int]) -> None:
         """Warns, once per series, of `record`s no update took."""

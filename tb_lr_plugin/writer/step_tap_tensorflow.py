@@ -164,15 +164,23 @@ class TensorFlowStepTap(step_tap.StepTap):
                 for key in [key for key in state if key[:2] == (self, replica)]:
                     del state[key]
 
-    def _scatter(self, rings: dict, key, width: int, value: tf.Tensor) -> None:
-        """Writes `value` (`width` cells) into this step's slot of `rings[key]`."""
+    def update_slot(self) -> tf.Tensor:
+        """The ring slot of the update about to run (shared with its `capture`)."""
+        return self._slot()
+
+    def write_measures(self, slot: tf.Tensor, columns: list[int], values: list) -> None:
+        """Writes an update's measures into row `slot`: one more scatter per step."""
+        self._scatter(self._rings, tuple(columns), len(columns), tf.stack(values), slot)
+
+    def _scatter(self, rings: dict, key, width: int, value: tf.Tensor, slot=None) -> None:
+        """Writes `value` (`width` cells) into row `slot` (this step's) of `rings[key]`."""
         ring = rings.get(key)
         if ring is None:
             shape = (self.capacity,) if width == 1 else (self.capacity, width)
             with tf.init_scope():  # An eager variable even when created while tracing.
                 ring = tf.Variable(step_tap.unwritten(shape), trainable=False, name="tb_lr_ring")
             rings[key] = ring
-        ring.scatter_update(tf.IndexedSlices(value, self._slot()))
+        ring.scatter_update(tf.IndexedSlices(value, self._slot() if slot is None else slot))
 
     def capture(self, learning_rate: tf.Tensor | None = None) -> None:
         """Writes this update's row: `learning_rate` (or the rate read now) and the rest.

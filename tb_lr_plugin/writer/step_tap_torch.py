@@ -53,7 +53,10 @@ def _float32(value: Any) -> torch.Tensor:
 
 
 class TorchStepTap(step_tap.StepTap):
-    """One `(capacity, MAX_COLUMNS)` float32 ring tensor, written in place."""
+    """One `(capacity, MAX_COLUMNS)` float32 ring tensor, written in place.
+
+    Measures of many layers (`update_ratios`) widen it, once, eagerly.
+    """
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
         device = keras.ops.convert_to_tensor(tapped.optimizer.iterations).device
@@ -74,6 +77,31 @@ class TorchStepTap(step_tap.StepTap):
         self._ring.copy_(torch.from_numpy(step_tap.unwritten(cells.shape)))
         indices = tuple(sorted(self._written))
         yield indices, cells[:, indices]
+
+    def update_slot(self) -> torch.Tensor:
+        return torch.remainder(_tensor(self.optimizer.iterations), self.capacity)
+
+    def write_measures(self, slot: torch.Tensor, columns: list[int], values: list) -> None:
+        self._write_row(slot, columns, torch.stack([_float32(v).reshape(()) for v in values]))
+
+    def measuring(self):
+        return torch.no_grad()
+
+    def _write_row(self, slot: torch.Tensor, columns: list[int], values: torch.Tensor) -> None:
+        """Writes `values` into `columns` of row `slot`, with one `index_put_`."""
+        key = tuple(columns)
+        if key not in self._column_tensors:
+            if max(columns) >= self._ring.shape[1]:
+                # Measures of many layers: the ring grows (eagerly, between updates).
+                wider = torch.from_numpy(step_tap.unwritten((self.capacity, max(columns) + 1)))
+                wider = wider.to(self._ring.device)
+                wider[:, : self._ring.shape[1]] = self._ring
+                self._ring = wider
+            self._written.update(columns)
+            self._column_tensors[key] = torch.tensor(columns, device=self._ring.device)
+        self._ring.index_put_(
+            (slot.expand(len(columns)), self._column_tensors[key]), values.to(self._ring.device)
+        )
 
     def discard_pending_records(self) -> None:
         super().discard_pending_records()
@@ -136,16 +164,7 @@ class TorchStepTap(step_tap.StepTap):
             self._step_rate = None
             if not columns:
                 return
-            key = tuple(columns)
-            if key not in self._column_tensors:
-                self._written.update(columns)
-                self._column_tensors[key] = torch.tensor(columns, device=self._ring.device)
-            column_tensor = self._column_tensors[key]
-            slot = torch.remainder(_tensor(self.optimizer.iterations), self.capacity)
-            self._ring.index_put_(
-                (slot.expand(len(columns)), column_tensor),
-                torch.stack(values).to(self._ring.device),
-            )
+            self._write_row(self.update_slot(), columns, torch.stack(values))
         except Exception as error:  # Logging must never stop an update.
             warnings.warn(f"tb_lr_plugin: cannot capture the values of this step: {error!r}")
             return

@@ -5,34 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from training_logs import data, read_run, schedule_at, small_model
+from training_logs import data, gradients, read_run, schedule_at, small_model
 
 import tb_lr_plugin as tblr
 from tb_lr_plugin import event_format
 
 BACKEND = keras.backend.backend()
-
-
-def gradients(model: keras.Model, x: np.ndarray, y: np.ndarray) -> list:
-    """The gradients of the mean squared error, as each backend's own loop computes them."""
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean((model(x) - y) ** 2)
-        return tape.gradient(loss, model.trainable_variables)
-    if BACKEND == "jax":
-        import jax
-
-        def loss(trainable):
-            outputs, _ = model.stateless_call(trainable, model.non_trainable_variables, x)
-            return keras.ops.mean((outputs - y) ** 2)
-
-        return jax.grad(loss)([v.value for v in model.trainable_variables])
-    model.zero_grad()
-    loss = keras.ops.mean((model(x) - keras.ops.convert_to_tensor(y)) ** 2)
-    loss.backward()
-    return [v.value.grad for v in model.trainable_variables]
 
 
 def linear_model() -> keras.Model:

@@ -1,0 +1,111 @@
+"""What an update did to the weights: per-layer update-to-weight ratios and the gradient norm.
+
+The ratio of update `s` for a layer is `||w_after - w_before|| / ||w_before||`
+over the layer's trainable variables, measured around the optimizer's whole
+`apply`: weight decay, gradient clipping and an EMA overwrite are in it, as
+they are in the weights. Nothing is recomputed from the update rule. The
+gradient norm is the global norm of the gradients `apply` received: after a
+`LossScaleOptimizer` unscaled them, before the optimizer's own `clipnorm` or
+`clipvalue`.
+
+Everything here is `keras.ops`, traced into the train step with the update:
+the values before the update are held until it has run (one copy of the
+weights per step), and only one number per layer leaves the step, into the
+step tap's ring.
+
+Example:
+    >>> variables = [keras.Variable([3.0, 4.0], name="kernel")]
+    >>> before = measure_before(variables, [keras.ops.ones(2)])
+    >>> _ = variables[0].assign([3.0, 4.3])
+    >>> ratios, gradient_norm = measure_after(variables, before)
+    >>> round(float(ratios[0]), 4), round(float(gradient_norm), 4)
+    (0.06, 1.4142)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+
+def layer_of(variable: Any) -> str:
+    """The path of the layer a variable belongs to: its own path without its name.
+
+    Example:
+        >>> layer = keras.layers.Dense(2, name="head")
+        >>> layer.build((None, 3))
+        >>> layer_of(layer.kernel)
+        'head'
+    """
+    path = getattr(variable, "path", None) or variable.name
+    return path.rsplit("/", 1)[0] if "/" in path else path
+
+
+def layers_of(variables: Sequence[Any]) -> tuple[list[str], list[list[int]]]:
+    """The layers of `variables` in the order they first appear, and each one's variables.
+
+    Example:
+        >>> layers = [keras.Input((3,)), keras.layers.Dense(2, name="a")]
+        >>> layers_of(keras.Sequential(layers, name="model").trainable_variables)
+        (['model/a'], [[0, 1]])
+    """
+    layers: list[str] = []
+    members: dict[str, list[int]] = {}
+    for index, variable in enumerate(variables):
+        layer = layer_of(variable)
+        if layer not in members:
+            layers.append(layer)
+            members[layer] = []
+        members[layer].append(index)
+    return layers, [members[layer] for layer in layers]
+
+
+@dataclasses.dataclass
+class Before:
+    """What an update's measure needs from before it: the weights, their layers' norms."""
+
+    values: list[Any]
+    members: list[list[int]]
+    weight_norms: list[Any]
+    gradient_norm: Any
+
+
+def _sum_of_squares(tensors: Sequence[Any]) -> Any:
+    total = keras.ops.zeros((), "float32")
+    for tensor in tensors:
+        total = total + keras.ops.sum(keras.ops.square(keras.ops.cast(tensor, "float32")))
+    return total
+
+
+def measure_before(variables: Sequence[Any], grads: Sequence[Any]) -> Before:
+    """Reads, before an update, what `measure_after` compares with.
+
+    Args:
+        variables: The trainable variables the update is given.
+        grads: Their gradients as the update receives them (`None` where none).
+    """
+    _, members = layers_of(variables)
+    values = [keras.ops.copy(variable.value) for variable in variables]
+    weight_norms = [
+        keras.ops.sqrt(_sum_of_squares([values[i] for i in group])) for group in members
+    ]
+    gradient_norm = keras.ops.sqrt(_sum_of_squares([g for g in grads if g is not None]))
+    return Before(values, members, weight_norms, gradient_norm)
+
+
+def measure_after(variables: Sequence[Any], before: Before) -> tuple[list[Any], Any]:
+    """Each layer's update-to-weight ratio of the update that just ran, and the gradient norm.
+
+    A layer whose weights were all zero has ratio infinity where the update
+    moved them, and NaN where it did not.
+    """
+    ratios = []
+    for group, weight_norm in zip(before.members, before.weight_norms, strict=True):
+        change = _sum_of_squares(
+            [keras.ops.subtract(variables[i].value, before.values[i]) for i in group]
+        )
+        ratios.append(keras.ops.divide(keras.ops.sqrt(change), weight_norm))
+    return ratios, before.gradient_norm

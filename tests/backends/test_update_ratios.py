@@ -1,0 +1,185 @@
+"""`update_ratios=True`: each layer's update-to-weight ratio and the gradient norm, every update.
+
+Ground truth: the weights themselves, copied to NumPy before and after each
+update, with the real optimizers (momentum, decoupled weight decay, clipping).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from training_logs import data, gradients, read_run, small_model
+
+import tb_lr_plugin as tblr
+
+BACKEND = keras.backend.backend()
+measured = pytest.mark.skipif(BACKEND == "jax", reason="not measured on JAX yet")
+
+
+def expected_measures(variables, before, after, grads) -> tuple[dict[str, float], float]:
+    """Each layer's ||after - before|| / ||before|| and the gradients' global norm, in float64."""
+    change, weight = {}, {}
+    for variable, b, a in zip(variables, before, after, strict=True):
+        layer = variable.path.rsplit("/", 1)[0]
+        b, a = np.float64(b), np.float64(a)
+        change[layer] = change.get(layer, 0.0) + np.sum((a - b) ** 2)
+        weight[layer] = weight.get(layer, 0.0) + np.sum(b**2)
+    ratios = {layer: np.sqrt(change[layer]) / np.sqrt(weight[layer]) for layer in change}
+    norm = np.sqrt(sum(np.sum(np.float64(np.asarray(g)) ** 2) for g in grads))
+    return ratios, norm
+
+
+def assert_measures_logged(log_dir, truth: list[tuple[dict[str, float], float]]) -> None:
+    run = read_run(log_dir)
+    steps = np.arange(len(truth))
+    for layer in truth[0][0]:
+        logged = run.series(f"update_ratio/{layer}")
+        np.testing.assert_array_equal(logged.steps, steps)
+        np.testing.assert_allclose(
+            logged.values, [ratios[layer] for ratios, _ in truth], rtol=2e-5, err_msg=layer
+        )
+    norms = run.series("gradient_norm")
+    np.testing.assert_array_equal(norms.steps, steps)
+    np.testing.assert_allclose(norms.values, [norm for _, norm in truth], rtol=2e-5)
+    assert {name for name in run.tags if name.startswith("update_ratio/")} == {
+        f"update_ratio/{layer}" for layer in truth[0][0]
+    }
+
+
+def custom_loop(log_dir, optimizer, model, steps: int) -> list:
+    """Trains `model` with `LearningRateWriter(update_ratios=True)`; the measures NumPy sees."""
+    x, y = data(1, batch_size=16)
+    variables = model.trainable_variables
+    truth = []
+    with tblr.LearningRateWriter(log_dir, optimizer, update_ratios=True) as writer:
+        for _ in range(steps):
+            grads = gradients(model, x, y)
+            before = [v.numpy().copy() for v in variables]
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
+            writer.log()
+            after = [v.numpy().copy() for v in variables]
+            truth.append(
+                expected_measures(
+                    variables, before, after, [keras.ops.convert_to_numpy(g) for g in grads]
+                )
+            )
+    return truth
+
+
+def two_layer_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(5, name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ],
+        name="model",
+    )
+
+
+@measured
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda: keras.optimizers.SGD(0.1, momentum=0.9),
+        lambda: keras.optimizers.AdamW(0.01, weight_decay=0.5),
+        lambda: keras.optimizers.SGD(0.5, clipnorm=0.05),
+    ],
+    ids=["sgd_momentum", "adamw_weight_decay", "sgd_clipnorm"],
+)
+def test_a_custom_loop_logs_what_each_update_did(log_dir, make_optimizer):
+    truth = custom_loop(log_dir, make_optimizer(), two_layer_model(), steps=12)
+    assert set(truth[0][0]) == {"model/hidden", "model/out"}
+    assert_measures_logged(log_dir, truth)
+
+
+@measured
+def test_weight_decay_is_in_the_ratio(log_dir):
+    """AdamW's decay moves the weights beyond Adam's step: the ratio is of what moved."""
+    decayed = custom_loop(
+        log_dir / "a", keras.optimizers.AdamW(0.01, weight_decay=5.0), two_layer_model(), 3
+    )
+    plain = custom_loop(
+        log_dir / "b", keras.optimizers.AdamW(0.01, weight_decay=0.0), two_layer_model(), 3
+    )
+    assert decayed[0][0]["model/hidden"] > 2 * plain[0][0]["model/hidden"]
+
+
+class WeightSnapshots(keras.callbacks.Callback):
+    """The trainable weights before and after every batch (`steps_per_execution=1`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.before, self.after = [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.before.append([v.numpy().copy() for v in self.model.trainable_variables])
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after.append([v.numpy().copy() for v in self.model.trainable_variables])
+
+
+@measured
+def test_fit_logs_what_each_update_did(log_dir):
+    model = small_model(keras.optimizers.SGD(0.05, momentum=0.9))
+    x, y = data(10)
+    snapshots = WeightSnapshots()
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[tblr.LearningRateLogger(log_dir, update_ratios=True), snapshots],
+    )
+    variables = model.trainable_variables
+    ratios = [
+        expected_measures(variables, b, a, [])[0]
+        for b, a in zip(snapshots.before, snapshots.after, strict=True)
+    ]
+    run = read_run(log_dir)
+    for layer in ratios[0]:
+        logged = run.series(f"update_ratio/{layer}")
+        np.testing.assert_array_equal(logged.steps, np.arange(20))
+        np.testing.assert_allclose(logged.values, [r[layer] for r in ratios], rtol=2e-5)
+    assert len(run.series("gradient_norm").steps) == 20
+
+
+@measured
+def test_without_the_option_nothing_is_measured(log_dir):
+    model = small_model(keras.optimizers.SGD(0.05))
+    x, y = data(4)
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)])
+    names = read_run(log_dir).tags
+    assert not [n for n in names if n.startswith("update_ratio") or n == "gradient_norm"]
+
+
+@measured
+def test_every_layer_of_a_300_layer_model_is_measured(log_dir):
+    keras.utils.set_random_seed(0)
+    # Identity kernels: the gradient reaches the first layer undiminished.
+    layers = [
+        keras.layers.Dense(3, kernel_initializer="identity", name=f"dense_{i:03d}")
+        for i in range(300)
+    ]
+    model = keras.Sequential(
+        [keras.Input((3,)), *layers, keras.layers.Dense(1, name="out")], name="deep"
+    )
+    truth = custom_loop(log_dir, keras.optimizers.SGD(0.001), model, steps=2)
+    assert len(truth[0][0]) == 301 and min(truth[0][0].values()) > 1e-6
+    assert_measures_logged(log_dir, truth)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's gap")
+def test_on_jax_the_option_says_it_is_not_recorded_and_the_rest_is(log_dir):
+    model = small_model(keras.optimizers.SGD(0.05))
+    x, y = data(4)
+    with pytest.warns(UserWarning, match="update_ratios are not recorded on the jax backend yet"):
+        logger = tblr.LearningRateLogger(log_dir, update_ratios=True)
+        model.fit(x, y, batch_size=8, verbose=0, callbacks=[logger])
+    run = read_run(log_dir)
+    np.testing.assert_array_equal(run.series("learning_rate").steps, np.arange(4))
+    assert not [n for n in run.tags if n.startswith("update_ratio") or n == "gradient_norm"]
