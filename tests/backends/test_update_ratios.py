@@ -183,3 +183,26 @@ def test_on_jax_the_option_says_it_is_not_recorded_and_the_rest_is(log_dir):
     run = read_run(log_dir)
     np.testing.assert_array_equal(run.series("learning_rate").steps, np.arange(4))
     assert not [n for n in run.tags if n.startswith("update_ratio") or n == "gradient_norm"]
+
+
+def fit_measures(log_dir, **compile_options) -> list:
+    """The gradient norm, then each layer's ratios in layer order, of a small `fit`."""
+    model = small_model(keras.optimizers.AdamW(0.01, weight_decay=0.1), **compile_options)
+    x, y = data(12)
+    logger = tblr.LearningRateLogger(log_dir, update_ratios=True)
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[logger])
+    run = read_run(log_dir)
+    layers = [f"update_ratio/{layer.path}" for layer in model.layers]
+    assert sorted(n for n in run.tags if n.startswith("update_ratio/")) == sorted(layers)
+    return [run.series(name) for name in ["gradient_norm", *layers]]
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="steps_per_execution and XLA of TensorFlow")
+@pytest.mark.parametrize("options", [{"steps_per_execution": 5}, {"jit_compile": True}])
+def test_every_step_is_measured_with_several_steps_per_execution_and_xla(log_dir, options):
+    plain = fit_measures(log_dir / "plain", jit_compile=False)
+    other = fit_measures(log_dir / "other", **options)
+    assert len(plain) == len(other) == 3
+    for expected, series in zip(plain, other, strict=True):
+        np.testing.assert_array_equal(series.steps, np.arange(24))
+        np.testing.assert_allclose(series.values, expected.values, rtol=1e-5)
