@@ -82,6 +82,7 @@ class LearningRateWriter:
                 f"LearningRateWriter needs a keras.optimizers.Optimizer, got {type(optimizer)!r}"
             )
         self.run_dir = run_directories.run_directory(log_dir, run_name)
+        self._optimizer = optimizer
         self._failed_hooks: set[str] = set()
         self._recorder: recorder.StepRecorder | None = None
         strategy = distribution.optimizer_strategy(optimizer)
@@ -138,7 +139,9 @@ class LearningRateWriter:
         """Flushes and closes the event file. Safe to call twice."""
         if self._recorder is not None:
             self._recorder.close()
-            if self._recorder.step < self._next_step:
+            # A LossScaleOptimizer skips updates whose gradients overflow: not steps.
+            skips = isinstance(self._optimizer, keras.optimizers.LossScaleOptimizer)
+            if self._recorder.step < self._next_step and not skips:
                 warnings.warn(
                     f"tb_lr_plugin: log() was called for {self._next_step} updates but the "
                     f"optimizer counted {self._recorder.step}; the steps it did not count are "

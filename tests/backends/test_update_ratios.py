@@ -206,3 +206,31 @@ def test_every_step_is_measured_with_several_steps_per_execution_and_xla(log_dir
     for expected, series in zip(plain, other, strict=True):
         np.testing.assert_array_equal(series.steps, np.arange(24))
         np.testing.assert_allclose(series.values, expected.values, rtol=1e-5)
+
+
+@measured
+def test_an_update_skipped_on_overflow_is_not_a_step(log_dir):
+    """`LossScaleOptimizer` skips the update of non-finite gradients: no step, no measure."""
+    model = two_layer_model()
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=4.0)
+    x, y = data(1, batch_size=16)
+    variables = model.trainable_variables
+    truth = []
+    with tblr.LearningRateWriter(log_dir, optimizer, update_ratios=True) as writer:
+        for step in range(8):
+            # The gradients of the loss `optimizer.scale_loss` gives (the scale halves
+            # after each overflow).
+            scale = float(keras.ops.convert_to_numpy(optimizer.scale_loss(1.0)))
+            grads = [g * scale for g in gradients(model, x, y)]
+            if step in (3, 4):
+                grads[0] = grads[0] * np.float32("inf")  # An overflow.
+            before = [v.numpy().copy() for v in variables]
+            optimizer.apply(grads, variables)
+            writer.log()
+            after = [v.numpy().copy() for v in variables]
+            if step not in (3, 4):
+                unscaled = [keras.ops.convert_to_numpy(g) / scale for g in grads]
+                truth.append(expected_measures(variables, before, after, unscaled))
+            else:
+                assert all(np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+    assert_measures_logged(log_dir, truth)
