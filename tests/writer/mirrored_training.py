@@ -8,7 +8,9 @@ initialises its devices, so this runs in its own process:
 It trains one small model per schedule of `SCHEDULES` with `fit` and a
 `LearningRateLogger` (run `<schedule name>`), one more under a
 `LossScaleOptimizer` (run `loss_scaled`), then one custom loop with a
-`LearningRateWriter` (run `custom_loop`). multi_worker_training.py reuses
+`LearningRateWriter` (run `custom_loop`), and, under `MirroredStrategy`, one
+`fit` with `update_ratios=True` (run `update_ratios`) whose weights before and
+after each update it saves beside. multi_worker_training.py reuses
 `train_all` under `MultiWorkerMirroredStrategy`, where Keras 3.15's `fit`
 fails on its own (keras-team/keras#20585), with custom loops that drive the
 logger through `keras.callbacks.CallbackList`. The tests rebuild the same
@@ -197,6 +199,46 @@ def train_all(
     custom_loop(strategy, log_dir)
 
 
+UPDATE_RATIO_RUN = "update_ratios"
+WEIGHTS_FILE = "update_ratio_weights.npz"
+
+
+class WeightSnapshots(keras.callbacks.Callback):
+    """The trainable weights before and after every update, as NumPy sees them."""
+
+    def __init__(self):
+        super().__init__()
+        self.before, self.after = [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.before.append([v.numpy() for v in self.model.trainable_variables])
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after.append([v.numpy() for v in self.model.trainable_variables])
+
+
+def fit_with_update_ratios(strategy: tf.distribute.Strategy, log_dir: str) -> None:
+    """`fit` with `update_ratios=True` (run `UPDATE_RATIO_RUN`); the weights in `WEIGHTS_FILE`."""
+    model = build_model(strategy, lambda: keras.optimizers.SGD(0.05, momentum=0.9))
+    x, y = training_data()
+    snapshots = WeightSnapshots()
+    logger = tblr.LearningRateLogger(log_dir, run_name=UPDATE_RATIO_RUN, update_ratios=True)
+    model.fit(
+        x,
+        y,
+        batch_size=GLOBAL_BATCH,
+        epochs=EPOCHS,
+        shuffle=False,
+        verbose=0,
+        callbacks=[logger, snapshots],
+    )
+    arrays = {"paths": np.array([v.path for v in model.trainable_variables])}
+    for when in ("before", "after"):
+        for index in range(len(arrays["paths"])):
+            arrays[f"{when}_{index}"] = np.stack([w[index] for w in getattr(snapshots, when)])
+    np.savez(Path(log_dir) / WEIGHTS_FILE, **arrays)
+
+
 def use_two_logical_cpus() -> None:
     """Splits the CPU in two devices; only before TensorFlow initialises them."""
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -205,7 +247,9 @@ def use_two_logical_cpus() -> None:
 
 def main(log_dir: str) -> None:
     use_two_logical_cpus()
-    train_all(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), log_dir)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    train_all(strategy, log_dir)
+    fit_with_update_ratios(strategy, log_dir)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,34 @@ def test_mirrored_strategy_logs_each_step_once_and_exactly(log_dir):
     )
     _check_every_run(log_dir)
     _check_fit_run(read_run(log_dir, training.LOSS_SCALED_RUN), training.LOSS_SCALED_SCHEDULE)
+    _check_update_ratios(log_dir)
+
+
+def _check_update_ratios(log_dir: pathlib.Path) -> None:
+    """The ratio of the mirrored weights, once per step, against the weights themselves."""
+    weights = np.load(log_dir / training.WEIGHTS_FILE)
+    layers = [str(path).rsplit("/", 1)[0] for path in weights["paths"]]
+    run = read_run(log_dir, training.UPDATE_RATIO_RUN)
+    for layer in dict.fromkeys(layers):
+        members = [i for i, owner in enumerate(layers) if owner == layer]
+        change = sum(
+            np.sum(
+                (np.float64(weights[f"after_{i}"]) - weights[f"before_{i}"]) ** 2,
+                axis=tuple(range(1, weights[f"after_{i}"].ndim)),
+            )
+            for i in members
+        )
+        weight = sum(
+            np.sum(
+                np.float64(weights[f"before_{i}"]) ** 2,
+                axis=tuple(range(1, weights[f"before_{i}"].ndim)),
+            )
+            for i in members
+        )
+        logged = run.series(f"update_ratio/{layer}")
+        np.testing.assert_array_equal(logged.steps, np.arange(training.TOTAL))
+        np.testing.assert_allclose(logged.values, np.sqrt(change / weight), rtol=2e-5)
+    assert len(run.series("gradient_norm").steps) == training.TOTAL
 
 
 def test_multi_worker_only_the_chief_writes(tmp_path):
