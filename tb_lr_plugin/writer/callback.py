@@ -14,6 +14,7 @@ from tb_lr_plugin.writer import (
     recorder,
     run_directories,
     step_convention,
+    update_measures,
 )
 from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
 from tb_lr_plugin.writer.training_safety import never_raises
@@ -55,7 +56,10 @@ class LearningRateLogger(keras.callbacks.Callback):
             trainable variables, `||w_after - w_before|| / ||w_before||` as
             `update_ratio/<layer path>`, and the global norm of the gradients
             the optimizer received as `gradient_norm` (on TensorFlow and
-            PyTorch). Costs one copy of the weights per step.
+            PyTorch). Costs one copy of the weights per measured step.
+        update_ratio_every: Measure every this many updates only (steps
+            `0, n, 2n, ...`), for very large models: the other updates
+            make no copy of the weights.
 
     Raises:
         LogDirError: when `log_dir/run_name` cannot be created or written
@@ -81,11 +85,13 @@ class LearningRateLogger(keras.callbacks.Callback):
         run_name: str = "train",
         flush_secs: float = recorder.DEFAULT_FLUSH_SECS,
         update_ratios: bool = False,
+        update_ratio_every: int = 1,
     ):
         super().__init__()
         self.log_dir = log_dir
         self.run_name = run_name
         self.update_ratios = update_ratios
+        self.update_ratio_every = update_measures.check_every(update_ratio_every)
         self.run_dir = run_directories.run_directory(log_dir, run_name)
         self.flush_secs = flush_secs
         # A non-chief worker writes nothing, so it must not even create the directory.
@@ -124,7 +130,10 @@ class LearningRateLogger(keras.callbacks.Callback):
         taps = [optimizer_hooks.tap_for(t) for t in tapped_optimizers(optimizer)]
         # The first tap serves the layers' accessors (`in_layer`); all read through the model.
         rehooked = [tap.attach_to_model(model, serve_layers=i == 0) for i, tap in enumerate(taps)]
-        rehooked += [optimizer_hooks.measure_updates(tap, self.update_ratios) for tap in taps]
+        rehooked += [
+            optimizer_hooks.measure_updates(tap, self.update_ratios, self.update_ratio_every)
+            for tap in taps
+        ]
         if getattr(model, "train_function", None) is not None and (
             any(rehooked) or not all(t.traced for t in taps)
         ):

@@ -14,6 +14,7 @@ from tb_lr_plugin.writer import (
     recorder,
     run_directories,
     step_convention,
+    update_measures,
 )
 from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
 from tb_lr_plugin.writer.training_safety import never_raises
@@ -43,6 +44,7 @@ class LearningRateWriter:
         flush_secs: The longest time logged steps wait before a flush.
         update_ratios: Also log each layer's update-to-weight ratio and the
             gradient norm of every update (see `LearningRateLogger`).
+        update_ratio_every: Measure every this many updates only.
 
     Under `MultiWorkerMirroredStrategy` (the optimizer created in its scope)
     only the chief writes; on the other workers it keeps the compiled step
@@ -76,7 +78,9 @@ class LearningRateWriter:
         run_name: str = "train",
         flush_secs: float = recorder.DEFAULT_FLUSH_SECS,
         update_ratios: bool = False,
+        update_ratio_every: int = 1,
     ):
+        update_measures.check_every(update_ratio_every)
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             raise TypeError(
                 f"LearningRateWriter needs a keras.optimizers.Optimizer, got {type(optimizer)!r}"
@@ -94,7 +98,8 @@ class LearningRateWriter:
             return
         for tapped in tapped_optimizers(optimizer):
             # A function traced before that says otherwise keeps doing so (it is yours to retrace).
-            optimizer_hooks.measure_updates(optimizer_hooks.tap_for(tapped), update_ratios)
+            tap = optimizer_hooks.tap_for(tapped)
+            optimizer_hooks.measure_updates(tap, update_ratios, update_ratio_every)
         if distribution.writes_logs(strategy):
             self._recorder = recorder.Recorder(
                 log_dir, run_name, optimizer, schedule=schedule, flush_secs=flush_secs

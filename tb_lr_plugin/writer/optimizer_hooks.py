@@ -44,8 +44,11 @@ def tap_for(tapped: TappedOptimizer) -> step_tap.StepTap:
     return tap
 
 
-def measure_updates(tap: step_tap.StepTap, on: bool) -> bool:
-    """Turns the measures of each update (`update_measures`) on or off for the tap's optimizer.
+def measure_updates(tap: step_tap.StepTap, on: bool, every: int = 1) -> bool:
+    """Turns the measures of updates (`update_measures`) on or off for the tap's optimizer.
+
+    With `every > 1`, only every `every`th update is measured; the others
+    make no copy of the weights.
 
     The first time they are turned on, the optimizer's `apply` is wrapped
     (the measures see all it does, weight decay and EMA included); the
@@ -54,7 +57,7 @@ def measure_updates(tap: step_tap.StepTap, on: bool) -> bool:
 
     Example:
         >>> tap = tap_for(TappedOptimizer(keras.optimizers.SGD()))
-        >>> measure_updates(tap, True)
+        >>> measure_updates(tap, True, every=10)
         False
     """
     optimizer = tap.optimizer
@@ -73,8 +76,9 @@ def measure_updates(tap: step_tap.StepTap, on: bool) -> bool:
         apply.__wrapped__ = original_apply
         optimizer.apply = apply
         keras_internals.attach(optimizer, "measured", True)
-    tap.measure_updates = on
-    return tap.measures_traced is not None and tap.measures_traced != on
+    every = every if on else 1
+    tap.measure_updates, tap.measure_every = on, every
+    return tap.measures_traced is not None and tap.measures_traced != (on, every)
 
 
 def _route_learning_rate(tap: step_tap.StepTap) -> None:

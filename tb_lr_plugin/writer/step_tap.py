@@ -74,9 +74,10 @@ class StepTap(abc.ABC):
         epoch: A variable holding the current epoch, for `current_epoch()`;
             the logger assigns it at each epoch's start (each backend creates it).
         measure_updates: Whether updates traced from now on write their
-            measures (`update_measures`); `measures_traced` says what the
-            last traced update did (`None`: none traced), so that a logger
-            that wants otherwise has the train function traced again.
+            measures (`update_measures`), at every `measure_every`th step;
+            `measures_traced` says what the last traced update did (`None`:
+            none traced), so that a logger that wants otherwise has the train
+            function traced again.
     """
 
     epoch: Any
@@ -95,7 +96,8 @@ class StepTap(abc.ABC):
         self._eager_records: dict[Any, dict[int, Any]] = {}
         self._drained_until = step_convention.next_step(tapped.optimizer)
         self.measure_updates = False
-        self.measures_traced: bool | None = None
+        self.measure_every = 1
+        self.measures_traced: tuple[bool, int] | None = None
         self._warned_measures = False
         self._column(Column(LEARNING_RATE, LEARNING_RATE))
 
@@ -212,14 +214,40 @@ class StepTap(abc.ABC):
         the gradient norm of this very update, in its step's row.
         """
         measure = self.measure_updates and trainable_variables is not None and len(grads) > 0
-        self.measures_traced = self.measure_updates
+        self.measures_traced = (self.measure_updates, self.measure_every)
         if not measure:
             return apply(grads, trainable_variables)
+        if self.measure_every == 1:
+            return self._apply_measured(apply, grads, trainable_variables)
+        try:
+            now = self.measures_due(self.measure_every)
+        except Exception as error:  # Logging must never stop an update.
+            self._warn_measures(error)
+            return apply(grads, trainable_variables)
+
+        def measured():
+            self._apply_measured(apply, grads, trainable_variables)
+            return keras.ops.zeros(())
+
+        def plain():
+            apply(grads, trainable_variables)
+            return keras.ops.zeros(())
+
+        # Both branches apply the update; only one copies the weights, at a step that is due.
+        keras.ops.cond(now, measured, plain)
+        return None
+
+    def measures_due(self, every: int) -> Any:
+        """Whether the update about to run is one of every `every`th (a traced boolean)."""
+        return keras.ops.equal(keras.ops.mod(self.step(), every), 0)
+
+    def _apply_measured(self, apply: Callable[..., Any], grads: Any, trainable_variables: Any):
         variables = list(trainable_variables)
         try:
             with self.measuring():
                 slot = self.update_slot()
-                before = update_measures.measure_before(variables, grads)
+                scale = getattr(self.optimizer, "loss_scale_factor", None)
+                before = update_measures.measure_before(variables, grads, scale)
             layers, _ = update_measures.layers_of(variables)
             columns = [self._column(Column(UPDATE_RATIO, layer), limited=False) for layer in layers]
             columns.append(self._column(Column(GRADIENT_NORM, GRADIENT_NORM), limited=False))

@@ -31,6 +31,18 @@ from typing import Any
 import keras
 
 
+def check_every(every: int) -> int:
+    """`every` if it is a whole number of updates to measure one of, else a `ValueError`.
+
+    Example:
+        >>> check_every(10)
+        10
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"update_ratio_every must be a whole number from 1 up, got {every!r}")
+    return every
+
+
 def layer_of(variable: Any) -> str:
     """The path of the layer a variable belongs to: its own path without its name.
 
@@ -80,12 +92,16 @@ def _sum_of_squares(tensors: Sequence[Any]) -> Any:
     return total
 
 
-def measure_before(variables: Sequence[Any], grads: Sequence[Any]) -> Before:
+def measure_before(
+    variables: Sequence[Any], grads: Sequence[Any], loss_scale: float | None = None
+) -> Before:
     """Reads, before an update, what `measure_after` compares with.
 
     Args:
         variables: The trainable variables the update is given.
         grads: Their gradients as the update receives them (`None` where none).
+        loss_scale: The optimizer's `loss_scale_factor`, which its update
+            divides the gradients by first (`None`: none).
     """
     _, members = layers_of(variables)
     values = [keras.ops.copy(variable.value) for variable in variables]
@@ -93,6 +109,8 @@ def measure_before(variables: Sequence[Any], grads: Sequence[Any]) -> Before:
         keras.ops.sqrt(_sum_of_squares([values[i] for i in group])) for group in members
     ]
     gradient_norm = keras.ops.sqrt(_sum_of_squares([g for g in grads if g is not None]))
+    if loss_scale is not None:
+        gradient_norm = gradient_norm / loss_scale
     return Before(values, members, weight_norms, gradient_norm)
 
 

@@ -47,12 +47,15 @@ def assert_measures_logged(log_dir, truth: list[tuple[dict[str, float], float]])
     }
 
 
-def custom_loop(log_dir, optimizer, model, steps: int) -> list:
+def custom_loop(log_dir, optimizer, model, steps: int, every: int = 1) -> list:
     """Trains `model` with `LearningRateWriter(update_ratios=True)`; the measures NumPy sees."""
     x, y = data(1, batch_size=16)
     variables = model.trainable_variables
     truth = []
-    with tblr.LearningRateWriter(log_dir, optimizer, update_ratios=True) as writer:
+    writer = tblr.LearningRateWriter(
+        log_dir, optimizer, update_ratios=True, update_ratio_every=every
+    )
+    with writer:
         for _ in range(steps):
             grads = gradients(model, x, y)
             before = [v.numpy().copy() for v in variables]
@@ -185,11 +188,11 @@ def test_on_jax_the_option_says_it_is_not_recorded_and_the_rest_is(log_dir):
     assert not [n for n in run.tags if n.startswith("update_ratio") or n == "gradient_norm"]
 
 
-def fit_measures(log_dir, **compile_options) -> list:
+def fit_measures(log_dir, every: int = 1, **compile_options) -> list:
     """The gradient norm, then each layer's ratios in layer order, of a small `fit`."""
     model = small_model(keras.optimizers.AdamW(0.01, weight_decay=0.1), **compile_options)
     x, y = data(12)
-    logger = tblr.LearningRateLogger(log_dir, update_ratios=True)
+    logger = tblr.LearningRateLogger(log_dir, update_ratios=True, update_ratio_every=every)
     model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[logger])
     run = read_run(log_dir)
     layers = [f"update_ratio/{layer.path}" for layer in model.layers]
@@ -234,3 +237,36 @@ def test_an_update_skipped_on_overflow_is_not_a_step(log_dir):
             else:
                 assert all(np.array_equal(a, b) for a, b in zip(after, before, strict=True))
     assert_measures_logged(log_dir, truth)
+
+
+@measured
+def test_a_stride_measures_every_nth_update_and_copies_nothing_between(log_dir):
+    stride = custom_loop(log_dir / "stride", keras.optimizers.SGD(0.1), two_layer_model(), 10, 4)
+    every = custom_loop(log_dir / "every", keras.optimizers.SGD(0.1), two_layer_model(), 10)
+    for name in ["update_ratio/model/hidden", "update_ratio/model/out", "gradient_norm"]:
+        measured_steps = read_run(log_dir / "stride").series(name)
+        np.testing.assert_array_equal(measured_steps.steps, [0, 4, 8])
+        all_steps = read_run(log_dir / "every").series(name)
+        np.testing.assert_allclose(measured_steps.values, all_steps.values[[0, 4, 8]], rtol=1e-6)
+    assert stride == every  # The ground truth: the same training either way.
+
+
+@pytest.mark.parametrize("every", [0, -1, 2.5, True])
+def test_a_stride_that_is_no_whole_number_is_refused(log_dir, every):
+    with pytest.raises(ValueError, match="update_ratio_every must be a whole number"):
+        tblr.LearningRateLogger(log_dir, update_ratios=True, update_ratio_every=every)
+    with pytest.raises(ValueError, match="update_ratio_every must be a whole number"):
+        tblr.LearningRateWriter(log_dir, keras.optimizers.SGD(), update_ratio_every=every)
+
+
+@measured
+@pytest.mark.parametrize(
+    "steps_per_execution",
+    [1, pytest.param(5, marks=pytest.mark.skipif(BACKEND == "torch", reason="spe 1 only"))],
+)
+def test_fit_with_a_stride_measures_every_nth_update(log_dir, steps_per_execution):
+    every = fit_measures(log_dir / "every", steps_per_execution=1)
+    stride = fit_measures(log_dir / "stride", 3, steps_per_execution=steps_per_execution)
+    for all_steps, series in zip(every, stride, strict=True):
+        np.testing.assert_array_equal(series.steps, np.arange(0, 24, 3))
+        np.testing.assert_allclose(series.values, all_steps.values[::3], rtol=1e-5)
