@@ -103,13 +103,19 @@ def single_threaded(backend: str) -> None:
 
 
 def run_child(
-    variant: str, steps: int, steps_per_execution: int, warmup_steps: int | None = None
+    variant: str,
+    steps: int,
+    steps_per_execution: int,
+    hidden_layers: int,
+    warmup_steps: int | None = None,
 ) -> None:
     """Inside valgrind: warm up (`overhead.WARMUP_STEPS` steps by default), then count a fit."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(BENCH_DIR))
     single_threaded(BACKEND)
     import overhead  # The workload and variants, shared so both measure the same thing.
+
+    overhead.HIDDEN_LAYERS = hidden_layers
 
     # Code runs about 50 times slower here: a 10-s flush would fire every few
     # hundred steps, where a native reference fit (6-8 s) never reaches it.
@@ -148,6 +154,7 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
             variant,
             str(steps),
             str(spe),
+            str(args.hidden_layers),
             *([str(steps)] if args.warmup_like_run else []),
         ]
         # A fixed hash seed: Python's dict and set layouts change instruction counts.
@@ -282,6 +289,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once")
     parser.add_argument(
+        "--hidden-layers",
+        type=int,
+        default=1,
+        help="hidden Dense(64) layers of the MLP (the reference workload: 1)",
+    )
+    parser.add_argument(
         "--warmup-like-run",
         action="store_true",
         help="warm up with a fit as long as the counted one (default: 200 steps), so caches "
@@ -302,11 +315,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    if len(sys.argv) in (5, 6) and sys.argv[1] == "--child":
+    if len(sys.argv) in (6, 7) and sys.argv[1] == "--child":
         run_child(sys.argv[2], *map(int, sys.argv[3:]))
         return
     args = parse_args()
-    print(f"backend {BACKEND}, spe {args.steps_per_execution}, steps {args.steps}", flush=True)
+    print(
+        f"backend {BACKEND}, spe {args.steps_per_execution}, steps {args.steps}, "
+        f"hidden layers {args.hidden_layers}",
+        flush=True,
+    )
     results = run_benchmark(args)
     print(format_table(results))
     if args.json:

@@ -101,6 +101,8 @@ BACKEND_MODULES = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}
 
 INPUT_DIM = 32
 HIDDEN_UNITS = 64
+# Hidden layers of the MLP: 1 in the reference workload, 20 for `update_ratios`' deep case.
+HIDDEN_LAYERS = 1
 BATCH_SIZE = 32
 INITIAL_LEARNING_RATE = 1e-3
 DATA_SEED = 1234
@@ -162,6 +164,9 @@ VARIANTS: dict[str, Variant] = {
         tblr.LearningRateLogger(log_dir, flush_secs=LOGGER_FLUSH_SECS)
     ],
     "layer_only_record4": lambda log_dir: [],
+    "lr_logger_update_ratios": lambda log_dir: [
+        tblr.LearningRateLogger(log_dir, flush_secs=LOGGER_FLUSH_SECS, update_ratios=True)
+    ],
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
 }
@@ -248,6 +253,10 @@ def build_model(
             keras.Input((INPUT_DIM,)),
             keras.layers.Dense(HIDDEN_UNITS, activation="relu"),
             *([RecordFour()] if record else []),
+            *[
+                keras.layers.Dense(HIDDEN_UNITS, activation="relu")
+                for _ in range(HIDDEN_LAYERS - 1)
+            ],
             keras.layers.Dense(1),
         ]
     )
@@ -580,6 +589,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="OUT", help="also write raw results to this file")
     parser.add_argument(
+        "--hidden-layers",
+        type=int,
+        default=HIDDEN_LAYERS,
+        help="hidden Dense(64) layers of the MLP (the reference workload: 1)",
+    )
+    parser.add_argument(
         "--mirrored",
         action="store_true",
         help="train under MirroredStrategy over 2 logical CPUs (global batch split 16 + 16)",
@@ -605,7 +620,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the benchmark (or the profile) and prints the tables."""
+    global HIDDEN_LAYERS
     args = parse_args(argv)
+    HIDDEN_LAYERS = args.hidden_layers
     library, version = backend_version()
     print(
         f"backend {BACKEND}: {library} {version}, keras {keras.__version__}, "

@@ -54,7 +54,7 @@ class RunEntry:
     tags: dict[str, run_data.Tag]
 
     def series_names(self) -> list[str]:
-        """The run's series: learning rates first, then epoch, hyperparameters, layers.
+        """The run's series: learning rates, epoch, hyperparameters, layers, update measures.
 
         Example:
             >>> RunEntry("r", {n: _tag(n, "series") for n in ("epoch", "learning_rate")}
@@ -198,8 +198,12 @@ def _display_order(name: str) -> tuple[int, str]:
         group = 2
     elif name.startswith(event_format.LAYERS + "/"):
         group = 3
-    else:
+    elif event_format.optimizer_of(name, event_format.GRADIENT_NORM) is not None:
         group = 4
+    elif name.startswith(event_format.UPDATE_RATIO + "/"):
+        group = 5
+    else:
+        group = 6
     return group, name
 
 
