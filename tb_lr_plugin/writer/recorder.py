@@ -114,6 +114,13 @@ class _Track:
         return event_format.name_for(base, self.tapped.name, leaf)
 
 
+# Columns whose series are named under a layer's path: recorded values, update ratios.
+_NAMED_BY_LAYER = {
+    step_tap.RECORDED: event_format.LAYERS,
+    step_tap.UPDATE_RATIO: event_format.UPDATE_RATIO,
+}
+
+
 class Recorder:
     """Records one optimizer's learning rate and hyperparameters into a run.
 
@@ -325,29 +332,15 @@ class Recorder:
             values = rows[mask, index]
             if column.kind == step_tap.LEARNING_RATE:
                 self._check_finite(track, steps[mask], values)
-                self._write_dense(
-                    track.name(event_format.LEARNING_RATE), steps[mask], values, wall_times[mask]
-                )
-            elif column.kind == step_tap.RECORDED:
-                self._write_dense(
-                    event_format.name_for(event_format.LAYERS, leaf=column.name),
-                    steps[mask],
-                    values,
-                    wall_times[mask],
-                )
-            elif column.kind == step_tap.UPDATE_RATIO:
-                self._write_dense(
-                    event_format.name_for(event_format.UPDATE_RATIO, leaf=column.name),
-                    steps[mask],
-                    values,
-                    wall_times[mask],
-                )
+                name = track.name(event_format.LEARNING_RATE)
             elif column.kind == step_tap.GRADIENT_NORM:
-                self._write_dense(
-                    track.name(event_format.GRADIENT_NORM), steps[mask], values, wall_times[mask]
-                )
-            else:
+                name = track.name(event_format.GRADIENT_NORM)
+            elif column.kind in _NAMED_BY_LAYER:
+                name = event_format.name_for(_NAMED_BY_LAYER[column.kind], leaf=column.name)
+            else:  # A hyperparameter: written where it changes.
                 self._write_changes(track, column.name, steps[mask], values, wall_times[mask])
+                continue
+            self._write_dense(name, steps[mask], values, wall_times[mask])
 
     def _check_finite(self, track: _Track, steps: np.ndarray, rates: np.ndarray) -> None:
         if not track.warned_non_finite and not np.all(np.isfinite(rates)):
