@@ -164,9 +164,18 @@ class StepTap(abc.ABC):
             f"update_ratios are not recorded on the {keras.backend.backend()} backend yet"
         )
 
-    def write_measures(self, slot: Any, columns: list[int], values: list[Any]) -> None:
-        """Writes an update's measures (float32 scalars) into `columns` of row `slot`."""
+    def write_measures(
+        self, slot: Any, columns: list[int], ratios: Any, gradient_norm: Any
+    ) -> None:
+        """Writes an update's measures into `columns` of row `slot`.
+
+        `ratios` is a float32 vector (one per layer), `gradient_norm` a float32 scalar.
+        """
         raise NotImplementedError
+
+    def snapshot(self, value: Any) -> Any:
+        """`value` kept as it is now, whatever the update does to its variable after."""
+        return keras.ops.copy(value)  # A read can share the buffer the update writes.
 
     def measuring(self) -> contextlib.AbstractContextManager:
         """Where the measures are computed (PyTorch: out of autograd's sight)."""
@@ -247,7 +256,7 @@ class StepTap(abc.ABC):
             with self.measuring():
                 slot = self.update_slot()
                 scale = getattr(self.optimizer, "loss_scale_factor", None)
-                before = update_measures.measure_before(variables, grads, scale)
+                before = update_measures.measure_before(variables, grads, scale, self.snapshot)
             layers, _ = update_measures.layers_of(variables)
             columns = [self._column(Column(UPDATE_RATIO, layer), limited=False) for layer in layers]
             columns.append(self._column(Column(GRADIENT_NORM, GRADIENT_NORM), limited=False))
@@ -258,7 +267,7 @@ class StepTap(abc.ABC):
         try:
             with self.measuring():
                 ratios, gradient_norm = update_measures.measure_after(variables, before)
-                self.write_measures(slot, columns, [*ratios, gradient_norm])
+                self.write_measures(slot, columns, ratios, gradient_norm)
         except Exception as error:
             self._warn_measures(error)
         return result

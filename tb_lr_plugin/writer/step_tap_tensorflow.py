@@ -168,9 +168,10 @@ class TensorFlowStepTap(step_tap.StepTap):
         """The ring slot of the update about to run (shared with its `capture`)."""
         return self._slot()
 
-    def write_measures(self, slot: tf.Tensor, columns: list[int], values: list) -> None:
+    def write_measures(self, slot, columns: list[int], ratios, gradient_norm) -> None:
         """Writes an update's measures into row `slot`: one more scatter per step."""
-        self._scatter(self._rings, tuple(columns), len(columns), tf.stack(values), slot)
+        row = tf.concat([ratios, tf.reshape(gradient_norm, (1,))], axis=0)
+        self._scatter(self._rings, tuple(columns), len(columns), row, slot)
 
     def _scatter(self, rings: dict, key, width: int, value: tf.Tensor, slot=None) -> None:
         """Writes `value` (`width` cells) into row `slot` (this step's) of `rings[key]`."""

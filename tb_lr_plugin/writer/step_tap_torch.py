@@ -81,8 +81,11 @@ class TorchStepTap(step_tap.StepTap):
     def update_slot(self) -> torch.Tensor:
         return torch.remainder(_tensor(self.optimizer.iterations), self.capacity)
 
-    def write_measures(self, slot: torch.Tensor, columns: list[int], values: list) -> None:
-        self._write_row(slot, columns, torch.stack([_float32(v).reshape(()) for v in values]))
+    def write_measures(self, slot, columns: list[int], ratios, gradient_norm) -> None:
+        self._write_row(slot, columns, torch.cat([ratios, gradient_norm.reshape(1)]))
+
+    def snapshot(self, value: Any) -> torch.Tensor:
+        return value.detach().clone()  # The update writes the weights in place.
 
     def measuring(self):
         return torch.no_grad()

@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -81,7 +81,7 @@ class Before:
 
     values: list[Any]
     members: list[list[int]]
-    weight_norms: list[Any]
+    weight_squares: Any  # One sum of squares per layer, stacked.
     gradient_norm: Any
 
 
@@ -92,8 +92,16 @@ def _sum_of_squares(tensors: Sequence[Any]) -> Any:
     return total
 
 
+def _per_layer(members: list[list[int]], tensors: Sequence[Any]) -> Any:
+    """Each layer's sum of squares of `tensors`, stacked (one op more, not one per layer)."""
+    return keras.ops.stack([_sum_of_squares([tensors[i] for i in group]) for group in members])
+
+
 def measure_before(
-    variables: Sequence[Any], grads: Sequence[Any], loss_scale: float | None = None
+    variables: Sequence[Any],
+    grads: Sequence[Any],
+    loss_scale: float | None = None,
+    snapshot: Callable[[Any], Any] = keras.ops.copy,
 ) -> Before:
     """Reads, before an update, what `measure_after` compares with.
 
@@ -102,28 +110,27 @@ def measure_before(
         grads: Their gradients as the update receives them (`None` where none).
         loss_scale: The optimizer's `loss_scale_factor`, which its update
             divides the gradients by first (`None`: none).
+        snapshot: Keeps a variable's value as it is now, whatever the update
+            writes into the variable after (a copy, where a read shares its buffer).
     """
     _, members = layers_of(variables)
-    values = [keras.ops.copy(variable.value) for variable in variables]
-    weight_norms = [
-        keras.ops.sqrt(_sum_of_squares([values[i] for i in group])) for group in members
-    ]
+    values = [snapshot(variable.value) for variable in variables]
     gradient_norm = keras.ops.sqrt(_sum_of_squares([g for g in grads if g is not None]))
     if loss_scale is not None:
         gradient_norm = gradient_norm / loss_scale
-    return Before(values, members, weight_norms, gradient_norm)
+    return Before(values, members, _per_layer(members, values), gradient_norm)
 
 
-def measure_after(variables: Sequence[Any], before: Before) -> tuple[list[Any], Any]:
-    """Each layer's update-to-weight ratio of the update that just ran, and the gradient norm.
+def measure_after(variables: Sequence[Any], before: Before) -> tuple[Any, Any]:
+    """Each layer's ratio of the update that just ran (a vector), and the gradient norm.
 
     A layer whose weights were all zero has ratio infinity where the update
     moved them, and NaN where it did not.
     """
-    ratios = []
-    for group, weight_norm in zip(before.members, before.weight_norms, strict=True):
-        change = _sum_of_squares(
-            [keras.ops.subtract(variables[i].value, before.values[i]) for i in group]
-        )
-        ratios.append(keras.ops.divide(keras.ops.sqrt(change), weight_norm))
+    changes = [
+        keras.ops.subtract(v.value, b) for v, b in zip(variables, before.values, strict=True)
+    ]
+    ratios = keras.ops.sqrt(
+        keras.ops.divide(_per_layer(before.members, changes), before.weight_squares)
+    )
     return ratios, before.gradient_norm
