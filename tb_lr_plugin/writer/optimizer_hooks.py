@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from tb_lr_plugin.writer import keras_internals, step_tap
+from tb_lr_plugin.writer import keras_internals, step_tap, update_measures
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 
@@ -71,7 +71,7 @@ def measure_updates(tap: step_tap.StepTap, on: bool, every: int = 1) -> bool:
         original_apply = optimizer.apply
 
         def apply(grads, trainable_variables=None):
-            return tap.measured_apply(original_apply, grads, trainable_variables)
+            return update_measures.measured_apply(tap, original_apply, grads, trainable_variables)
 
         apply.__wrapped__ = original_apply
         optimizer.apply = apply

@@ -23,13 +23,13 @@ import contextlib
 import dataclasses
 import importlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import keras
 import numpy as np
 
-from tb_lr_plugin.writer import hyperparameters, step_convention, update_measures
+from tb_lr_plugin.writer import hyperparameters, step_convention
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -213,66 +213,16 @@ class StepTap(abc.ABC):
 
     # --- Shared ---------------------------------------------------------------
 
-    def measured_apply(
-        self, apply: Callable[..., Any], grads: Any, trainable_variables: Any = None
-    ) -> Any:
-        """Runs `apply(grads, trainable_variables)`, adding the update's measures to its row.
+    def measure_columns(self, layers: list[str]) -> list[int]:
+        """The columns of an update's measures: each layer's ratio, then the gradient norm.
 
-        The optimizer's `apply` calls this (see `optimizer_hooks`) where
-        update ratios are asked for: the layers' update-to-weight ratios and
-        the gradient norm of this very update, in its step's row.
+        Not limited to `MAX_COLUMNS`: every layer is measured.
         """
-        measure = self.measure_updates and trainable_variables is not None and len(grads) > 0
-        self.measures_traced = (self.measure_updates, self.measure_every)
-        if not measure:
-            return apply(grads, trainable_variables)
-        if self.measure_every == 1:
-            return self._apply_measured(apply, grads, trainable_variables)
-        try:
-            now = self.measures_due(self.measure_every)
-        except Exception as error:  # Logging must never stop an update.
-            self._warn_measures(error)
-            return apply(grads, trainable_variables)
+        columns = [self._column(Column(UPDATE_RATIO, layer), limited=False) for layer in layers]
+        return [*columns, self._column(Column(GRADIENT_NORM, GRADIENT_NORM), limited=False)]
 
-        def measured():
-            self._apply_measured(apply, grads, trainable_variables)
-            return keras.ops.zeros(())
-
-        def plain():
-            apply(grads, trainable_variables)
-            return keras.ops.zeros(())
-
-        # Both branches apply the update; only one copies the weights, at a step that is due.
-        keras.ops.cond(now, measured, plain)
-        return None
-
-    def measures_due(self, every: int) -> Any:
-        """Whether the update about to run is one of every `every`th (a traced boolean)."""
-        return keras.ops.equal(keras.ops.mod(self.step(), every), 0)
-
-    def _apply_measured(self, apply: Callable[..., Any], grads: Any, trainable_variables: Any):
-        variables = list(trainable_variables)
-        try:
-            with self.measuring():
-                slot = self.update_slot()
-                scale = getattr(self.optimizer, "loss_scale_factor", None)
-                before = update_measures.measure_before(variables, grads, scale, self.snapshot)
-            layers, _ = update_measures.layers_of(variables)
-            columns = [self._column(Column(UPDATE_RATIO, layer), limited=False) for layer in layers]
-            columns.append(self._column(Column(GRADIENT_NORM, GRADIENT_NORM), limited=False))
-        except Exception as error:  # Logging must never stop an update.
-            self._warn_measures(error)
-            return apply(grads, trainable_variables)
-        result = apply(grads, trainable_variables)
-        try:
-            with self.measuring():
-                ratios, gradient_norm = update_measures.measure_after(variables, before)
-                self.write_measures(slot, columns, ratios, gradient_norm)
-        except Exception as error:
-            self._warn_measures(error)
-        return result
-
-    def _warn_measures(self, error: Exception) -> None:
+    def warn_measures(self, error: Exception) -> None:
+        """Says, once, that this optimizer's updates are not measured, and why."""
         if not self._warned_measures:
             self._warned_measures = True
             warnings.warn(f"tb_lr_plugin: update ratios are not recorded: {error}")

@@ -8,10 +8,11 @@ gradient norm is the global norm of the gradients `apply` received: after a
 `LossScaleOptimizer` unscaled them, before the optimizer's own `clipnorm` or
 `clipvalue`.
 
-Everything here is `keras.ops`, traced into the train step with the update:
-the values before the update are held until it has run (one copy of the
-weights per step), and only one number per layer leaves the step, into the
-step tap's ring.
+`measured_apply` runs in place of the optimizer's `apply`. Everything is
+`keras.ops`, traced into the train step with the update: the values before
+the update are held until it has run (one copy of the weights per measured
+step), and one number per layer leaves the step, into the step tap's ring
+(whose backend writes it, at the slot read before the update).
 
 Example:
     >>> variables = [keras.Variable([3.0, 4.0], name="kernel")]
@@ -134,3 +135,56 @@ def measure_after(variables: Sequence[Any], before: Before) -> tuple[Any, Any]:
         keras.ops.divide(_per_layer(before.members, changes), before.weight_squares)
     )
     return ratios, before.gradient_norm
+
+
+def measured_apply(tap: Any, apply: Callable[..., Any], grads: Any, variables: Any = None) -> Any:
+    """Runs the optimizer's `apply(grads, variables)`, measuring it where `tap` is asked to.
+
+    The wrapped `apply` of an optimizer whose updates are measured (see
+    `optimizer_hooks.measure_updates`) calls this; `tap` is its
+    `step_tap.StepTap`, whose ring takes the measures into the update's row.
+    """
+    measure = tap.measure_updates and variables is not None and len(grads) > 0
+    tap.measures_traced = (tap.measure_updates, tap.measure_every)
+    if not measure:
+        return apply(grads, variables)
+    if tap.measure_every == 1:
+        return _apply_measured(tap, apply, grads, variables)
+    try:
+        now = keras.ops.equal(keras.ops.mod(tap.step(), tap.measure_every), 0)
+    except Exception as error:  # Logging must never stop an update.
+        tap.warn_measures(error)
+        return apply(grads, variables)
+
+    def measured():
+        _apply_measured(tap, apply, grads, variables)
+        return keras.ops.zeros(())
+
+    def plain():
+        apply(grads, variables)
+        return keras.ops.zeros(())
+
+    # Both branches apply the update; only the one of a due step copies the weights.
+    keras.ops.cond(now, measured, plain)
+    return None
+
+
+def _apply_measured(tap: Any, apply: Callable[..., Any], grads: Any, variables: Any) -> Any:
+    variables = list(variables)
+    try:
+        with tap.measuring():
+            slot = tap.update_slot()
+            scale = getattr(tap.optimizer, "loss_scale_factor", None)
+            before = measure_before(variables, grads, scale, tap.snapshot)
+        columns = tap.measure_columns(layers_of(variables)[0])
+    except Exception as error:  # Logging must never stop an update.
+        tap.warn_measures(error)
+        return apply(grads, variables)
+    result = apply(grads, variables)
+    try:
+        with tap.measuring():
+            ratios, gradient_norm = measure_after(variables, before)
+            tap.write_measures(slot, columns, ratios, gradient_norm)
+    except Exception as error:
+        tap.warn_measures(error)
+    return result
