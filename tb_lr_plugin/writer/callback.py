@@ -55,8 +55,8 @@ class LearningRateLogger(keras.callbacks.Callback):
         update_ratios: Also log, for every update and every layer with
             trainable variables, `||w_after - w_before|| / ||w_before||` as
             `update_ratio/<layer path>`, and the global norm of the gradients
-            the optimizer received as `gradient_norm` (on TensorFlow and
-            PyTorch). Costs one copy of the weights per measured step.
+            the optimizer received as `gradient_norm`. Costs one copy of
+            the weights per measured step.
         update_ratio_every: Measure every this many updates only (steps
             `0, n, 2n, ...`), for very large models: the other updates
             make no copy of the weights.
@@ -129,11 +129,11 @@ class LearningRateLogger(keras.callbacks.Callback):
         # The taps must be in place before `fit` traces its train function.
         taps = [optimizer_hooks.tap_for(t) for t in tapped_optimizers(optimizer)]
         # The first tap serves the layers' accessors (`in_layer`); all read through the model.
-        rehooked = [tap.attach_to_model(model, serve_layers=i == 0) for i, tap in enumerate(taps)]
-        rehooked += [
+        rehooked = [
             optimizer_hooks.measure_updates(tap, self.update_ratios, self.update_ratio_every)
             for tap in taps
         ]
+        rehooked += [tap.attach_to_model(model, serve_layers=i == 0) for i, tap in enumerate(taps)]
         if getattr(model, "train_function", None) is not None and (
             any(rehooked) or not all(t.traced for t in taps)
         ):

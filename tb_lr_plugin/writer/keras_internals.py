@@ -211,6 +211,16 @@ OPTIMIZER_VARIABLE_LIST = Internal(
     "checkpoint saved with the logger does not load into an optimizer without it",
     lambda optimizer: optimizer is None or isinstance(getattr(optimizer, "_variables", None), list),
 )
+TRAINABLE_VARIABLE_LIST = Internal(
+    "Optimizer._trainable_variables",
+    "update_ratios are not measured where apply() is called without its variables (JAX's "
+    "stateless_apply, in fit's train step)",
+    lambda optimizer: (
+        optimizer is None
+        or not optimizer.built
+        or isinstance(getattr(optimizer, "_trainable_variables", None), list)
+    ),
+)
 FRAMES = Internal(
     "sys._getframe",
     "record() files values under their name alone (pass layer=...) and every change of "
@@ -231,6 +241,7 @@ INTERNALS = (
     STATE_SYNC,
     JAX_TRAIN_STEP,
     OPTIMIZER_VARIABLE_LIST,
+    TRAINABLE_VARIABLE_LIST,
     FRAMES,
 )
 
@@ -510,6 +521,21 @@ def hook_jax_train_step(
     model.train_step = train_step
     attach(model, "jax_train_step", {"owner": owner, "originals": originals})
     return True
+
+
+def trainable_variables_of(optimizer: keras.optimizers.Optimizer) -> list[Any] | None:
+    """The variables a built optimizer updates when `apply` is given none; `None` if unknown.
+
+    Example:
+        >>> weight = keras.Variable(1.0)
+        >>> optimizer = keras.optimizers.SGD()
+        >>> optimizer.build([weight])
+        >>> trainable_variables_of(optimizer) == [weight]
+        True
+    """
+    if not optimizer.built or not available(TRAINABLE_VARIABLE_LIST, optimizer):
+        return None
+    return list(optimizer._trainable_variables)
 
 
 def hide_from_saving(optimizer: keras.optimizers.Optimizer, variables: list[Any]) -> None:

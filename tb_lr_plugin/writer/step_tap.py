@@ -73,6 +73,10 @@ class StepTap(abc.ABC):
             tap (on PyTorch, whose capture runs eagerly, after any capture).
         epoch: A variable holding the current epoch, for `current_epoch()`;
             the logger assigns it at each epoch's start (each backend creates it).
+        measures_in_branches: Whether, with a stride, the measured update
+            runs in a `keras.ops.cond` branch (JAX's stateless updates
+            cannot: its tap computes every step's measures and writes the
+            due ones).
         measure_updates: Whether updates traced from now on write their
             measures (`update_measures`), at every `measure_every`th step;
             `measures_traced` says what the last traced update did (`None`:
@@ -95,6 +99,7 @@ class StepTap(abc.ABC):
         # the eager update takes them.
         self._eager_records: dict[Any, dict[int, Any]] = {}
         self._drained_until = step_convention.next_step(tapped.optimizer)
+        self.measures_in_branches = True
         self.measure_updates = False
         self.measure_every = 1
         self.measures_traced: tuple[bool, int] | None = None
@@ -266,7 +271,7 @@ class StepTap(abc.ABC):
         index = self._column_indices.get(column)
         if index is not None:
             return index
-        if limited and len(self.columns) - self._measure_columns() >= MAX_COLUMNS:
+        if limited and len(self.columns) - self._measures_counted() >= MAX_COLUMNS:
             warnings.warn(
                 f"tb_lr_plugin: more than {MAX_COLUMNS} values per step; "
                 f"{column.kind} {column.name!r} is not recorded"
@@ -276,7 +281,7 @@ class StepTap(abc.ABC):
         self._column_indices[column] = len(self.columns) - 1
         return len(self.columns) - 1
 
-    def _measure_columns(self) -> int:
+    def _measures_counted(self) -> int:
         return sum(column.kind in (UPDATE_RATIO, GRADIENT_NORM) for column in self.columns)
 
     def _warn_never_written(self, written: set[int]) -> None:

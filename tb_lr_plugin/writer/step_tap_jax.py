@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tb_lr_plugin.writer import keras_internals, step_convention, step_tap
+from tb_lr_plugin.writer import keras_internals, step_convention, step_tap, update_measures
 from tb_lr_plugin.writer.step_tap import RECORDED, Column
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
@@ -45,7 +45,7 @@ def _empty_ring(shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
     # of several processes is the same on each, and a NaN never equals itself.
     # (The rows captured in the step hold NaN blanks; they never pass that check.)
     ring = np.zeros(shape, np.float32)
-    ring[:, _LAP] = -1.0
+    ring[:, -1] = -1.0  # The lap column: no step wrote the row.
     return ring
 
 
@@ -108,16 +108,67 @@ class JaxStepTap(step_tap.StepTap):
         self._step_records: dict[int, Any] | None = None
         self._forward_record_columns: list[int] = []  # The columns of the records carried out.
         self._warned_columns: set[int] = set()
+        # The update measures' ring (`update_ratios`): each layer's ratio, the
+        # gradient norm and the lap; created for the layers of the variables
+        # the optimizer updates, as an optimizer variable kept out of saving.
+        self._measure_ring: Any = None
+        self._measure_columns: list[int] = []
         super().__init__(tapped, capacity)
+        self.measures_in_branches = False
 
     def attach_to_model(self, model: keras.Model, *, serve_layers: bool) -> bool:
         """Reads the ring through `model`'s carried state; `serve_layers`: serves its layers."""
         self._model = model
+        # Before fit gathers the optimizer's variables: a new one needs a new trace.
+        created = self.measure_updates and self._create_measure_ring()
         if not serve_layers:
-            return False
-        return keras_internals.hook_jax_train_step(
+            return created
+        hooked = keras_internals.hook_jax_train_step(
             model, self._around_forward, self._after_step, owner=self
         )
+        return hooked or created
+
+    def _create_measure_ring(self) -> bool:
+        """Creates the measures' ring for the optimizer's variables, unless it has one."""
+        variables = keras_internals.trainable_variables_of(self.optimizer)
+        if self._measure_ring is not None or not variables:
+            return False
+        self._measure_columns = self.measure_columns(update_measures.layers_of(variables)[0])
+        self._measure_ring = self.optimizer.add_variable(
+            (self.capacity, len(self._measure_columns) + 1),
+            initializer=_empty_ring,
+            dtype="float32",
+            name="tb_lr_measures",
+        )
+        keras_internals.hide_from_saving(self.optimizer, [self._measure_ring])
+        return True
+
+    def update_slot(self) -> tuple[Any, Any, Any]:
+        """The slot, lap and due-ness of the update about to run (read in its scope)."""
+        if self._measure_ring is None and keras_internals.in_stateless_scope():
+            raise RuntimeError(
+                "on JAX, update ratios are measured in fit and in eager loops, not in a "
+                "stateless loop of your own"
+            )
+        step = keras.ops.convert_to_tensor(self.optimizer.iterations, "int32")
+        due = jax.lax.rem(step, self.measure_every) == 0
+        return jax.lax.rem(step, self.capacity), jax.lax.div(step, self.capacity), due
+
+    def write_measures(self, slot, columns: list[int], ratios, gradient_norm) -> None:
+        if self._measure_ring is None:
+            self._create_measure_ring()  # Eagerly: an eager loop's first update.
+        if columns != self._measure_columns:
+            raise RuntimeError("the optimizer updates other variables than it was built with")
+        row, lap, due = slot
+        measures = jnp.concatenate([ratios, jnp.reshape(gradient_norm, (1,))])
+        # A step that is not due is written blank: on JAX a stride saves the writes, not the sums.
+        measures = jnp.where(due, measures, step_tap.unwritten(measures.shape))
+        values = jnp.concatenate([measures, jnp.reshape(lap, (1,)).astype("float32")])
+        ring = self._measure_ring.value
+        self._measure_ring.assign(jax.lax.dynamic_update_slice(ring, values[None, :], (row, 0)))
+
+    def snapshot(self, value: Any) -> Any:
+        return value  # A JAX array never changes: the update makes new ones.
 
     def take_loop_state(self, values: dict[int, Any]) -> None:
         """Takes the optimizer variables' values (by variable id) a jitted loop carries.
@@ -187,15 +238,22 @@ class JaxStepTap(step_tap.StepTap):
         # Never reset (a host write of a replicated variable is a collective
         # every JAX process would have to make): a row counts only where its
         # lap says it was written by the step drained now.
-        if self._loop_values is not None and id(self._ring) in self._loop_values:
-            cells = np.array(self._loop_values[id(self._ring)])
-        else:
-            cells = self._ring.numpy()
+        cells = self._read(self._ring)
         expected = np.full(self.capacity, -1.0, np.float32)
         expected[steps % self.capacity] = steps // self.capacity
         cells[cells[:, _LAP] != expected] = step_tap.unwritten((_LAP + 1,))
         indices = tuple(sorted(self._written))
         yield indices, cells[:, indices]
+        if self._measure_ring is not None:
+            measures = self._read(self._measure_ring)
+            measures[measures[:, -1] != expected] = step_tap.unwritten(measures.shape[1:])
+            yield tuple(self._measure_columns), measures[:, :-1]
+
+    def _read(self, variable: Any) -> np.ndarray:
+        """A variable's value on the host: from the state a jitted loop carries, if any."""
+        if self._loop_values is not None and id(variable) in self._loop_values:
+            return np.array(self._loop_values[id(variable)])
+        return variable.numpy()
 
     def record(self, name: str, value: Any) -> None:
         in_step = self._step_records is not None  # The forward pass of fit's train step.

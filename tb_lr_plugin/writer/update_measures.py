@@ -31,6 +31,8 @@ from typing import Any
 
 import keras
 
+from tb_lr_plugin.writer import keras_internals
+
 
 def check_every(every: int) -> int:
     """`every` if it is a whole number of updates to measure one of, else a `ValueError`.
@@ -144,12 +146,14 @@ def measured_apply(tap: Any, apply: Callable[..., Any], grads: Any, variables: A
     `optimizer_hooks.measure_updates`) calls this; `tap` is its
     `step_tap.StepTap`, whose ring takes the measures into the update's row.
     """
-    measure = tap.measure_updates and variables is not None and len(grads) > 0
+    targets = variables
+    if targets is None:  # JAX's stateless_apply: the variables the optimizer was built with.
+        targets = keras_internals.trainable_variables_of(tap.optimizer)
     tap.measures_traced = (tap.measure_updates, tap.measure_every)
-    if not measure:
+    if not (tap.measure_updates and targets is not None and len(grads) > 0):
         return apply(grads, variables)
-    if tap.measure_every == 1:
-        return _apply_measured(tap, apply, grads, variables)
+    if tap.measure_every == 1 or not tap.measures_in_branches:
+        return _apply_measured(tap, apply, grads, variables, targets)
     try:
         now = keras.ops.equal(keras.ops.mod(tap.step(), tap.measure_every), 0)
     except Exception as error:  # Logging must never stop an update.
@@ -157,7 +161,7 @@ def measured_apply(tap: Any, apply: Callable[..., Any], grads: Any, variables: A
         return apply(grads, variables)
 
     def measured():
-        _apply_measured(tap, apply, grads, variables)
+        _apply_measured(tap, apply, grads, variables, targets)
         return keras.ops.zeros(())
 
     def plain():
@@ -169,21 +173,23 @@ def measured_apply(tap: Any, apply: Callable[..., Any], grads: Any, variables: A
     return None
 
 
-def _apply_measured(tap: Any, apply: Callable[..., Any], grads: Any, variables: Any) -> Any:
-    variables = list(variables)
+def _apply_measured(
+    tap: Any, apply: Callable[..., Any], grads: Any, variables: Any, targets: Any
+) -> Any:
+    targets = list(targets)
     try:
         with tap.measuring():
             slot = tap.update_slot()
             scale = getattr(tap.optimizer, "loss_scale_factor", None)
-            before = measure_before(variables, grads, scale, tap.snapshot)
-        columns = tap.measure_columns(layers_of(variables)[0])
+            before = measure_before(targets, grads, scale, tap.snapshot)
+        columns = tap.measure_columns(layers_of(targets)[0])
     except Exception as error:  # Logging must never stop an update.
         tap.warn_measures(error)
         return apply(grads, variables)
     result = apply(grads, variables)
     try:
         with tap.measuring():
-            ratios, gradient_norm = measure_after(variables, before)
+            ratios, gradient_norm = measure_after(targets, before)
             tap.write_measures(slot, columns, ratios, gradient_norm)
     except Exception as error:
         tap.warn_measures(error)
