@@ -178,10 +178,6 @@ class StepTap(abc.ABC):
         """
         raise NotImplementedError
 
-    def snapshot(self, value: Any) -> Any:
-        """`value` kept as it is now, whatever the update does to its variable after."""
-        return keras.ops.copy(value)  # A read can share the buffer the update writes.
-
     def measuring(self) -> contextlib.AbstractContextManager:
         """Where the measures are computed (PyTorch: out of autograd's sight)."""
         return contextlib.nullcontext()

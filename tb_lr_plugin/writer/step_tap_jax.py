@@ -167,9 +167,6 @@ class JaxStepTap(step_tap.StepTap):
         ring = self._measure_ring.value
         self._measure_ring.assign(jax.lax.dynamic_update_slice(ring, values[None, :], (row, 0)))
 
-    def snapshot(self, value: Any) -> Any:
-        return value  # A JAX array never changes: the update makes new ones.
-
     def take_loop_state(self, values: dict[int, Any]) -> None:
         """Takes the optimizer variables' values (by variable id) a jitted loop carries.
 

@@ -84,9 +84,6 @@ class TorchStepTap(step_tap.StepTap):
     def write_measures(self, slot, columns: list[int], ratios, gradient_norm) -> None:
         self._write_row(slot, columns, torch.cat([ratios, gradient_norm.reshape(1)]))
 
-    def snapshot(self, value: Any) -> torch.Tensor:
-        return value.detach().clone()  # The update writes the weights in place.
-
     def measuring(self):
         return torch.no_grad()
 

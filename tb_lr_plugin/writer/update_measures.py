@@ -10,8 +10,8 @@ gradient norm is the global norm of the gradients `apply` received: after a
 
 `measured_apply` runs in place of the optimizer's `apply`. Everything is
 `keras.ops`, traced into the train step with the update: the values before
-the update are held until it has run (one copy of the weights per measured
-step), and one number per layer leaves the step, into the step tap's ring
+the update are held until it has run (one flat copy of the weights per
+measured step), and one number per layer leaves the step, into the step tap's ring
 (whose backend writes it, at the slot read before the update).
 
 Example:
@@ -80,48 +80,48 @@ def layers_of(variables: Sequence[Any]) -> tuple[list[str], list[list[int]]]:
 
 @dataclasses.dataclass
 class Before:
-    """What an update's measure needs from before it: the weights, their layers' norms."""
+    """What an update's measure needs from before it: each layer's weights, and their norms."""
 
-    values: list[Any]
     members: list[list[int]]
+    weights: list[Any]  # One flat float32 copy per layer.
     weight_squares: Any  # One sum of squares per layer, stacked.
     gradient_norm: Any
 
 
-def _sum_of_squares(tensors: Sequence[Any]) -> Any:
-    total = keras.ops.zeros((), "float32")
-    for tensor in tensors:
-        total = total + keras.ops.sum(keras.ops.square(keras.ops.cast(tensor, "float32")))
-    return total
+def _flat(tensors: Sequence[Any]) -> Any:
+    """`tensors` as one new float32 vector: a copy, so an update in place leaves it as it was."""
+    return keras.ops.concatenate(
+        [keras.ops.reshape(keras.ops.cast(tensor, "float32"), (-1,)) for tensor in tensors]
+    )
 
 
-def _per_layer(members: list[list[int]], tensors: Sequence[Any]) -> Any:
-    """Each layer's sum of squares of `tensors`, stacked (one op more, not one per layer)."""
-    return keras.ops.stack([_sum_of_squares([tensors[i] for i in group]) for group in members])
+def _squares(vector: Any) -> Any:
+    return keras.ops.sum(keras.ops.square(vector))
 
 
 def measure_before(
-    variables: Sequence[Any],
-    grads: Sequence[Any],
-    loss_scale: float | None = None,
-    snapshot: Callable[[Any], Any] = keras.ops.copy,
+    variables: Sequence[Any], grads: Sequence[Any], loss_scale: float | None = None
 ) -> Before:
     """Reads, before an update, what `measure_after` compares with.
+
+    Each layer's variables are read into one flat vector (few ops per step,
+    whatever the number of variables: on TensorFlow without XLA every op
+    costs its dispatch).
 
     Args:
         variables: The trainable variables the update is given.
         grads: Their gradients as the update receives them (`None` where none).
         loss_scale: The optimizer's `loss_scale_factor`, which its update
             divides the gradients by first (`None`: none).
-        snapshot: Keeps a variable's value as it is now, whatever the update
-            writes into the variable after (a copy, where a read shares its buffer).
     """
     _, members = layers_of(variables)
-    values = [snapshot(variable.value) for variable in variables]
-    gradient_norm = keras.ops.sqrt(_sum_of_squares([g for g in grads if g is not None]))
+    weights = [_flat([variables[i].value for i in group]) for group in members]
+    given = [g for g in grads if g is not None]
+    gradient_norm = keras.ops.sqrt(_squares(_flat(given))) if given else keras.ops.zeros(())
     if loss_scale is not None:
         gradient_norm = gradient_norm / loss_scale
-    return Before(values, members, _per_layer(members, values), gradient_norm)
+    squares = keras.ops.stack([_squares(w) for w in weights])
+    return Before(members, weights, squares, gradient_norm)
 
 
 def measure_after(variables: Sequence[Any], before: Before) -> tuple[Any, Any]:
@@ -130,12 +130,13 @@ def measure_after(variables: Sequence[Any], before: Before) -> tuple[Any, Any]:
     A layer whose weights were all zero has ratio infinity where the update
     moved them, and NaN where it did not.
     """
-    changes = [
-        keras.ops.subtract(v.value, b) for v, b in zip(variables, before.values, strict=True)
-    ]
-    ratios = keras.ops.sqrt(
-        keras.ops.divide(_per_layer(before.members, changes), before.weight_squares)
+    changes = keras.ops.stack(
+        [
+            _squares(keras.ops.subtract(_flat([variables[i].value for i in group]), weights))
+            for group, weights in zip(before.members, before.weights, strict=True)
+        ]
     )
+    ratios = keras.ops.sqrt(keras.ops.divide(changes, before.weight_squares))
     return ratios, before.gradient_norm
 
 
@@ -181,7 +182,7 @@ def _apply_measured(
         with tap.measuring():
             slot = tap.update_slot()
             scale = getattr(tap.optimizer, "loss_scale_factor", None)
-            before = measure_before(targets, grads, scale, tap.snapshot)
+            before = measure_before(targets, grads, scale)
         columns = tap.measure_columns(layers_of(targets)[0])
     except Exception as error:  # Logging must never stop an update.
         tap.warn_measures(error)
