@@ -11,8 +11,8 @@ gradient norm is the global norm of the gradients `apply` received: after a
 `measured_apply` runs in place of the optimizer's `apply`. Everything is
 `keras.ops`, traced into the train step with the update: the values before
 the update are held until it has run (one flat copy of the weights per
-measured step), and one number per layer leaves the step, into the step tap's ring
-(whose backend writes it, at the slot read before the update).
+measured step), and one number per layer leaves the step, into the step
+tap's ring (whose backend writes it, at the slot read before the update).
 
 Example:
     >>> variables = [keras.Variable([3.0, 4.0], name="kernel")]
