@@ -15,7 +15,6 @@ reuses it instead of forcing a retrace.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -61,12 +60,6 @@ def measure_updates(tap: step_tap.StepTap, on: bool, every: int = 1) -> bool:
         False
     """
     optimizer = tap.optimizer
-    if on and type(tap).update_slot is step_tap.StepTap.update_slot:
-        warnings.warn(
-            f"tb_lr_plugin: update_ratios are not recorded on the {keras.backend.backend()} "
-            "backend yet; the learning rate and everything else are"
-        )
-        on = False
     if on and not keras_internals.attached(optimizer, "measured"):
         original_apply = optimizer.apply
 

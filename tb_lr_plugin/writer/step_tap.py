@@ -85,6 +85,7 @@ class StepTap(abc.ABC):
     """
 
     epoch: Any
+    measures_in_branches = True
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
@@ -99,7 +100,6 @@ class StepTap(abc.ABC):
         # the eager update takes them.
         self._eager_records: dict[Any, dict[int, Any]] = {}
         self._drained_until = step_convention.next_step(tapped.optimizer)
-        self.measures_in_branches = True
         self.measure_updates = False
         self.measure_every = 1
         self.measures_traced: tuple[bool, int] | None = None
@@ -163,12 +163,11 @@ class StepTap(abc.ABC):
         update's rows win.
         """
 
+    @abc.abstractmethod
     def update_slot(self) -> Any:
         """The ring slot of the update about to run, read before it runs."""
-        raise NotImplementedError(
-            f"update_ratios are not recorded on the {keras.backend.backend()} backend yet"
-        )
 
+    @abc.abstractmethod
     def write_measures(
         self, slot: Any, columns: list[int], ratios: Any, gradient_norm: Any
     ) -> None:
@@ -176,7 +175,6 @@ class StepTap(abc.ABC):
 
         `ratios` is a float32 vector (one per layer), `gradient_norm` a float32 scalar.
         """
-        raise NotImplementedError
 
     def measuring(self) -> contextlib.AbstractContextManager:
         """Where the measures are computed (PyTorch: out of autograd's sight)."""

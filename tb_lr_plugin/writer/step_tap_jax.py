@@ -89,6 +89,9 @@ class JaxStepTap(step_tap.StepTap):
     changes and a train function traced once keeps its signature.
     """
 
+    # A stateless update cannot run in a `cond` branch: see `write_measures`.
+    measures_in_branches = False
+
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
         optimizer = tapped.optimizer
         self._ring = optimizer.add_variable(
@@ -114,7 +117,6 @@ class JaxStepTap(step_tap.StepTap):
         self._measure_ring: Any = None
         self._measure_columns: list[int] = []
         super().__init__(tapped, capacity)
-        self.measures_in_branches = False
 
     def attach_to_model(self, model: keras.Model, *, serve_layers: bool) -> bool:
         """Reads the ring through `model`'s carried state; `serve_layers`: serves its layers."""
