@@ -155,27 +155,39 @@ class RecordMetadata:
         kind: One of `KINDS`.
         version: The format version the records were written in.
         sampling: For series, `SAMPLED_EVERY_STEP` or `SAMPLED_ON_CHANGE`.
+        position: For `update_ratio/<layer>` series, the layer's place in
+            the model (0 first), the tab's row order: names alone would
+            sort `dense_10` before `dense_2`. `None` elsewhere.
     """
 
     kind: str
     version: int = FORMAT_VERSION
     sampling: str = SAMPLED_EVERY_STEP
+    position: int | None = None
 
 
-def create_metadata(kind: str, sampling: str = SAMPLED_EVERY_STEP) -> summary_pb2.SummaryMetadata:
+def create_metadata(
+    kind: str, sampling: str = SAMPLED_EVERY_STEP, position: int | None = None
+) -> summary_pb2.SummaryMetadata:
     """The summary metadata of a record of this plugin, in the current version.
 
     Example:
         >>> create_metadata(KIND_SERIES).plugin_data.plugin_name
         'lr'
+        >>> create_metadata(KIND_SERIES, position=3).plugin_data.content
+        b'{"kind": "series", "position": 3, "sampling": "step", "version": 2}'
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     if sampling not in (SAMPLED_EVERY_STEP, SAMPLED_ON_CHANGE):
         raise ValueError(f"unknown sampling {sampling!r}")
-    content = {"version": FORMAT_VERSION, "kind": kind}
+    content: dict[str, Any] = {"version": FORMAT_VERSION, "kind": kind}
     if kind == KIND_SERIES:
         content["sampling"] = sampling
+        if position is not None:
+            if not _is_int(position) or position < 0:
+                raise ValueError(f"position must be an integer >= 0; got {position!r}")
+            content["position"] = position
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME, content=json.dumps(content, sort_keys=True).encode()
@@ -193,7 +205,7 @@ def parse_metadata(content: bytes) -> RecordMetadata:
 
     Example:
         >>> parse_metadata(b'{"version": 1, "kind": "series", "sampling": "change"}')
-        RecordMetadata(kind='series', version=1, sampling='change')
+        RecordMetadata(kind='series', version=1, sampling='change', position=None)
     """
     parsed = _parse_json_object(content, "metadata")
     version = parsed.get("version")
@@ -210,7 +222,10 @@ def parse_metadata(content: bytes) -> RecordMetadata:
     sampling = parsed.get("sampling", SAMPLED_EVERY_STEP)
     if sampling not in (SAMPLED_EVERY_STEP, SAMPLED_ON_CHANGE):
         raise FormatError(f"metadata has an unknown sampling: {sampling!r}")
-    return RecordMetadata(kind=kind, version=version, sampling=sampling)
+    position = parsed.get("position")
+    if position is not None and not (_is_int(position) and position >= 0):
+        raise FormatError(f"metadata has an invalid position: {position!r}")
+    return RecordMetadata(kind=kind, version=version, sampling=sampling, position=position)
 
 
 # -- Chunks: the points of `series` and `schedule` records. --

@@ -33,6 +33,10 @@ ARRAYS_AS_LISTS = "lists"
 ARRAYS_PACKED = "packed"
 ARRAY_ENCODINGS = (ARRAYS_AS_LISTS, ARRAYS_PACKED)
 
+# Columns of the update-ratio heat map: a screen's width at most.
+DEFAULT_COLUMNS = 1000
+MAX_COLUMNS = 4000
+
 _INTEGER = re.compile(r"\+?[0-9]{1,19}")
 
 
@@ -119,6 +123,22 @@ class ExportQuery:
     end: int | None
 
 
+@dataclasses.dataclass(frozen=True)
+class UpdateRatiosQuery:
+    """`update_ratios?run=R[&start=A&end=B][&columns=N][&arrays=lists|packed]`.
+
+    Example:
+        >>> UpdateRatiosQuery("train", start=None, end=None, columns=500).columns
+        500
+    """
+
+    run: str
+    start: int | None
+    end: int | None
+    columns: int = DEFAULT_COLUMNS
+    arrays: str = ARRAYS_AS_LISTS
+
+
 def series_query(args: QueryArgs) -> SeriesQuery:
     """Reads the parameters of the `series` route.
 
@@ -201,6 +221,28 @@ def export_query(args: QueryArgs) -> ExportQuery:
     return ExportQuery(run=run, name=name, format=output_format, start=start, end=end)
 
 
+def update_ratios_query(args: QueryArgs) -> UpdateRatiosQuery:
+    """Reads the parameters of the `update_ratios` route.
+
+    Raises:
+        QueryError: when a parameter is missing, repeated or malformed.
+
+    Example:
+        >>> update_ratios_query({"run": ["train"], "columns": ["300"]}).columns
+        300
+    """
+    args = _ListArgs.of(args)
+    start, end = _step_range(args)
+    columns = _integer(args, "columns", minimum=1, maximum=MAX_COLUMNS)
+    return UpdateRatiosQuery(
+        run=_required(args, "run"),
+        start=start,
+        end=end,
+        columns=DEFAULT_COLUMNS if columns is None else columns,
+        arrays=_arrays(args),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchQuery:
     """`batch?run=R1&run=R2...[&window=A:B...][&max_points=N][&include=...][&arrays=...]`.
@@ -248,16 +290,20 @@ def batch_query(args: QueryArgs) -> BatchQuery:
     parts = frozenset(BATCH_PARTS if include is None else include.split(","))
     if not parts or not parts <= set(BATCH_PARTS):
         raise QueryError(f"include must be a comma-separated subset of {', '.join(BATCH_PARTS)}")
-    arrays = _optional(args, "arrays") or ARRAYS_AS_LISTS
-    if arrays not in ARRAY_ENCODINGS:
-        raise QueryError(f"arrays must be one of {', '.join(ARRAY_ENCODINGS)}; got {arrays!r}")
     return BatchQuery(
         runs=tuple(runs),
         windows=tuple(windows * len(runs) if len(windows) == 1 else windows),
         max_points=_max_points(args),
         include=parts,
-        arrays=arrays,
+        arrays=_arrays(args),
     )
+
+
+def _arrays(args: QueryArgs) -> str:
+    arrays = _optional(args, "arrays") or ARRAYS_AS_LISTS
+    if arrays not in ARRAY_ENCODINGS:
+        raise QueryError(f"arrays must be one of {', '.join(ARRAY_ENCODINGS)}; got {arrays!r}")
+    return arrays
 
 
 def _window(text: str) -> tuple[int | None, int | None]:

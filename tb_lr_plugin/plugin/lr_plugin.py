@@ -1,7 +1,8 @@
 """The LR tab's backend: thin werkzeug routes over the `*_impl` methods.
 
 Routes (mounted by TensorBoard at `/data/plugin/lr/`, see docs/HTTP_API.md):
-`runs`, `series`, `schedule`, `deviations`, `export`, and the frontend's
+`runs`, `series`, `schedule`, `deviations`, `export`, `batch`,
+`update_ratios`, and the frontend's
 files (`index.js` and what it imports). Each route parses its query with
 `http_queries`, calls an `*_impl` method that returns a JSON-able body, and
 turns the errors of the layers below into JSON answers: 400 for bad input,
@@ -32,6 +33,7 @@ from tb_lr_plugin.plugin import (
     deviations,
     downsampling,
     export,
+    heat_map,
     http_queries,
     json_encoding,
     run_catalog,
@@ -114,6 +116,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             "/deviations": self._serve_deviations,
             "/export": self._serve_export,
             "/batch": self._serve_batch,
+            "/update_ratios": self._serve_update_ratios,
             # The frontend's files, at the plugin's root, where index.js's
             # relative imports resolve.
             ES_MODULE_PATH: self._serve_static,
@@ -271,6 +274,54 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             ],
         }
 
+    def update_ratios_impl(
+        self, ctx, experiment: str, query: http_queries.UpdateRatiosQuery
+    ) -> Body:
+        """Every layer's update ratios binned into the same step columns: the heat map.
+
+        Layers come in model order; each cell holds its column's lowest and
+        highest finite ratio (`heat_map`). The window is clipped to the
+        steps the run has.
+
+        Raises:
+            run_catalog.UnknownNameError: for an unknown run, or one logged
+                without `update_ratios=True`.
+        """
+        entry = self._run(ctx, experiment, query.run)
+        prefix = event_format.UPDATE_RATIO + "/"
+        names = [name for name in entry.series_names() if name.startswith(prefix)]
+        if not names:
+            raise run_catalog.UnknownNameError(
+                f"run {query.run!r} has no update ratios (log it with update_ratios=True)"
+            )
+        every = [self._data.series(ctx, experiment, query.run, entry.series_tag(n)) for n in names]
+        ranges = [(int(s.steps[0]), int(s.steps[-1])) for s in every if len(s.steps)]
+        whole = [min(r[0] for r in ranges), max(r[1] for r in ranges)] if ranges else None
+        first, last = whole or (0, -1)
+        first = max(first, query.start or 0)
+        last = last if query.end is None else min(last, query.end)
+        columns = heat_map.Columns.spanning(first, last, query.columns)
+        layers = []
+        for name, series in zip(names, every, strict=True):
+            cells = columns.extremes(series.steps, series.values)
+            layers.append(
+                {
+                    "name": name,
+                    "layer": name[len(prefix) :],
+                    "low": cells.low,
+                    "high": cells.high,
+                    "nonfinite": np.flatnonzero(cells.nonfinite),
+                }
+            )
+        return {
+            "run": query.run,
+            "steps": columns.first_steps(),
+            "width": columns.width,
+            "step_range": whole,
+            "layers": layers,
+            "problems": _problems(problem for series in every for problem in series.problems),
+        }
+
     def batch_impl(self, ctx, experiment: str, query: http_queries.BatchQuery) -> Body:
         """What the tab draws of several runs, in one answer: `{"runs": [...]}`.
 
@@ -391,6 +442,14 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         query = http_queries.deviations_query(request.args)
         ctx, experiment = _request_context(request)
         return _json_response(request, self.deviations_impl(ctx, experiment, query))
+
+    @_answers_errors
+    def _serve_update_ratios(self, request):
+        query = http_queries.update_ratios_query(request.args)
+        ctx, experiment = _request_context(request)
+        body = self.update_ratios_impl(ctx, experiment, query)
+        packed = query.arrays == http_queries.ARRAYS_PACKED
+        return _json_response(request, body, packed_arrays=packed)
 
     @_answers_errors
     def _serve_batch(self, request):

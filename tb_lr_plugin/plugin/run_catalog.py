@@ -56,13 +56,15 @@ class RunEntry:
     def series_names(self) -> list[str]:
         """The run's series: learning rates, epoch, hyperparameters, layers, update measures.
 
+        Update ratios come in model order (their `position`), the rest by name.
+
         Example:
             >>> RunEntry("r", {n: _tag(n, "series") for n in ("epoch", "learning_rate")}
             ...          ).series_names()
             ['learning_rate', 'epoch']
         """
-        names = [tag.name for tag in self.tags.values() if tag.kind == event_format.KIND_SERIES]
-        return sorted(names, key=_display_order)
+        tags = [tag for tag in self.tags.values() if tag.kind == event_format.KIND_SERIES]
+        return [tag.name for tag in sorted(tags, key=_display_order)]
 
     def series_tag(self, name: str) -> run_data.Tag:
         """The tag of series `name`; schedule curves can be read as series too.
@@ -189,7 +191,8 @@ def find_run(tags_by_run: dict[str, dict[str, run_data.Tag]], run: str) -> RunEn
     return RunEntry(run, tags)
 
 
-def _display_order(name: str) -> tuple[int, str]:
+def _display_order(tag: run_data.Tag) -> tuple[int, float, str]:
+    name = tag.name
     if event_format.optimizer_of(name, event_format.LEARNING_RATE) is not None:
         group = 0
     elif name == event_format.EPOCH:
@@ -204,7 +207,7 @@ def _display_order(name: str) -> tuple[int, str]:
         group = 5
     else:
         group = 6
-    return group, name
+    return group, float("inf") if tag.position is None else tag.position, name
 
 
 def _tag(name: str, kind: str) -> run_data.Tag:

@@ -70,6 +70,7 @@ class Tag:
         sources: `(tag, format version)` of each tag holding its records: a
             run resumed under a newer format has one tag per version.
         cache_key: Changes when any of those tags gets records.
+        position: Its place in its group (a layer's in the model), if written.
     """
 
     name: str
@@ -77,6 +78,7 @@ class Tag:
     sampling: str
     sources: tuple[tuple[str, int], ...]
     cache_key: tuple[Any, ...]
+    position: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +127,7 @@ class RunData:
                     sampling=metadata.sampling,
                     sources=((tag, metadata.version),),
                     cache_key=((time_series.max_step, time_series.max_wall_time),),
+                    position=metadata.position,
                 )
                 names = by_run.setdefault(run, {})
                 known = names.get(name)

@@ -107,7 +107,7 @@ class EventSink:
             f"{os.getpid()}.{uuid.uuid4().hex[:8]}.lr"
         )
         self._records = _record_writer(f"{run_dir.rstrip('/')}/{name}")
-        self._metadata: dict[tuple[str, str], Any] = {}  # By (kind, sampling), built once.
+        self._metadata: dict[tuple, Any] = {}  # By (kind, sampling, position), built once.
         self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def write_points(
@@ -117,11 +117,17 @@ class EventSink:
         *,
         kind: str = event_format.KIND_SERIES,
         sampling: str = event_format.SAMPLED_EVERY_STEP,
+        position: int | None = None,
     ) -> None:
-        """Writes the points of series `name` as one record at its first step."""
+        """Writes the points of series `name` as one record at its first step.
+
+        `position`: the series' place in its group (a layer's in its model),
+        see `event_format.RecordMetadata`.
+        """
         if len(chunk.steps) == 0:
             return
-        self._write(name, event_format.encode_chunk(chunk), int(chunk.steps[0]), kind, sampling)
+        payload = event_format.encode_chunk(chunk)
+        self._write(name, payload, int(chunk.steps[0]), kind, sampling, position)
 
     def write_document(
         self, name: str, step: int, document: event_format.ScheduleConfig | event_format.Assignment
@@ -148,11 +154,13 @@ class EventSink:
         step: int,
         kind: str,
         sampling: str = event_format.SAMPLED_EVERY_STEP,
+        position: int | None = None,
     ) -> None:
-        metadata = self._metadata.get((kind, sampling))
+        key = (kind, sampling, position)
+        metadata = self._metadata.get(key)
         if metadata is None:
-            metadata = event_format.create_metadata(kind, sampling)
-            self._metadata[(kind, sampling)] = metadata
+            metadata = event_format.create_metadata(kind, sampling, position)
+            self._metadata[key] = metadata
         tensor = tensor_pb2.TensorProto(
             dtype=DT_STRING, string_val=[payload], tensor_shape=tensor_shape_pb2.TensorShapeProto()
         )

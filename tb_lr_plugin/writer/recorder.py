@@ -114,13 +114,6 @@ class _Track:
         return event_format.name_for(base, self.tapped.name, leaf)
 
 
-# Columns whose series are named under a layer's path: recorded values, update ratios.
-_NAMED_BY_LAYER = {
-    step_tap.RECORDED: event_format.LAYERS,
-    step_tap.UPDATE_RATIO: event_format.UPDATE_RATIO,
-}
-
-
 class Recorder:
     """Records one optimizer's learning rate and hyperparameters into a run.
 
@@ -173,6 +166,8 @@ class Recorder:
         self._open_ended = True
         self._pending_scheduler: PendingScheduler | None = None
         self._watched = []
+        # Each measured layer's place in the model, across optimizers: the tab's row order.
+        self._layer_positions: dict[str, int] = {}
         for track in self._tracks:
             variable = keras_internals.rate_setting(track.tapped.optimizer)
             if keras_internals.is_variable(variable):
@@ -330,17 +325,21 @@ class Recorder:
             if not np.any(mask):
                 continue
             values = rows[mask, index]
+            position = None
             if column.kind == step_tap.LEARNING_RATE:
                 self._check_finite(track, steps[mask], values)
                 name = track.name(event_format.LEARNING_RATE)
             elif column.kind == step_tap.GRADIENT_NORM:
                 name = track.name(event_format.GRADIENT_NORM)
-            elif column.kind in _NAMED_BY_LAYER:
-                name = event_format.name_for(_NAMED_BY_LAYER[column.kind], leaf=column.name)
+            elif column.kind == step_tap.UPDATE_RATIO:
+                name = event_format.name_for(event_format.UPDATE_RATIO, leaf=column.name)
+                position = self._layer_positions.setdefault(name, len(self._layer_positions))
+            elif column.kind == step_tap.RECORDED:
+                name = event_format.name_for(event_format.LAYERS, leaf=column.name)
             else:  # A hyperparameter: written where it changes.
                 self._write_changes(track, column.name, steps[mask], values, wall_times[mask])
                 continue
-            self._write_dense(name, steps[mask], values, wall_times[mask])
+            self._write_dense(name, steps[mask], values, wall_times[mask], position)
 
     def _check_finite(self, track: _Track, steps: np.ndarray, rates: np.ndarray) -> None:
         if not track.warned_non_finite and not np.all(np.isfinite(rates)):
@@ -348,13 +347,12 @@ class Recorder:
             first = int(steps[np.flatnonzero(~np.isfinite(rates))[0]])
             warnings.warn(f"tb_lr_plugin: the learning rate is not finite from step {first}")
 
-    def _write_dense(self, name, steps, values, wall_times) -> None:
+    def _write_dense(self, name, steps, values, wall_times, position=None) -> None:
         # One chunk per contiguous run of steps keeps steps implicit (8 bytes a step).
         breaks = np.flatnonzero(np.diff(steps) != 1) + 1
         for run in np.split(np.arange(len(steps)), breaks):
-            self._sink.write_points(
-                name, event_format.Chunk(steps[run], values[run], wall_times[run])
-            )
+            chunk = event_format.Chunk(steps[run], values[run], wall_times[run])
+            self._sink.write_points(name, chunk, position=position)
 
     def _write_changes(self, track, name, steps, values, wall_times) -> None:
         previous = track.last_values.get(name)

@@ -204,6 +204,13 @@ def test_metadata_of_version_2():
     )
 
 
+def test_a_layers_position_round_trips():
+    content = fmt.create_metadata(fmt.KIND_SERIES, position=7).plugin_data.content
+    assert fmt.parse_metadata(content).position == 7
+    with pytest.raises(ValueError, match="position"):
+        fmt.create_metadata(fmt.KIND_SERIES, position=-1)
+
+
 # -- Version 1 documents, as the stored logs hold them. --
 
 
@@ -255,6 +262,9 @@ def test_a_newer_version_is_refused_with_a_clear_message():
         b'{"version": true, "kind": "series"}',
         b'{"version": 2, "kind": "scalars"}',
         b'{"version": 2, "kind": "series", "sampling": "sometimes"}',
+        b'{"version": 2, "kind": "series", "position": -1}',
+        b'{"version": 2, "kind": "series", "position": "3"}',
+        b'{"version": 2, "kind": "series", "position": true}',
     ],
 )
 def test_foreign_metadata_is_refused(content):

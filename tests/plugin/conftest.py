@@ -19,10 +19,13 @@ Runs of `training_logdir`:
   biases, Adam(0.001) for the kernels); a callback halves Adam's rate from
   epoch 1 on.
 * `preview`: `write_schedule` of a `PiecewiseConstantDecay`, no training.
+* `ratios`: `fit` with `update_ratios=True` over a model `deep` of twelve
+  layers `layer_0` to `layer_11` (by name, `layer_10` sorts before `layer_2`).
 
 `edge_logdir` holds hand-made records for what the writer does not write:
 `epoch_only` (a series and no schedule), `non_finite` (NaN and infinite
-rates), `newer_format` (a tag from a future format version), `corrupt`
+rates), `ratio_edges` (update ratios with NaN, infinities, a damaged chunk
+and a layer without `position`), `newer_format` (a tag from a future format version), `corrupt`
 (an unreadable chunk beside a good one) and `damaged` (a chunk, a schedule
 description and an assignment each with a byte flipped after writing).
 
@@ -98,6 +101,29 @@ def edge_logdir(tmp_path_factory) -> Path:
         [
             ("learning_rate", 0, chunk(range(6), [0.1, np.nan, np.inf, -np.inf, 0.1, 0.1]), series),
             ("schedule", 0, chunk(range(6), [0.1] * 6), event_format.KIND_SCHEDULE),
+        ],
+    )
+    write_records(
+        logdir / "ratio_edges",
+        [
+            (
+                "update_ratio/late",
+                0,
+                chunk(range(6), [1e-3, np.nan, np.inf, 2e-3, 3e-3, 1e-3]),
+                series,
+                "step",
+                {"position": 1},
+            ),
+            ("update_ratio/early", 0, chunk(range(4), [1e-2] * 4), series, "step", {"position": 0}),
+            (
+                "update_ratio/early",
+                4,
+                damaged(chunk(range(4, 8), [1e-2] * 4)),
+                series,
+                "step",
+                {"position": 0},
+            ),
+            ("update_ratio/a_unplaced", 2, chunk(range(2, 5), [5e-4] * 3), series),
         ],
     )
     future = {"version": event_format.FORMAT_VERSION + 1}
@@ -327,6 +353,19 @@ tblr.write_schedule(
     keras.optimizers.schedules.PiecewiseConstantDecay([50], [0.1, 0.01]),
     100,
     run_name="preview",
+)
+
+keras.utils.set_random_seed(0)
+deep = keras.Sequential(
+    [keras.Input((3,))]
+    + [keras.layers.Dense(4, activation="tanh", name=f"layer_{i}") for i in range(11)]
+    + [keras.layers.Dense(1, name="layer_11")],
+    name="deep",
+)
+deep.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+deep.fit(
+    x, y, batch_size=8, epochs=2, verbose=0,
+    callbacks=[tblr.LearningRateLogger(logdir, run_name="ratios", update_ratios=True)],
 )
 """
 )

@@ -60,6 +60,12 @@ BAD_REQUESTS = [
     ("batch", {"run": "cosine", "include": ""}, 400, "subset"),
     ("batch", {"run": "cosine", "arrays": "binary"}, 400, "arrays must be one of lists, packed"),
     ("batch", {"run": "cosine", "max_points": "3"}, 400, "from 10"),
+    ("update_ratios", {}, 400, "run is required"),
+    ("update_ratios", {"run": "nope"}, 404, "no run 'nope'"),
+    ("update_ratios", {"run": "ratios", "columns": "0"}, 400, "columns must be from 1 to 4000"),
+    ("update_ratios", {"run": "ratios", "columns": "4001"}, 400, "columns"),
+    ("update_ratios", {"run": "ratios", "start": "9", "end": "3"}, 400, "after"),
+    ("update_ratios", {"run": "ratios", "arrays": "bytes"}, 400, "arrays must be one of"),
     ("nope", {}, 404, "no static file"),
 ]
 
@@ -94,7 +100,7 @@ _number_like = st.one_of(
     st.sampled_from(["", " 5", "5 ", "0x10", "1_000", "+7", "NaN", "inf", "１２", "\x00"]),
     _text,
 )
-_known_runs = ["cosine", "plateau", "two_optimizers", "preview", "manual", "in_graph"]
+_known_runs = ["cosine", "plateau", "two_optimizers", "preview", "manual", "in_graph", "ratios"]
 _known_names = ["learning_rate", "epoch", "schedule", "optimizer/beta_1", "learning_rate/biases"]
 # Raw query-string material: escapes, broken escapes, invalid UTF-8, separators.
 _raw_query = st.lists(
@@ -109,7 +115,7 @@ _raw_query = st.lists(
     max_size=12,
 ).map("".join)
 
-ROUTES = ["runs", "series", "schedule", "deviations", "export", "batch"]
+ROUTES = ["runs", "series", "schedule", "deviations", "export", "batch", "update_ratios"]
 # Per route: enough to hit the parsers' corners, few enough for a quick run
 # (a few milliseconds each through the WSGI app, no HTTP).
 EXAMPLES_PER_ROUTE = 1000
@@ -145,6 +151,7 @@ _keys = st.sampled_from(
         "window",
         "include",
         "arrays",
+        "columns",
         "x",
     ]
 )
@@ -179,7 +186,7 @@ def test_no_query_gives_a_server_error(server):
 
 def test_no_query_over_damaged_records_gives_a_server_error(edge_server):
     """The same over hand-made damage: checksum failures, corrupt chunks, newer versions."""
-    runs = ["damaged", "corrupt", "non_finite", "newer_format", "epoch_only"]
+    runs = ["damaged", "corrupt", "non_finite", "newer_format", "epoch_only", "ratio_edges"]
     _fuzz_every_route(edge_server, runs, ["learning_rate", "epoch", "schedule"])
 
 

@@ -26,6 +26,7 @@ def test_runs_lists_every_run_with_its_series_and_schedule(server):
         "manual",
         "plateau",
         "preview",
+        "ratios",
         "scheduler",
         "two_optimizers",
     ]
@@ -359,3 +360,69 @@ def test_batch_takes_a_window_per_run_and_only_the_parts_asked(server):
     assert "optimizer/beta_1" in names and all(n.startswith("optimizer/") for n in names)
     beta = cosine["hyperparameters"][names.index("optimizer/beta_1")]
     assert beta == server.json("series", run="cosine", name="optimizer/beta_1")  # Whole.
+
+
+RATIO_LAYERS = [f"deep/layer_{i}" for i in range(12)]
+
+
+def test_update_ratios_are_listed_in_model_order(server):
+    (ratios,) = [run for run in server.json("runs")["runs"] if run["name"] == "ratios"]
+    measures = [
+        name for name in ratios["series"] if name.split("/")[0] in ("update_ratio", "gradient_norm")
+    ]
+    assert measures == ["gradient_norm"] + [f"update_ratio/{layer}" for layer in RATIO_LAYERS]
+
+
+@pytest.mark.parametrize("window", [{}, {"start": "7", "end": "61"}])
+@pytest.mark.parametrize("columns", ["1", "9", "100", "4000"])
+def test_update_ratio_heat_map_keeps_each_columns_extremes(server, window, columns):
+    """Every cell is the min and max of the series' own points in its column."""
+    body = server.json("update_ratios", run="ratios", columns=columns, **window)
+    assert [layer["layer"] for layer in body["layers"]] == RATIO_LAYERS
+    assert body["step_range"] == [0, 99]
+    first, last = int(window.get("start", 0)), int(window.get("end", 99))
+    steps, width = np.array(body["steps"]), body["width"]
+    assert steps[0] == first and len(steps) <= int(columns)
+    assert np.all(np.diff(steps) == width) and steps[-1] <= last < steps[-1] + width
+    for layer in body["layers"]:
+        series = server.json("series", run="ratios", name=layer["name"], start=first, end=last)
+        points = np.array(series["values"], np.float64)
+        column = (np.array(series["steps"]) - first) // width
+        assert len(points) == last - first + 1 and np.all(points > 0)
+        expected_low = [points[column == k].min() for k in range(len(steps))]
+        expected_high = [points[column == k].max() for k in range(len(steps))]
+        assert layer["low"] == expected_low and layer["high"] == expected_high
+        assert layer["nonfinite"] == []
+
+
+def test_update_ratio_heat_map_packs_exactly_what_it_lists(server):
+    as_lists = server.json("update_ratios", run="ratios", columns="30")
+    assert unpacked(server.json("update_ratios", run="ratios", columns="30", arrays="packed")) == (
+        as_lists
+    )
+
+
+def test_update_ratio_heat_map_of_a_window_past_the_end_is_empty(server):
+    body = server.json("update_ratios", run="ratios", start="500")
+    assert body["steps"] == [] and body["step_range"] == [0, 99]
+    assert all(layer["low"] == [] and layer["nonfinite"] == [] for layer in body["layers"])
+
+
+def test_update_ratio_heat_map_of_a_run_without_them_is_404(server):
+    response = server.get("update_ratios", run="cosine")
+    assert response.status_code == 404
+    assert "update_ratios=True" in response.get_json()["error"]
+
+
+def test_update_ratio_heat_map_says_what_it_could_not_read(edge_server):
+    """Non-finite ratios are flagged per cell; a damaged chunk is a problem, not data."""
+    body = edge_server.json("update_ratios", run="ratio_edges", columns="3")
+    assert [layer["layer"] for layer in body["layers"]] == ["early", "late", "a_unplaced"]
+    assert body["steps"] == [0, 2, 4] and body["width"] == 2 and body["step_range"] == [0, 5]
+    early, late, unplaced = body["layers"]
+    assert late["low"] == as_json_values(np.float32([1e-3, 2e-3, 1e-3]))
+    assert late["high"] == as_json_values(np.float32([1e-3, 2e-3, 3e-3]))
+    assert late["nonfinite"] == [0, 1]
+    assert early["high"] == as_json_values(np.float32([1e-2, 1e-2])) + [None]
+    assert unplaced["low"] == [None] + as_json_values(np.float32([5e-4, 5e-4]))
+    assert [problem["step_range"] for problem in body["problems"]] == [[4, 7]]
