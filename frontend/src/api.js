@@ -129,6 +129,21 @@ export function fetchSeries(run, name, {start, end, maxPoints} = {}, signal) {
 }
 
 /**
+ * `update_ratios`: every layer's update ratios binned into the same step
+ * columns (the heat map), layers in model order; packed, unpacked here.
+ * @param {string} run
+ * @param {{start?: number|null, end?: number|null, columns: number}} window
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{run: string, window: [number, number]|null, steps: number[], width: number,
+ *   step_range: [number, number]|null, layers: {name: string, layer: string,
+ *   low: (number|null)[], high: (number|null)[], nonfinite: number[]}[], problems: unknown[]}>}
+ */
+export async function fetchUpdateRatios(run, {start, end, columns}, signal) {
+  const body = await getJson('update_ratios', {run, start, end, columns, arrays: 'packed'}, signal);
+  return unpackArrays(body);
+}
+
+/**
  * The `export` route's URL for one series (a download of every point).
  * @param {string} run
  * @param {string} name

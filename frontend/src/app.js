@@ -1,8 +1,9 @@
 // The LR tab's controller: which runs are selected, which x window is shown,
 // what to fetch for it, and when to redraw. What it asks for and draws lives
 // in modules of one idea each: `data_loading.js` fetches, `x_axis.js` maps
-// steps to x, `main_lines.js` builds the main chart's lines, `side_panels.js`
-// and `small_charts.js` the rest of the page, `views.js` the DOM.
+// steps to x, `main_lines.js` builds the main chart's lines, `side_panels.js`,
+// `update_ratios.js` and `small_charts.js` the rest of the page, `views.js`
+// the DOM.
 
 import * as api from './api.js';
 import {LineChart} from './chart.js';
@@ -16,6 +17,7 @@ import {compileFilter, nextSelection} from './run_selection.js';
 import {chartGroups} from './series_names.js';
 import {SidePanels} from './side_panels.js';
 import {SmallCharts} from './small_charts.js';
+import {UpdateRatios} from './update_ratios.js';
 import * as views from './views.js';
 import {FRACTION_AXIS, STEP_AXIS, TIME_AXIS, XAxis} from './x_axis.js';
 
@@ -84,6 +86,13 @@ export class App {
       onReset: () => this.guard(this.resetZoom()),
       report: (task) => this.guard(task),
       wholeSeries: (run, series) => this.data.hyperparameters.get(run)?.get(series),
+    });
+    this.ratios = new UpdateRatios(this.parts.updateRatios, {
+      axis: this.axis,
+      maxPoints: () => this.maxPoints(),
+      onZoom: (min, max) => this.guard(this.zoom(min, max)),
+      onReset: () => this.guard(this.resetZoom()),
+      report: (task) => this.guard(task),
     });
     this.watchColorScheme();
     addEventListener('resize', () => this.mainChart.resize());
@@ -163,6 +172,7 @@ export class App {
     query.addEventListener('change', () => {
       this.mainChart.restyle();
       this.small.restyle();
+      this.ratios.restyle();
     });
   }
 
@@ -260,7 +270,10 @@ export class App {
     const empty = runs.length === 0;
     this.parts.empty.hidden = !empty;
     for (const key of ['main', 'schedules', 'hyperparameters', 'layers']) this.parts[key].hidden = empty;
-    if (empty) views.renderEmptyState(this.parts.empty);
+    if (empty) {
+      views.renderEmptyState(this.parts.empty);
+      this.ratios.update([]);
+    }
   }
 
   renderRunList() {
@@ -327,6 +340,7 @@ export class App {
     this.resetButton.disabled = true;
     this.mainChart.window = null;
     this.small.setWindow(null, false);
+    this.ratios.setWindow(null, false);
     this.guard(this.loadAndDraw({}));
   }
 
@@ -350,6 +364,7 @@ export class App {
     this.resetButton.disabled = false;
     const drawn = this.mainChart.setWindow(this.axis.window);
     this.small.setWindow(this.axis.window, true);
+    this.ratios.setWindow(this.axis.window, true);
     await drawn;
     performance.measure(MARKS.zoomRedraw, MARKS.zoomStart);
     const done = await this.loadAndDraw({});
@@ -365,6 +380,7 @@ export class App {
     this.resetButton.disabled = true;
     this.mainChart.window = null;
     this.small.setWindow(null, false);
+    this.ratios.setWindow(null, false);
     await this.loadAndDraw({});
   }
 
@@ -419,6 +435,7 @@ export class App {
     this.panels.render(shown, this.colors);
     this.renderRunList();
     this.small.update(chartGroups(runs), {changed: force, colors: this.colors});
+    this.ratios.update(runs, force);
     await this.markRendered();
     return true;
   }

@@ -34,6 +34,8 @@ const CROWDED_LINES = 40;
  * @property {{x: number}[]} [rules] faint vertical lines (epoch boundaries)
  * @property {{x: number, y: number, color: string}[]} [markers] deviation marks
  * @property {{x0: number, x1: number, color: string}[]} [spans] strips along the top
+ * @property {{y0: number, y1: number, color: string}[]} [bands] shaded y ranges under
+ *   the lines (a guide), always in view
  */
 
 /** The colours of the page's theme, read from its CSS variables. */
@@ -219,9 +221,12 @@ export class LineChart {
 
   /** The y range of what is visible in the x window, padded. */
   yRange() {
-    const extent = yExtent(this.faceted.slice(1), this.window || this.dataWindow());
+    let extent = yExtent(this.faceted.slice(1), this.window || this.dataWindow());
+    for (const band of this.overlays.bands || []) {
+      extent = extent ? [Math.min(extent[0], band.y0), Math.max(extent[1], band.y1)] : [band.y0, band.y1];
+    }
     if (extent === null) return this.log ? [0.1, 1] : [0, 1];
-    let [min, max] = extent;
+    const [min, max] = extent;
     if (this.log) return uPlot.rangeLog(min, max, 10, true);
     if (this.options.linearFromZero && min >= 0) return [0, max > 0 ? max * 1.05 : 1];
     if (min === max) return [min - Math.abs(min || 1) * 0.1, max + Math.abs(max || 1) * 0.1];
@@ -304,6 +309,7 @@ export class LineChart {
       hooks: {
         setSelect: [(u) => this.onSelect(u)],
         setCursor: [(u) => this.showTooltip(u)],
+        drawClear: [(u) => this.drawBands(u)],
         draw: [(u) => this.drawOverlays(u, theme), () => this.drawn()],
         ready: [(u) => this.attach(u)],
       },
@@ -378,6 +384,19 @@ export class LineChart {
     let y = overTop + (top ?? 0) + 16;
     if (y + tipHeight > this.host.clientHeight + 40) y = Math.max(0, overTop + (top ?? 0) - tipHeight - 16);
     this.tip.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+  }
+
+  drawBands(u) {
+    const {left, top, width, height} = u.bbox;
+    for (const band of this.overlays.bands || []) {
+      const y0 = u.valToPos(band.y1, 'y', true);
+      const y1 = u.valToPos(band.y0, 'y', true);
+      const from = Math.max(top, Math.min(y0, y1));
+      const to = Math.min(top + height, Math.max(y0, y1));
+      if (!(to > from)) continue;
+      u.ctx.fillStyle = band.color;
+      u.ctx.fillRect(left, from, width, to - from);
+    }
   }
 
   drawOverlays(u, theme) {
@@ -487,7 +506,7 @@ export class LineChart {
  * @param {HTMLElement} tip
  * @param {{title: string, header?: string[], rows: {color: string, cells: string[]}[]}} content
  */
-function renderTooltip(tip, content) {
+export function renderTooltip(tip, content) {
   const title = document.createElement('div');
   title.className = 'lr-tooltip-title';
   title.textContent = content.title;

@@ -8,6 +8,8 @@ export const EPOCH = 'epoch';
 export const SCHEDULE = 'schedule';
 export const OPTIMIZER_PREFIX = 'optimizer/';
 export const LAYERS_PREFIX = 'layers/';
+export const UPDATE_RATIO_PREFIX = 'update_ratio/';
+export const GRADIENT_NORM = 'gradient_norm';
 
 /** How a series' points are sampled: one per step, or where the value changes (held). */
 export const SAMPLED_EVERY_STEP = 'step';
@@ -28,3 +30,6 @@ export const HYPERPARAMETERS = 'hyperparameters';
 
 /** The formats of the `export` route. */
 export const EXPORT_FORMATS = ['csv', 'json'];
+
+/** The most columns the `update_ratios` route bins a heat map into. */
+export const MAX_COLUMNS = 4000;

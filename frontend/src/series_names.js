@@ -1,7 +1,9 @@
 // What a series name says: its kind, its optimizer, its layer; which small
 // charts the selected runs' series make.
 
-import {EPOCH, LAYERS_PREFIX, LEARNING_RATE, OPTIMIZER_PREFIX, SCHEDULE} from './constants.js';
+import {
+  EPOCH, GRADIENT_NORM, LAYERS_PREFIX, LEARNING_RATE, OPTIMIZER_PREFIX, SCHEDULE, UPDATE_RATIO_PREFIX,
+} from './constants.js';
 
 /**
  * The optimizer a per-optimizer series name belongs to.
@@ -108,5 +110,19 @@ export function chartGroups(runs) {
       layer,
       charts: [...charts].map(([key, lines]) => ({key, lines})).sort(byKey),
     })),
+  };
+}
+
+/**
+ * The layers a run has update ratios of (in the `runs` order: model order),
+ * and its gradient norms (`gradient_norm[/<optimizer>]`).
+ * @param {{series: string[]}} run
+ * @returns {{layers: string[], gradientNorms: string[]}}
+ */
+export function measuredSeries(run) {
+  const names = run.series || [];
+  return {
+    layers: names.filter((n) => n.startsWith(UPDATE_RATIO_PREFIX)).map((n) => n.slice(UPDATE_RATIO_PREFIX.length)),
+    gradientNorms: names.filter((n) => optimizerOf(n, GRADIENT_NORM) !== null),
   };
 }

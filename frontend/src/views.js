@@ -64,13 +64,15 @@ export function layout(root) {
     empty: el('div', {className: 'lr-empty'}),
     main: el('section', {className: 'lr-main'}),
     schedules: el('section', {className: 'lr-schedules'}),
+    updateRatios: el('section', {className: 'lr-update-ratios', attrs: {'aria-label': 'Update ratio'}}),
     hyperparameters: el('section', {className: 'lr-small-charts'}),
     layers: el('section', {className: 'lr-layers'}),
   };
   parts.empty.hidden = true;
+  parts.updateRatios.hidden = true;
   const content = el('main', {className: 'lr-content'}, [
     parts.toolbar, parts.problems, parts.empty, parts.main, parts.schedules,
-    parts.hyperparameters, parts.layers,
+    parts.updateRatios, parts.hyperparameters, parts.layers,
   ]);
   root.replaceChildren(parts.sidebar, content);
   return parts;

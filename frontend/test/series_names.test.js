@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 
-import {chartGroups, classifySeries, layerOf, optimizerOf} from '../src/series_names.js';
+import {chartGroups, classifySeries, layerOf, measuredSeries, optimizerOf} from '../src/series_names.js';
 
 describe('series names', () => {
   test('optimizerOf reads the optimizer suffix', () => {
@@ -58,5 +58,15 @@ describe('series names', () => {
   test('chartGroups labels the lines of several optimizers with the optimizer', () => {
     const groups = chartGroups([{name: 'r', series: ['optimizer/a/beta_1', 'optimizer/b/beta_1'], optimizers: ['a', 'b']}]);
     assert.deepEqual(groups.hyperparameters[0].lines.map((l) => l.label), ['r · a', 'r · b']);
+  });
+
+  test('measuredSeries finds the update ratios in their order and the gradient norms', () => {
+    const run = {series: ['learning_rate', 'layers/dense/mean', 'gradient_norm', 'gradient_norm/adam',
+      'gradient_normal', 'update_ratio/net/layer_2', 'update_ratio/net/layer_10']};
+    assert.deepEqual(measuredSeries(run), {
+      layers: ['net/layer_2', 'net/layer_10'],
+      gradientNorms: ['gradient_norm', 'gradient_norm/adam'],
+    });
+    assert.deepEqual(measuredSeries({series: ['learning_rate']}), {layers: [], gradientNorms: []});
   });
 });

@@ -315,6 +315,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             )
         return {
             "run": query.run,
+            "window": [columns.first, columns.last] if columns.count else None,
             "steps": columns.first_steps(),
             "width": columns.width,
             "step_range": whole,

@@ -23,6 +23,8 @@ PYTHON_VALUES = {
     "SCHEDULE": event_format.SCHEDULE,
     "OPTIMIZER_PREFIX": event_format.OPTIMIZER + "/",
     "LAYERS_PREFIX": event_format.LAYERS + "/",
+    "UPDATE_RATIO_PREFIX": event_format.UPDATE_RATIO + "/",
+    "GRADIENT_NORM": event_format.GRADIENT_NORM,
     "SAMPLED_EVERY_STEP": event_format.SAMPLED_EVERY_STEP,
     "SAMPLED_ON_CHANGE": event_format.SAMPLED_ON_CHANGE,
     "SOURCE_CALLBACK": event_format.SOURCE_CALLBACK,
@@ -33,6 +35,7 @@ PYTHON_VALUES = {
     "MARKS": http_queries.MARKS,
     "HYPERPARAMETERS": http_queries.HYPERPARAMETERS,
     "EXPORT_FORMATS": list(http_queries.EXPORT_FORMATS),
+    "MAX_COLUMNS": http_queries.MAX_COLUMNS,
 }
 
 
@@ -53,6 +56,8 @@ def test_no_other_module_spells_a_series_name():
         event_format.LEARNING_RATE,
         event_format.OPTIMIZER + "/",
         event_format.LAYERS + "/",
+        event_format.UPDATE_RATIO + "/",
+        event_format.GRADIENT_NORM,
     ]
     for path in FRONTEND.glob("*.js"):  # Not vendor/.
         if path.name == "constants.js":

@@ -382,7 +382,7 @@ def test_update_ratio_heat_map_keeps_each_columns_extremes(server, window, colum
     assert body["step_range"] == [0, 99]
     first, last = int(window.get("start", 0)), int(window.get("end", 99))
     steps, width = np.array(body["steps"]), body["width"]
-    assert steps[0] == first and len(steps) <= int(columns)
+    assert body["window"] == [first, last] and steps[0] == first and len(steps) <= int(columns)
     assert np.all(np.diff(steps) == width) and steps[-1] <= last < steps[-1] + width
     for layer in body["layers"]:
         series = server.json("series", run="ratios", name=layer["name"], start=first, end=last)
@@ -404,7 +404,7 @@ def test_update_ratio_heat_map_packs_exactly_what_it_lists(server):
 
 def test_update_ratio_heat_map_of_a_window_past_the_end_is_empty(server):
     body = server.json("update_ratios", run="ratios", start="500")
-    assert body["steps"] == [] and body["step_range"] == [0, 99]
+    assert body["steps"] == [] and body["window"] is None and body["step_range"] == [0, 99]
     assert all(layer["low"] == [] and layer["nonfinite"] == [] for layer in body["layers"])
 
 
@@ -423,6 +423,6 @@ def test_update_ratio_heat_map_says_what_it_could_not_read(edge_server):
     assert late["low"] == as_json_values(np.float32([1e-3, 2e-3, 1e-3]))
     assert late["high"] == as_json_values(np.float32([1e-3, 2e-3, 3e-3]))
     assert late["nonfinite"] == [0, 1]
-    assert early["high"] == as_json_values(np.float32([1e-2, 1e-2])) + [None]
-    assert unplaced["low"] == [None] + as_json_values(np.float32([5e-4, 5e-4]))
+    assert early["high"] == [*as_json_values(np.float32([1e-2, 1e-2])), None]
+    assert unplaced["low"] == [None, *as_json_values(np.float32([5e-4, 5e-4]))]
     assert [problem["step_range"] for problem in body["problems"]] == [[4, 7]]
