@@ -61,6 +61,8 @@ OPTIMIZER = "optimizer"  # `optimizer[/<optimizer>]/<hyperparameter>`
 LAYERS = "layers"  # `layers/<layer path>/<name>`
 UPDATE_RATIO = "update_ratio"  # `update_ratio/<layer path>`: ||w_after - w_before|| / ||w_before||
 GRADIENT_NORM = "gradient_norm"  # `gradient_norm[/<optimizer>]`: of the gradients an update got
+# `skipped_updates[/<optimizer>]`: updates a LossScaleOptimizer skipped before each step.
+SKIPPED_UPDATES = "skipped_updates"
 SCHEDULE = "schedule"
 SCHEDULE_CONFIG = "schedule_config"
 ASSIGNMENT = "assignment"

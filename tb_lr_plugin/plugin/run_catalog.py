@@ -201,7 +201,10 @@ def _display_order(tag: run_data.Tag) -> tuple[int, float, str]:
         group = 2
     elif name.startswith(event_format.LAYERS + "/"):
         group = 3
-    elif event_format.optimizer_of(name, event_format.GRADIENT_NORM) is not None:
+    elif (
+        event_format.optimizer_of(name, event_format.GRADIENT_NORM) is not None
+        or event_format.optimizer_of(name, event_format.SKIPPED_UPDATES) is not None
+    ):
         group = 4
     elif name.startswith(event_format.UPDATE_RATIO + "/"):
         group = 5

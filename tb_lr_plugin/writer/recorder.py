@@ -36,6 +36,7 @@ from tb_lr_plugin.writer import (
     keras_internals,
     optimizer_hooks,
     schedule_sampling,
+    skipped_updates,
     step_convention,
     step_tap,
 )
@@ -108,6 +109,7 @@ class _Track:
     last_values: dict[str, float] = dataclasses.field(default_factory=dict)
     last_config: dict[str, float] = dataclasses.field(default_factory=dict)
     warned_non_finite: bool = False
+    skips: skipped_updates.SkipCounter | None = None
 
     def name(self, base: str, leaf: str = "") -> str:
         """The name of `base` (`learning_rate`, ...) for this optimizer."""
@@ -152,6 +154,7 @@ class Recorder:
                     tapped=tapped,
                     tap=optimizer_hooks.tap_for(tapped),
                     curve=curve or configured_curves.curve_of(tapped.optimizer),
+                    skips=skipped_updates.SkipCounter.of(tapped.wrapper, self._first_step),
                 )
             )
             self._tracks[-1].tap.drain()  # Starts empty: what ran before is not this run's.
@@ -337,9 +340,26 @@ class Recorder:
             elif column.kind == step_tap.RECORDED:
                 name = event_format.name_for(event_format.LAYERS, leaf=column.name)
             else:  # A hyperparameter: written where it changes.
-                self._write_changes(track, column.name, steps[mask], values, wall_times[mask])
+                name = track.name(event_format.OPTIMIZER, column.name)
+                self._write_changes(track, name, steps[mask], values, wall_times[mask])
                 continue
             self._write_dense(name, steps[mask], values, wall_times[mask], position)
+        self._write_skipped_updates(track, steps, rows, written, wall_times)
+
+    def _write_skipped_updates(self, track, steps, rows, written, wall_times) -> None:
+        """With update measures on, how many updates the loss scaling skipped before each step."""
+        columns = {column: index for index, column in enumerate(track.tap.columns)}
+        scale = columns.get(step_tap.Column(step_tap.HYPERPARAMETER, skipped_updates.SCALE))
+        counter = columns.get(step_tap.Column(step_tap.HYPERPARAMETER, skipped_updates.COUNTER))
+        measured = step_tap.Column(step_tap.GRADIENT_NORM, step_tap.GRADIENT_NORM) in columns
+        if track.skips is None or not measured or scale is None or counter is None:
+            return
+        mask = written[:, scale] & written[:, counter]
+        if not np.any(mask):
+            return
+        counts = track.skips.skipped_before(rows[mask, scale], rows[mask, counter])
+        name = track.name(event_format.SKIPPED_UPDATES)
+        self._write_changes(track, name, steps[mask], counts.astype(np.float64), wall_times[mask])
 
     def _check_finite(self, track: _Track, steps: np.ndarray, rates: np.ndarray) -> None:
         if not track.warned_non_finite and not np.all(np.isfinite(rates)):
@@ -355,6 +375,7 @@ class Recorder:
             self._sink.write_points(name, chunk, position=position)
 
     def _write_changes(self, track, name, steps, values, wall_times) -> None:
+        """Writes series `name` where its value changes (and at its first step)."""
         previous = track.last_values.get(name)
         before = np.r_[np.nan if previous is None else previous, values[:-1]]
         changed = ~_same(values, before)
@@ -362,7 +383,7 @@ class Recorder:
             changed[0] = True
         if np.any(changed):
             self._sink.write_points(
-                track.name(event_format.OPTIMIZER, name),
+                name,
                 event_format.Chunk(steps[changed], values[changed], wall_times[changed]),
                 sampling=event_format.SAMPLED_ON_CHANGE,
             )

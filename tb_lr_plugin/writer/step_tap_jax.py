@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from tb_lr_plugin.writer import keras_internals, step_convention, step_tap, update_measures
-from tb_lr_plugin.writer.step_tap import RECORDED, Column
+from tb_lr_plugin.writer.step_tap import HYPERPARAMETER, RECORDED, Column
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 # The ring's last column holds each row's lap, `step // capacity`, exact in
@@ -110,6 +110,9 @@ class JaxStepTap(step_tap.StepTap):
         self._step_values: dict[int, Any] | None = None
         self._step_records: dict[int, Any] | None = None
         self._forward_record_columns: list[int] = []  # The columns of the records carried out.
+        # A LossScaleOptimizer's scalar variables: its update cannot read them
+        # (see `_hyperparameter_variables`); the train step's hook writes them.
+        self._wrapper_columns: list[tuple[int, Any]] = []
         self._warned_columns: set[int] = set()
         # The update measures' ring (`update_ratios`): each layer's ratio, the
         # gradient norm and the lap; created for the layers of the variables
@@ -128,7 +131,19 @@ class JaxStepTap(step_tap.StepTap):
         hooked = keras_internals.hook_jax_train_step(
             model, self._around_forward, self._after_step, owner=self
         )
+        if hooked and not self._wrapper_columns:
+            self._wrapper_columns = self._wrapper_variable_columns()
+            self._written.update(column for column, _ in self._wrapper_columns)
         return hooked or created
+
+    def _wrapper_variable_columns(self) -> list[tuple[int, Any]]:
+        own = {id(v) for v in self.optimizer.variables}
+        found = []
+        for name, variable in super()._hyperparameter_variables().items():
+            column = None if id(variable) in own else self._column(Column(HYPERPARAMETER, name))
+            if column is not None:
+                found.append((column, variable))
+        return found
 
     def _create_measure_ring(self) -> bool:
         """Creates the measures' ring for the optimizer's variables, unless it has one."""
@@ -212,7 +227,7 @@ class JaxStepTap(step_tap.StepTap):
             )
 
     def _after_step(self, carried: Any, before: dict[int, Any], after: dict[int, Any]) -> None:
-        if carried is None or id(self._ring) not in after:
+        if id(self._ring) not in after or (carried is None and not self._wrapper_columns):
             return
         count = before.get(id(keras_internals.micro_batch_counter(self.optimizer)))
         if count is None:
@@ -221,17 +236,23 @@ class JaxStepTap(step_tap.StepTap):
         slot = jax.lax.rem(
             jnp.asarray(step_convention.update_count(count, k), jnp.int32), self.capacity
         )
-        columns = self._forward_record_columns
         ring = after[id(self._ring)]
-        if columns == list(range(columns[0], columns[0] + len(columns))):
-            # Side by side, as the columns of one layer's records are: one slice.
-            ring = jax.lax.dynamic_update_slice(ring, carried[None, :], (slot, columns[0]))
-        else:
-            for index, column in enumerate(columns):
-                cell = carried[index].reshape(1, 1)
-                ring = jax.lax.dynamic_update_slice(ring, cell, (slot, column))
+        if carried is not None:
+            columns = self._forward_record_columns
+            if columns == list(range(columns[0], columns[0] + len(columns))):
+                # Side by side, as the columns of one layer's records are: one slice.
+                ring = jax.lax.dynamic_update_slice(ring, carried[None, :], (slot, columns[0]))
+            else:
+                for index, column in enumerate(columns):
+                    cell = carried[index].reshape(1, 1)
+                    ring = jax.lax.dynamic_update_slice(ring, cell, (slot, column))
+            self._written.update(columns)
+        # The wrapper's values the update ran with. A skipped update (no step)
+        # writes the slot of the next step, which then writes it again.
+        for column, variable in self._wrapper_columns:
+            cell = jnp.asarray(before[id(variable)], jnp.float32).reshape(1, 1)
+            ring = jax.lax.dynamic_update_slice(ring, cell, (slot, column))
         after[id(self._ring)] = ring
-        self._written.update(columns)
 
     def _take_rings(self, steps: np.ndarray) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
         # Never reset (a host write of a replicated variable is a collective

@@ -196,31 +196,67 @@ def test_every_step_is_measured_with_several_steps_per_execution_and_xla(log_dir
 @pytest.mark.skipif(
     BACKEND == "jax", reason="Keras' LossScaleOptimizer.apply cannot run eagerly on JAX"
 )
-def test_an_update_skipped_on_overflow_is_not_a_step(log_dir):
-    """`LossScaleOptimizer` skips the update of non-finite gradients: no step, no measure."""
+def test_an_update_skipped_on_overflow_is_not_a_step_and_is_counted(log_dir):
+    """`LossScaleOptimizer` skips the update of non-finite gradients: no step, no measure;
+    `skipped_updates` counts the skips before each step (the scale also doubles here
+    after every two applied updates, so halvings and doublings mix)."""
     model = two_layer_model()
-    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=4.0)
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD(0.1), initial_scale=4.0, dynamic_growth_steps=2
+    )
     x, y = data(1, batch_size=16)
     variables = model.trainable_variables
-    truth = []
+    truth, skipped_before, skipped = [], [], 0
     with tblr.LearningRateWriter(log_dir, optimizer, update_ratios=True) as writer:
-        for step in range(8):
-            # The gradients of the loss `optimizer.scale_loss` gives (the scale halves
-            # after each overflow).
+        for call in range(14):
+            # The gradients of the loss `optimizer.scale_loss` gives.
             scale = float(keras.ops.convert_to_numpy(optimizer.scale_loss(1.0)))
             grads = [g * scale for g in gradients(model, x, y)]
-            if step in (3, 4):
-                grads[0] = grads[0] * np.float32("inf")  # An overflow.
+            overflow = call in (0, 3, 4, 7, 8, 9, 13)
+            if overflow:
+                grads[0] = grads[0] * np.float32("inf")
             before = [v.numpy().copy() for v in variables]
             optimizer.apply(grads, variables)
             writer.log()
             after = [v.numpy().copy() for v in variables]
-            if step not in (3, 4):
+            if overflow:
+                skipped += 1
+                assert all(np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+            else:
                 unscaled = [keras.ops.convert_to_numpy(g) / scale for g in grads]
                 truth.append(expected_measures(variables, before, after, unscaled))
-            else:
-                assert all(np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+                skipped_before.append(skipped)
     assert_measures_logged(log_dir, truth)
+    counts = read_run(log_dir).series("skipped_updates")
+    changes = [0, *np.flatnonzero(np.diff(skipped_before) != 0) + 1]
+    np.testing.assert_array_equal(counts.steps, changes)
+    np.testing.assert_array_equal(counts.values, np.array(skipped_before)[changes])
+    assert counts.values.tolist() == [1, 3, 6]  # The skip after the last step has no step.
+
+
+@pytest.mark.parametrize(
+    "steps_per_execution",
+    [1, pytest.param(4, marks=pytest.mark.skipif(BACKEND == "torch", reason="spe 1 only"))],
+)
+def test_fit_counts_the_updates_a_loss_scale_optimizer_skipped(log_dir, steps_per_execution):
+    """Batches whose loss overflows are skipped: the steps are the others, and
+    `skipped_updates` says how many were skipped before each."""
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01))
+    model = small_model(optimizer, steps_per_execution=steps_per_execution)
+    x, y = data(12)
+    poisoned = (2, 5, 6, 11)
+    for batch in poisoned:
+        x[batch * 8 : batch * 8 + 8] = 1e30  # The loss overflows: gradients are not finite.
+    logger = tblr.LearningRateLogger(log_dir, update_ratios=True)
+    model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[logger])
+    applied = [b for b in range(12) if b not in poisoned]
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == len(applied)
+    before = np.array([sum(p < b for p in poisoned) for b in applied])
+    changes = [0, *np.flatnonzero(np.diff(before) != 0) + 1]
+    counts = read_run(log_dir).series("skipped_updates")
+    np.testing.assert_array_equal(counts.steps, changes)
+    np.testing.assert_array_equal(counts.values, before[changes])
+    assert len(read_run(log_dir).series("gradient_norm").steps) == len(applied)
 
 
 def test_a_stride_measures_every_nth_update_and_copies_nothing_between(log_dir):
