@@ -10,6 +10,7 @@ export const OPTIMIZER_PREFIX = 'optimizer/';
 export const LAYERS_PREFIX = 'layers/';
 export const UPDATE_RATIO_PREFIX = 'update_ratio/';
 export const GRADIENT_NORM = 'gradient_norm';
+export const SKIPPED_UPDATES = 'skipped_updates';
 
 /** How a series' points are sampled: one per step, or where the value changes (held). */
 export const SAMPLED_EVERY_STEP = 'step';

@@ -2,7 +2,8 @@
 // charts the selected runs' series make.
 
 import {
-  EPOCH, GRADIENT_NORM, LAYERS_PREFIX, LEARNING_RATE, OPTIMIZER_PREFIX, SCHEDULE, UPDATE_RATIO_PREFIX,
+  EPOCH, GRADIENT_NORM, LAYERS_PREFIX, LEARNING_RATE, OPTIMIZER_PREFIX, SCHEDULE, SKIPPED_UPDATES,
+  UPDATE_RATIO_PREFIX,
 } from './constants.js';
 
 /**
@@ -115,14 +116,34 @@ export function chartGroups(runs) {
 
 /**
  * The layers a run has update ratios of (in the `runs` order: model order),
- * and its gradient norms (`gradient_norm[/<optimizer>]`).
+ * its gradient norms (`gradient_norm[/<optimizer>]`) and its counts of
+ * updates skipped on overflow (`skipped_updates[/<optimizer>]`).
  * @param {{series: string[]}} run
- * @returns {{layers: string[], gradientNorms: string[]}}
+ * @returns {{layers: string[], gradientNorms: string[], skippedUpdates: string[]}}
  */
 export function measuredSeries(run) {
   const names = run.series || [];
   return {
     layers: names.filter((n) => n.startsWith(UPDATE_RATIO_PREFIX)).map((n) => n.slice(UPDATE_RATIO_PREFIX.length)),
     gradientNorms: names.filter((n) => optimizerOf(n, GRADIENT_NORM) !== null),
+    skippedUpdates: names.filter((n) => optimizerOf(n, SKIPPED_UPDATES) !== null),
   };
+}
+
+/**
+ * Where updates were skipped, from a `skipped_updates` series (the count
+ * skipped before each step, where it changes): the steps they came before
+ * and how many.
+ * @param {{steps: number[], values: (number|null)[]}} series
+ * @returns {{step: number, skipped: number}[]}
+ */
+export function skipsBefore({steps, values}) {
+  const found = [];
+  let total = 0;
+  steps.forEach((step, i) => {
+    const count = values[i];
+    if (count != null && count > total) found.push({step, skipped: count - total});
+    if (count != null) total = count;
+  });
+  return found;
 }

@@ -12,7 +12,7 @@ import {formatStep, formatValue} from './format.js';
 import {HeatMap} from './heat_map.js';
 import {HEALTHY, firstPicks, scaleGradient, scaleTicks} from './ratio_scale.js';
 import {valueAt} from './series_math.js';
-import {measuredSeries} from './series_names.js';
+import {measuredSeries, skipsBefore} from './series_names.js';
 import * as views from './views.js';
 
 export class UpdateRatios {
@@ -229,29 +229,47 @@ export class UpdateRatios {
       width: heat.width,
       window: heat.window || [0, 0],
     });
-    const {gradientNorms} = measuredSeries(this.runs.find((r) => r.name === run) || {series: []});
+    const {gradientNorms, skippedUpdates} = measuredSeries(this.runs.find((r) => r.name === run) || {series: []});
     const fetchLine = (series, label, color) => api.fetchSeries(run, series, {...window, maxPoints: this.host.maxPoints()}, signal)
         .then((resp) => ({label, color, resp}));
-    const [ratios, norms] = await Promise.all([
+    const [ratios, norms, skips] = await Promise.all([
       Promise.allSettled(picked.map((layer) => fetchLine(UPDATE_RATIO_PREFIX + layer, layer, colorOf.get(layer)))),
       Promise.allSettled(gradientNorms.map((name, i) => fetchLine(name, name, PALETTE[i % PALETTE.length]))),
+      // Counts where they change: a few points, fetched whole.
+      Promise.allSettled(skippedUpdates.map((name) => api.fetchSeries(run, name, {}, signal))),
     ]);
     if (signal.aborted) return;
-    this.ratioLines = this.drawLines(this.ratioChart, this.ratioParts, ratios, [{y0: HEALTHY[0], y1: HEALTHY[1]}],
+    const skipped = skips.flatMap((r) => (r.status === 'fulfilled' ? skipsBefore(r.value) : []));
+    const total = skipped.reduce((sum, s) => sum + s.skipped, 0);
+    const overlays = {spans: this.skipSpans(skipped)};
+    const skipNote = total ? `${total} update${total === 1 ? '' : 's'} skipped on overflow ` +
+      '(LossScaleOptimizer): marked along the top' : null;
+    this.skipped = skipped;
+    this.ratioLines = this.drawLines(this.ratioChart, this.ratioParts, ratios,
+        {...overlays, bands: [{y0: HEALTHY[0], y1: HEALTHY[1]}]}, skipNote,
         picked.length ? '' : 'Click a row of the heat map to chart its layer.');
-    this.normLines = this.drawLines(this.normChart, this.normParts, norms, [], '');
+    this.normLines = this.drawLines(this.normChart, this.normParts, norms, overlays, skipNote, '');
   }
 
-  drawLines(chart, parts, results, bands, emptyNote) {
+  /** Strips along the top of a chart at the steps updates were skipped before. */
+  skipSpans(skipped) {
+    const color = getComputedStyle(document.documentElement).getPropertyValue('--lr-error').trim() || '#c5221f';
+    return skipped.map(({step}) => {
+      const [x0, x1] = this.axis.toX(this.run, [Math.max(0, step - 1), step], null);
+      return {x0, x1, color};
+    }).filter((span) => span.x0 != null && span.x1 != null);
+  }
+
+  drawLines(chart, parts, results, overlays, note, emptyNote) {
     const failed = results.filter((r) => r.status === 'rejected');
     const lines = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
     parts.status.textContent = failed.length ? `Could not load: ${failed[0].reason.message}` : emptyNote;
     parts.status.classList.toggle('lr-error', failed.length > 0);
-    views.renderLegend(parts.legend, lines.map((l) => ({color: l.color, label: l.label})));
+    views.renderLegend(parts.legend, lines.map((l) => ({color: l.color, label: l.label})), note);
     const band = getComputedStyle(document.documentElement).getPropertyValue('--lr-accent-weak').trim() || 'rgba(0,0,0,0.06)';
     chart.setLines(lines.map((l) => ({
       label: l.label, color: l.color, x: this.axis.toX(this.run, l.resp.steps, l.resp.wall_times), y: l.resp.values,
-    })), {bands: bands.map((b) => ({...b, color: band}))});
+    })), {...overlays, bands: (overlays.bands || []).map((b) => ({...b, color: band}))});
     return lines;
   }
 
@@ -265,6 +283,8 @@ export class UpdateRatios {
       const found = valueAt(steps, values, step, SAMPLED_EVERY_STEP);
       if (found) rows.push({color: line.color, cells: [line.label, formatStep(found.step), formatValue(found.value)]});
     }
+    const skip = (this.skipped || []).find((s) => s.step === step);
+    if (skip) rows.push({color: '', cells: ['skipped before this step', '', String(skip.skipped)]});
     return rows.length ? {title: this.axis.title(x), header: ['', 'Step', what], rows} : null;
   }
 }

@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 
-import {chartGroups, classifySeries, layerOf, measuredSeries, optimizerOf} from '../src/series_names.js';
+import {
+  chartGroups, classifySeries, layerOf, measuredSeries, optimizerOf, skipsBefore,
+} from '../src/series_names.js';
 
 describe('series names', () => {
   test('optimizerOf reads the optimizer suffix', () => {
@@ -62,11 +64,19 @@ describe('series names', () => {
 
   test('measuredSeries finds the update ratios in their order and the gradient norms', () => {
     const run = {series: ['learning_rate', 'layers/dense/mean', 'gradient_norm', 'gradient_norm/adam',
-      'gradient_normal', 'update_ratio/net/layer_2', 'update_ratio/net/layer_10']};
+      'gradient_normal', 'skipped_updates', 'update_ratio/net/layer_2', 'update_ratio/net/layer_10']};
     assert.deepEqual(measuredSeries(run), {
       layers: ['net/layer_2', 'net/layer_10'],
       gradientNorms: ['gradient_norm', 'gradient_norm/adam'],
+      skippedUpdates: ['skipped_updates'],
     });
-    assert.deepEqual(measuredSeries({series: ['learning_rate']}), {layers: [], gradientNorms: []});
+    assert.deepEqual(measuredSeries({series: ['learning_rate']}), {layers: [], gradientNorms: [], skippedUpdates: []});
+  });
+
+  test('skipsBefore: the steps the count rises before, by how much', () => {
+    assert.deepEqual(skipsBefore({steps: [0, 2, 4], values: [1, 3, 6]}),
+        [{step: 0, skipped: 1}, {step: 2, skipped: 2}, {step: 4, skipped: 3}]);
+    assert.deepEqual(skipsBefore({steps: [0, 7], values: [0, 2]}), [{step: 7, skipped: 2}]);
+    assert.deepEqual(skipsBefore({steps: [], values: []}), []);
   });
 });

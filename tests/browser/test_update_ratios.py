@@ -23,11 +23,13 @@ def ratio_board(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("ratios") / "logs"
     harness.write_logs("browser/write_ratio_logs.py", logdir)
     with harness.TensorBoardProcess(logdir) as process:
-        process.wait_for_runs(3)
+        process.wait_for_runs(4)
         yield process
 
 
-def open_section(open_lr_tab, board, deselected=(write_ratio_logs.HOSTILE_RUN,), **options):
+def open_section(
+    open_lr_tab, board, deselected=(write_ratio_logs.HOSTILE_RUN, "overflow"), **options
+):
     """The tab, scrolled to the section, once the heat map and the charts are drawn."""
     tab = open_lr_tab(board.plugin_page_url, prefs={"deselected": list(deselected)}, **options)
     tab.frame.locator(".lr-update-ratios").scroll_into_view_if_needed()
@@ -146,7 +148,7 @@ def test_a_drag_on_the_heat_map_zooms_every_chart(ratio_board, open_lr_tab):
 def test_the_section_picks_among_runs_with_ratios_and_hides_without(ratio_board, open_lr_tab):
     tab = open_section(open_lr_tab, ratio_board, deselected=())
     options = tab.frame.locator(".lr-run-picker option").all_inner_texts()
-    assert options == [write_ratio_logs.HOSTILE_RUN, HOT]  # Text, and no `no_ratios`.
+    assert options == [write_ratio_logs.HOSTILE_RUN, HOT, "overflow"]  # Text; no `no_ratios`.
     label = tab.frame.locator(HEAT).get_attribute("aria-label")
     assert label.startswith("Update ratio by layer: 2 layers"), label  # The first run's.
     tab.frame.locator(".lr-run-picker select").select_option(HOT)
@@ -155,7 +157,21 @@ def test_the_section_picks_among_runs_with_ratios_and_hides_without(ratio_board,
         ".startsWith('Update ratio by layer: 12 layers')"
     )
     alone = open_lr_tab(
-        ratio_board.plugin_page_url, prefs={"deselected": [HOT, write_ratio_logs.HOSTILE_RUN]}
+        ratio_board.plugin_page_url,
+        prefs={"deselected": [HOT, write_ratio_logs.HOSTILE_RUN, "overflow"]},
     )
     assert alone.frame.locator(".lr-update-ratios").is_hidden()
     assert not [url for url in alone.requests if "/update_ratios?" in url]
+
+
+def test_updates_skipped_on_overflow_are_marked(ratio_board, open_lr_tab):
+    tab = open_section(open_lr_tab, ratio_board, deselected=(HOT, write_ratio_logs.HOSTILE_RUN))
+    norm = wait_for_lines(tab, ".lr-gradient-norm-chart", 1)
+    assert f"gradient_norm: solid, {write_ratio_logs.STEPS['overflow']} points" in norm
+    note = tab.frame.locator(".lr-gradient-norm-chart .lr-legend-note")
+    note.wait_for()
+    skipped = len(write_ratio_logs.POISONED)
+    assert note.inner_text().startswith(f"{skipped} updates skipped on overflow"), note.inner_text()
+    # The first two poisoned batches come before step 10, the last before step 28.
+    body = ratio_board.get_json("series", run="overflow", name="skipped_updates")
+    assert (body["steps"], body["values"]) == ([0, 10, 28], [0, 2, 3])

@@ -25,6 +25,7 @@ PYTHON_VALUES = {
     "LAYERS_PREFIX": event_format.LAYERS + "/",
     "UPDATE_RATIO_PREFIX": event_format.UPDATE_RATIO + "/",
     "GRADIENT_NORM": event_format.GRADIENT_NORM,
+    "SKIPPED_UPDATES": event_format.SKIPPED_UPDATES,
     "SAMPLED_EVERY_STEP": event_format.SAMPLED_EVERY_STEP,
     "SAMPLED_ON_CHANGE": event_format.SAMPLED_ON_CHANGE,
     "SOURCE_CALLBACK": event_format.SOURCE_CALLBACK,
@@ -58,6 +59,7 @@ def test_no_other_module_spells_a_series_name():
         event_format.LAYERS + "/",
         event_format.UPDATE_RATIO + "/",
         event_format.GRADIENT_NORM,
+        event_format.SKIPPED_UPDATES,
     ]
     for path in FRONTEND.glob("*.js"):  # Not vendor/.
         if path.name == "constants.js":
