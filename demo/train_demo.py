@@ -18,6 +18,10 @@ runs/demo` shows them in the LR tab:
 - `custom_schedule_and_optimizer`: a user-defined `LearningRateSchedule`
   (linear decay) with a custom optimizer whose own hyperparameter changes
   during training.
+- `update_ratios`: `fit` with `update_ratios=True` of an MLP with one layer
+  whose weights start 10,000 times smaller than usual (Adam's rate is far too
+  high for it: red in the heat map) and one whose start 20 times larger (it
+  barely learns: blue).
 - `preview/*`: three schedules written with `write_schedule`, no training.
 """
 
@@ -273,6 +277,38 @@ def custom_schedule_and_optimizer(log_dir: str) -> None:
     )
 
 
+def update_ratios(log_dir: str) -> None:
+    """Is the rate right for every layer? One layer too small for Adam's steps, one too large."""
+    keras.utils.set_random_seed(0)
+
+    def dense(name: str, stddev: float | None = None) -> keras.layers.Dense:
+        init = keras.initializers.RandomNormal(stddev=stddev) if stddev else "glorot_uniform"
+        return keras.layers.Dense(32, activation="tanh", name=name, kernel_initializer=init)
+
+    model = keras.Sequential(
+        [
+            keras.Input((16,)),
+            dense("hidden_1"),
+            dense("hidden_2"),
+            dense("small_init", stddev=1e-5),  # Adam moves each weight by ~1e-3: far too far.
+            dense("hidden_3"),
+            dense("large_init", stddev=4.0),  # The same steps barely move these weights.
+            keras.layers.Dense(1, name="output"),
+        ],
+        name="mlp",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    x, y = make_data(seed=5)
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        callbacks=[tblr.LearningRateLogger(log_dir, run_name="update_ratios", update_ratios=True)],
+    )
+
+
 def previews(log_dir: str) -> None:
     """Look at schedules before training anything."""
     preview_dir = os.path.join(log_dir, "preview")
@@ -321,6 +357,7 @@ def main() -> None:
         ("epoch_scheduler", lambda: epoch_scheduler(log_dir)),
         ("plateau", lambda: plateau(log_dir)),
         ("custom_schedule_and_optimizer", lambda: custom_schedule_and_optimizer(log_dir)),
+        ("update_ratios", lambda: update_ratios(log_dir)),
         ("preview", lambda: previews(log_dir)),
     ]
     for name, write in steps:
