@@ -14,10 +14,9 @@ import {exportLine, fileName, offerLines} from './downloads.js';
 import {mainLines, mainProblems, mainTooltip} from './main_lines.js';
 import {REFRESH_INTERVAL_MS, loadPreferences, savePreferences} from './preferences.js';
 import {compileFilter, nextSelection} from './run_selection.js';
-import {chartGroups} from './series_names.js';
+import {chartGroups, measuredSeries} from './series_names.js';
 import {SidePanels} from './side_panels.js';
 import {SmallCharts} from './small_charts.js';
-import {UpdateRatios} from './update_ratios.js';
 import * as views from './views.js';
 import {FRACTION_AXIS, STEP_AXIS, TIME_AXIS, XAxis} from './x_axis.js';
 
@@ -87,13 +86,9 @@ export class App {
       report: (task) => this.guard(task),
       wholeSeries: (run, series) => this.data.hyperparameters.get(run)?.get(series),
     });
-    this.ratios = new UpdateRatios(this.parts.updateRatios, {
-      axis: this.axis,
-      maxPoints: () => this.maxPoints(),
-      onZoom: (min, max) => this.guard(this.zoom(min, max)),
-      onReset: () => this.guard(this.resetZoom()),
-      report: (task) => this.guard(task),
-    });
+    /** The update-ratio section, once a selected run has update ratios (its modules load then). */
+    this.ratios = null;
+    this.ratiosLoading = null;
     this.watchColorScheme();
     addEventListener('resize', () => this.mainChart.resize());
     this.timer = setInterval(() => {
@@ -172,7 +167,7 @@ export class App {
     query.addEventListener('change', () => {
       this.mainChart.restyle();
       this.small.restyle();
-      this.ratios.restyle();
+      this.ratios?.restyle();
     });
   }
 
@@ -272,7 +267,7 @@ export class App {
     for (const key of ['main', 'schedules', 'hyperparameters', 'layers']) this.parts[key].hidden = empty;
     if (empty) {
       views.renderEmptyState(this.parts.empty);
-      this.ratios.update([]);
+      this.ratios?.update([]);
     }
   }
 
@@ -340,7 +335,7 @@ export class App {
     this.resetButton.disabled = true;
     this.mainChart.window = null;
     this.small.setWindow(null, false);
-    this.ratios.setWindow(null, false);
+    this.ratios?.setWindow(null, false);
     this.guard(this.loadAndDraw({}));
   }
 
@@ -364,7 +359,7 @@ export class App {
     this.resetButton.disabled = false;
     const drawn = this.mainChart.setWindow(this.axis.window);
     this.small.setWindow(this.axis.window, true);
-    this.ratios.setWindow(this.axis.window, true);
+    this.ratios?.setWindow(this.axis.window, true);
     await drawn;
     performance.measure(MARKS.zoomRedraw, MARKS.zoomStart);
     const done = await this.loadAndDraw({});
@@ -380,7 +375,7 @@ export class App {
     this.resetButton.disabled = true;
     this.mainChart.window = null;
     this.small.setWindow(null, false);
-    this.ratios.setWindow(null, false);
+    this.ratios?.setWindow(null, false);
     await this.loadAndDraw({});
   }
 
@@ -435,9 +430,33 @@ export class App {
     this.panels.render(shown, this.colors);
     this.renderRunList();
     this.small.update(chartGroups(runs), {changed: force, colors: this.colors});
-    this.ratios.update(runs, force);
+    this.guard(this.updateRatios(runs, force));
     await this.markRendered();
     return true;
+  }
+
+  /**
+   * Shows the update-ratio section for the selected runs that have update
+   * ratios; its code is fetched the first time one does.
+   */
+  async updateRatios(runs, changed) {
+    if (!this.ratios) {
+      if (!runs.some((run) => measuredSeries(run).layers.length > 0)) return;
+      this.ratiosLoading ??= import('./update_ratios.js').then(({UpdateRatios}) => {
+        this.ratios = new UpdateRatios(this.parts.updateRatios, {
+          axis: this.axis,
+          maxPoints: () => this.maxPoints(),
+          onZoom: (min, max) => this.guard(this.zoom(min, max)),
+          onReset: () => this.guard(this.resetZoom()),
+          report: (task) => this.guard(task),
+        });
+      }).catch((error) => {
+        this.ratiosLoading = null; // The next load tries again.
+        throw error;
+      });
+      await this.ratiosLoading;
+    }
+    this.ratios.update(runs, changed);
   }
 
   /** Counts a finished load; the first one is the page's first full render. */

@@ -28,7 +28,8 @@ export async function render() {
   // charts' widths, which decide how many points to fetch, need the styles).
   // Every module is named here, none imported statically, so the browser
   // fetches them all in parallel as soon as render() is called rather than
-  // finding app.js's imports, then chart.js's, one level at a time.
+  // finding app.js's imports, then chart.js's, one level at a time. (The
+  // update-ratio section's modules load when a run has update ratios.)
   const listing = import('./api.js').then((api) => api.fetchRuns()).catch((error) => error);
   // Asked first (a browser asks a server six files at a time): what the run
   // list needs, then the largest.
@@ -43,16 +44,13 @@ export async function render() {
     import('./deviation_rows.js'),
     import('./downloads.js'),
     import('./format.js'),
-    import('./heat_map.js'),
     import('./main_lines.js'),
     import('./preferences.js'),
-    import('./ratio_scale.js'),
     import('./run_selection.js'),
     import('./series_math.js'),
     import('./series_names.js'),
     import('./side_panels.js'),
     import('./small_charts.js'),
-    import('./update_ratios.js'),
     import('./views.js'),
     import('./x_axis.js'),
     addStylesheet('./vendor/uplot/uPlot.min.css'),
