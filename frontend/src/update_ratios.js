@@ -106,14 +106,14 @@ export class UpdateRatios {
       subtitle: `shaded: ${formatValue(HEALTHY[0])} to ${formatValue(HEALTHY[1])}, the usual healthy range`,
     });
     this.ratioParts = ratio;
-    this.ratioChart = this.lineChart(ratio.plot, 'Update ratio of the selected layers', true,
+    this.ratioChart = this.lineChart(ratio.plot, 'Update ratio of the selected layers',
         (x) => this.tooltip(x, this.ratioLines, 'ratio'));
     const norm = views.chartCard('Gradient norm', [], {
       className: 'lr-small-chart lr-gradient-norm-chart',
       subtitle: 'global, as the optimizer received it (before clipping)',
     });
     this.normParts = norm;
-    this.normChart = this.lineChart(norm.plot, 'Gradient norm', true,
+    this.normChart = this.lineChart(norm.plot, 'Gradient norm',
         (x) => this.tooltip(x, this.normLines, 'norm'));
 
     this.node.replaceChildren(...[
@@ -144,9 +144,10 @@ export class UpdateRatios {
     return views.el('label', {className: 'lr-run-picker'}, [views.el('span', {text: 'Run '}), select]);
   }
 
-  lineChart(plot, title, log, tooltip) {
+  /** A chart of this section: log y, the tab's x axis and zoom. */
+  lineChart(plot, title, tooltip) {
     const chart = new LineChart(plot, {
-      title, height: 200, log,
+      title, height: 200, log: true,
       formatX: (x) => this.axis.formatX(x),
       onZoom: this.host.onZoom,
       onReset: this.host.onReset,
