@@ -7,15 +7,17 @@ import warnings
 import h5py
 import keras
 import numpy as np
+import pytest
 from training_logs import data, small_model
 
 import tb_lr_plugin as tblr
 
 
-def trained(log_dir=None) -> keras.Model:
+def trained(log_dir=None, update_ratios=False) -> keras.Model:
     schedule = keras.optimizers.schedules.CosineDecay(0.01, 40)
     model = small_model(keras.optimizers.Adam(schedule))
-    callbacks = [tblr.LearningRateLogger(log_dir)] if log_dir else []
+    logger = tblr.LearningRateLogger(log_dir, update_ratios=update_ratios) if log_dir else None
+    callbacks = [logger] if logger else []
     x, y = data(10)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=callbacks)
     return model
@@ -33,8 +35,13 @@ def datasets(path) -> dict[str, tuple[int, ...]]:
     return found
 
 
-def test_weights_files_hold_the_same_variables(log_dir, tmp_path):
-    logged, plain = trained(log_dir), trained()
+# With update ratios, JAX's optimizer holds one more variable of the logger's.
+UPDATE_RATIOS = pytest.mark.parametrize("update_ratios", [False, True], ids=["", "update_ratios"])
+
+
+@UPDATE_RATIOS
+def test_weights_files_hold_the_same_variables(log_dir, tmp_path, update_ratios):
+    logged, plain = trained(log_dir, update_ratios), trained()
     logged.save_weights(tmp_path / "logged.weights.h5")
     plain.save_weights(tmp_path / "plain.weights.h5")
     saved = datasets(tmp_path / "logged.weights.h5")
@@ -42,8 +49,9 @@ def test_weights_files_hold_the_same_variables(log_dir, tmp_path):
     assert any(name.startswith("optimizer") for name in saved)  # Optimizer state is saved.
 
 
-def test_keras_file_loads_and_predicts_the_same(log_dir, tmp_path):
-    logged = trained(log_dir)
+@UPDATE_RATIOS
+def test_keras_file_loads_and_predicts_the_same(log_dir, tmp_path, update_ratios):
+    logged = trained(log_dir, update_ratios)
     logged.save(tmp_path / "logged.keras")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Keras warns when it skips optimizer state.
@@ -53,10 +61,14 @@ def test_keras_file_loads_and_predicts_the_same(log_dir, tmp_path):
     assert len(loaded.optimizer.variables) == len(trained().optimizer.variables)
 
 
-def test_a_checkpoint_saved_without_the_logger_restores_into_a_logged_run(log_dir, tmp_path):
+@UPDATE_RATIOS
+def test_a_checkpoint_saved_without_the_logger_restores_into_a_logged_run(
+    log_dir, tmp_path, update_ratios
+):
     plain = trained()
     plain.save_weights(tmp_path / "plain.weights.h5")
-    logged = trained(log_dir)  # Its optimizer carries the logger's step tap from now on.
+    # Its optimizer carries the logger's step tap from now on.
+    logged = trained(log_dir, update_ratios)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         logged.load_weights(tmp_path / "plain.weights.h5")
