@@ -171,13 +171,12 @@ class JaxStepTap(step_tap.StepTap):
         due = jax.lax.rem(step, self.measure_every) == 0
         return jax.lax.rem(step, self.capacity), jax.lax.div(step, self.capacity), due
 
-    def write_measures(self, slot, columns: list[int], ratios, gradient_norm) -> None:
+    def write_measures(self, slot, columns: list[int], measures) -> None:
         if self._measure_ring is None:
             self._create_measure_ring()  # Eagerly: an eager loop's first update.
         if columns != self._measure_columns:
             raise RuntimeError("the optimizer updates other variables than it was built with")
         row, lap, due = slot
-        measures = jnp.concatenate([ratios, jnp.reshape(gradient_norm, (1,))])
         # A step that is not due is written blank: on JAX a stride saves the writes, not the sums.
         measures = jnp.where(due, measures, step_tap.unwritten(measures.shape))
         values = jnp.concatenate([measures, jnp.reshape(lap, (1,)).astype("float32")])

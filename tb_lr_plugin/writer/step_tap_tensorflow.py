@@ -33,6 +33,8 @@ def create(tapped: TappedOptimizer, capacity: int) -> step_tap.StepTap:
 class TensorFlowStepTap(step_tap.StepTap):
     """Rings of `tf.Variable`s, one per set of columns an update writes."""
 
+    measures_by_segments = True
+
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
         # The rows updates write, one ring per set of columns, keyed by their
         # indices: `capacity` rows of one cell per column (a vector for one).
@@ -168,10 +170,9 @@ class TensorFlowStepTap(step_tap.StepTap):
         """The ring slot of the update about to run (shared with its `capture`)."""
         return self._slot()
 
-    def write_measures(self, slot, columns: list[int], ratios, gradient_norm) -> None:
+    def write_measures(self, slot, columns: list[int], measures) -> None:
         """Writes an update's measures into row `slot`: one more scatter per step."""
-        row = tf.concat([ratios, tf.reshape(gradient_norm, (1,))], axis=0)
-        self._scatter(self._rings, tuple(columns), len(columns), row, slot)
+        self._scatter(self._rings, tuple(columns), len(columns), measures, slot)
 
     def _scatter(self, rings: dict, key, width: int, value: tf.Tensor, slot=None) -> None:
         """Writes `value` (`width` cells) into row `slot` (this step's) of `rings[key]`."""

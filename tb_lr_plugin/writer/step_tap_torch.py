@@ -81,8 +81,8 @@ class TorchStepTap(step_tap.StepTap):
     def update_slot(self) -> torch.Tensor:
         return torch.remainder(_tensor(self.optimizer.iterations), self.capacity)
 
-    def write_measures(self, slot, columns: list[int], ratios, gradient_norm) -> None:
-        self._write_row(slot, columns, torch.cat([ratios, gradient_norm.reshape(1)]))
+    def write_measures(self, slot, columns: list[int], measures) -> None:
+        self._write_row(slot, columns, measures)
 
     def measuring(self):
         return torch.no_grad()

@@ -18,9 +18,8 @@ Example:
     >>> variables = [keras.Variable([3.0, 4.0], name="kernel")]
     >>> before = measure_before(variables, [keras.ops.ones(2)])
     >>> _ = variables[0].assign([3.0, 4.3])
-    >>> ratios, gradient_norm = measure_after(variables, before)
-    >>> round(float(ratios[0]), 4), round(float(gradient_norm), 4)
-    (0.06, 1.4142)
+    >>> [round(float(x), 4) for x in measure_after(variables, before)]  # ratio, gradient norm
+    [0.06, 1.4142]
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from tb_lr_plugin.writer import keras_internals
 
@@ -80,19 +80,35 @@ def layers_of(variables: Sequence[Any]) -> tuple[list[str], list[list[int]]]:
 
 @dataclasses.dataclass
 class Before:
-    """What an update's measure needs from before it: each layer's weights, and their norms."""
+    """What an update's measure needs from before it.
+
+    Attributes:
+        members: Each layer's variables (indices into the variables).
+        segments: In the segment layout, the layer of each element of the
+            flat weights (a NumPy constant); `None` in the per-layer layout.
+        weights: The copy of the weights: one flat float32 vector of all of
+            them (segment layout) or one per layer.
+        squares: Each layer's sum of squared weights, then the gradients'.
+        loss_scale: The optimizer's `loss_scale_factor`, or `None`.
+    """
 
     members: list[list[int]]
-    weights: list[Any]  # One flat float32 copy per layer.
-    weight_squares: Any  # One sum of squares per layer, stacked.
-    gradient_norm: Any
+    segments: np.ndarray | None
+    weights: Any
+    squares: Any
+    loss_scale: float | None
 
 
 def _flat(tensors: Sequence[Any]) -> Any:
     """`tensors` as one new float32 vector: a copy, so an update in place leaves it as it was."""
-    return keras.ops.concatenate(
-        [keras.ops.reshape(keras.ops.cast(tensor, "float32"), (-1,)) for tensor in tensors]
-    )
+    return keras.ops.concatenate([_vector(tensor) for tensor in tensors])
+
+
+def _vector(tensor: Any) -> Any:
+    """`tensor` as a float32 vector, with no op where it is one already."""
+    if keras.backend.standardize_dtype(tensor.dtype) != "float32":
+        tensor = keras.ops.cast(tensor, "float32")
+    return tensor if len(tensor.shape) == 1 else keras.ops.reshape(tensor, (-1,))
 
 
 def _squares(vector: Any) -> Any:
@@ -100,44 +116,71 @@ def _squares(vector: Any) -> Any:
 
 
 def measure_before(
-    variables: Sequence[Any], grads: Sequence[Any], loss_scale: float | None = None
+    variables: Sequence[Any],
+    grads: Sequence[Any],
+    loss_scale: float | None = None,
+    by_segments: bool = True,
 ) -> Before:
     """Reads, before an update, what `measure_after` compares with.
-
-    Each layer's variables are read into one flat vector (few ops per step,
-    whatever the number of variables: on TensorFlow without XLA every op
-    costs its dispatch).
 
     Args:
         variables: The trainable variables the update is given.
         grads: Their gradients as the update receives them (`None` where none).
         loss_scale: The optimizer's `loss_scale_factor`, which its update
             divides the gradients by first (`None`: none).
+        by_segments: The layout. Segments: every weight and gradient in one
+            vector, squared once and summed per layer by one `segment_sum`:
+            a few ops per step whatever the number of layers (on TensorFlow
+            without XLA, and on PyTorch, every op costs its dispatch).
+            Per layer: one vector and one sum per layer, which XLA fuses
+            (JAX; its scatter, under `segment_sum`, would not be).
     """
     _, members = layers_of(variables)
-    weights = [_flat([variables[i].value for i in group]) for group in members]
     given = [g for g in grads if g is not None]
-    gradient_norm = keras.ops.sqrt(_squares(_flat(given))) if given else keras.ops.zeros(())
-    if loss_scale is not None:
-        gradient_norm = gradient_norm / loss_scale
-    squares = keras.ops.stack([_squares(w) for w in weights])
-    return Before(members, weights, squares, gradient_norm)
+    if not by_segments:
+        weights = [_flat([variables[i].value for i in group]) for group in members]
+        grad_squares = _squares(_flat(given)) if given else keras.ops.zeros(())
+        squares = keras.ops.stack([*(_squares(w) for w in weights), grad_squares])
+        return Before(members, None, weights, squares, loss_scale)
+    order = [i for group in members for i in group]  # Layer after layer.
+    layer_of_part = [layer for layer, group in enumerate(members) for _ in group]
+    sizes = [int(np.prod(variables[i].shape)) for i in order]
+    segments = np.repeat(np.array(layer_of_part, "int32"), sizes)
+    flat = _flat([variables[i].value for i in order] + given)
+    grad_sizes = sum(int(np.prod(g.shape)) for g in given)
+    ids = np.concatenate([segments, np.full(grad_sizes, len(members), "int32")])
+    squares = keras.ops.segment_sum(keras.ops.square(flat), ids, len(members) + 1)
+    return Before(members, segments, flat[: len(segments)], squares, loss_scale)
 
 
-def measure_after(variables: Sequence[Any], before: Before) -> tuple[Any, Any]:
-    """Each layer's ratio of the update that just ran (a vector), and the gradient norm.
+def measure_after(variables: Sequence[Any], before: Before) -> Any:
+    """The measures of the update that just ran: each layer's ratio, then the gradient norm.
 
     A layer whose weights were all zero has ratio infinity where the update
     moved them, and NaN where it did not.
     """
-    changes = keras.ops.stack(
-        [
+    layers = len(before.members)
+    if before.segments is None:
+        changes = [
             _squares(keras.ops.subtract(_flat([variables[i].value for i in group]), weights))
             for group, weights in zip(before.members, before.weights, strict=True)
         ]
+        changes = keras.ops.stack([*changes, keras.ops.zeros(())])
+    else:
+        after = _flat([variables[i].value for group in before.members for i in group])
+        changes = keras.ops.segment_sum(
+            keras.ops.square(keras.ops.subtract(after, before.weights)),
+            before.segments,
+            layers + 1,
+        )
+    # Ratios where a layer is, the gradients' norm (unscaled) in the last cell.
+    last = np.arange(layers + 1) == layers
+    grad_squares = before.squares
+    if before.loss_scale is not None:
+        grad_squares = grad_squares / (before.loss_scale * before.loss_scale)
+    return keras.ops.sqrt(
+        keras.ops.where(last, grad_squares, keras.ops.divide(changes, before.squares))
     )
-    ratios = keras.ops.sqrt(keras.ops.divide(changes, before.weight_squares))
-    return ratios, before.gradient_norm
 
 
 def measured_apply(tap: Any, apply: Callable[..., Any], grads: Any, variables: Any = None) -> Any:
@@ -182,7 +225,7 @@ def _apply_measured(
         with tap.measuring():
             slot = tap.update_slot()
             scale = getattr(tap.optimizer, "loss_scale_factor", None)
-            before = measure_before(targets, grads, scale)
+            before = measure_before(targets, grads, scale, tap.measures_by_segments)
         columns = tap.measure_columns(layers_of(targets)[0])
     except Exception as error:  # Logging must never stop an update.
         tap.warn_measures(error)
@@ -190,8 +233,7 @@ def _apply_measured(
     result = apply(grads, variables)
     try:
         with tap.measuring():
-            ratios, gradient_norm = measure_after(targets, before)
-            tap.write_measures(slot, columns, ratios, gradient_norm)
+            tap.write_measures(slot, columns, measure_after(targets, before))
     except Exception as error:
         tap.warn_measures(error)
     return result
