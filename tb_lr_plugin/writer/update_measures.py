@@ -18,7 +18,8 @@ Example:
     >>> variables = [keras.Variable([3.0, 4.0], name="kernel")]
     >>> before = measure_before(variables, [keras.ops.ones(2)])
     >>> _ = variables[0].assign([3.0, 4.3])
-    >>> [round(float(x), 4) for x in measure_after(variables, before)]  # ratio, gradient norm
+    >>> measures = keras.ops.convert_to_numpy(measure_after(variables, before))
+    >>> [round(float(x), 4) for x in measures]  # The ratio, the gradient norm.
     [0.06, 1.4142]
 """
 
