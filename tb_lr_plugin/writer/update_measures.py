@@ -79,6 +79,12 @@ def layers_of(variables: Sequence[Any]) -> tuple[list[str], list[list[int]]]:
     return layers, [members[layer] for layer in layers]
 
 
+# The segment layout's ids are a constant of one int32 per weight and gradient,
+# kept in the traced step: past this size (16 MB) the ops it saves cost little
+# beside the step's own arithmetic, and the per-layer layout is used.
+MAX_SEGMENTED = 1 << 22
+
+
 @dataclasses.dataclass
 class Before:
     """What an update's measure needs from before it.
@@ -132,13 +138,14 @@ def measure_before(
         by_segments: The layout. Segments: every weight and gradient in one
             vector, squared once and summed per layer by one `segment_sum`:
             a few ops per step whatever the number of layers (on TensorFlow
-            without XLA, and on PyTorch, every op costs its dispatch).
-            Per layer: one vector and one sum per layer, which XLA fuses
-            (JAX; its scatter, under `segment_sum`, would not be).
+            without XLA every op costs its dispatch), up to `MAX_SEGMENTED`
+            numbers. Per layer: one vector and one sum per layer, which XLA
+            fuses (JAX; its scatter, under `segment_sum`, would not be).
     """
     _, members = layers_of(variables)
     given = [g for g in grads if g is not None]
-    if not by_segments:
+    size = sum(int(np.prod(tensor.shape)) for tensor in [*variables, *given])
+    if not by_segments or size > MAX_SEGMENTED:
         weights = [_flat([variables[i].value for i in group]) for group in members]
         grad_squares = _squares(_flat(given)) if given else keras.ops.zeros(())
         squares = keras.ops.stack([*(_squares(w) for w in weights), grad_squares])

@@ -12,6 +12,7 @@ import pytest
 from training_logs import data, gradients, read_run, small_model
 
 import tb_lr_plugin as tblr
+from tb_lr_plugin.writer import update_measures
 
 BACKEND = keras.backend.backend()
 
@@ -67,6 +68,33 @@ def custom_loop(log_dir, optimizer, model, steps: int, every: int = 1) -> list:
                 )
             )
     return truth
+
+
+@pytest.mark.parametrize("by_segments", [True, False], ids=["segments", "per_layer"])
+@pytest.mark.parametrize("loss_scale", [None, 8.0])
+def test_both_layouts_measure_what_numpy_measures(by_segments, loss_scale):
+    """The measures' arithmetic alone: layers of several variables (a kernel, a
+    vector, a scalar), a gradient missing, and a loss scale to divide out."""
+    rng = np.random.default_rng(0)
+    layers = [keras.layers.Dense(4, name="a"), keras.layers.Dense(1, use_bias=False, name="b")]
+    layers[0].build((None, 3))
+    layers[1].build((None, 4))
+    gain = keras.layers.Layer(name="c")
+    gain.add_weight(shape=(), initializer="ones", name="gain")
+    variables = [*layers[0].trainable_variables, *layers[1].trainable_variables, *gain.weights]
+    grads = [rng.normal(size=v.shape).astype("float32") for v in variables]
+    grads[3] = None
+    before_values = [v.numpy().copy() for v in variables]
+    before = update_measures.measure_before(variables, grads, loss_scale, by_segments)
+    for variable in variables:
+        variable.assign(variable.numpy() * 1.01 + 0.001)
+    measures = keras.ops.convert_to_numpy(update_measures.measure_after(variables, before))
+    ratios, norm = expected_measures(
+        variables, before_values, [v.numpy() for v in variables], grads[:3]
+    )
+    assert list(ratios) == ["a", "b", "c"]
+    np.testing.assert_allclose(measures[:-1], list(ratios.values()), rtol=1e-5)
+    np.testing.assert_allclose(measures[-1], norm / (loss_scale or 1.0), rtol=1e-5)
 
 
 def two_layer_model() -> keras.Model:
