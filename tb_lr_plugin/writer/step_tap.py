@@ -77,11 +77,6 @@ class StepTap(abc.ABC):
             runs in a `keras.ops.cond` branch (JAX's stateless updates
             cannot: its tap computes every step's measures and writes the
             due ones).
-        measures_by_segments: The layout of the measures' arithmetic
-            (`update_measures.measure_before`): one `segment_sum` over every
-            weight (TensorFlow: few ops to dispatch), or one sum per layer
-            (JAX, where XLA fuses them; PyTorch, whose `segment_sum` is a
-            dozen ops).
         measure_updates: Whether updates traced from now on write their
             measures (`update_measures`), at every `measure_every`th step;
             `measures_traced` says what the last traced update did (`None`:
@@ -91,7 +86,6 @@ class StepTap(abc.ABC):
 
     epoch: Any
     measures_in_branches = True
-    measures_by_segments = False
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity

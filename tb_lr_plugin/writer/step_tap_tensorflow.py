@@ -33,8 +33,6 @@ def create(tapped: TappedOptimizer, capacity: int) -> step_tap.StepTap:
 class TensorFlowStepTap(step_tap.StepTap):
     """Rings of `tf.Variable`s, one per set of columns an update writes."""
 
-    measures_by_segments = True
-
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
         # The rows updates write, one ring per set of columns, keyed by their
         # indices: `capacity` rows of one cell per column (a vector for one).

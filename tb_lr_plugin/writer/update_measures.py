@@ -79,29 +79,19 @@ def layers_of(variables: Sequence[Any]) -> tuple[list[str], list[list[int]]]:
     return layers, [members[layer] for layer in layers]
 
 
-# The segment layout's ids are a constant of one int32 per weight and gradient,
-# kept in the traced step: past this size (16 MB) the ops it saves cost little
-# beside the step's own arithmetic, and the per-layer layout is used.
-MAX_SEGMENTED = 1 << 22
-
-
 @dataclasses.dataclass
 class Before:
     """What an update's measure needs from before it.
 
     Attributes:
         members: Each layer's variables (indices into the variables).
-        segments: In the segment layout, the layer of each element of the
-            flat weights (a NumPy constant); `None` in the per-layer layout.
-        weights: The copy of the weights: one flat float32 vector of all of
-            them (segment layout) or one per layer.
+        weights: One flat float32 copy of each layer's weights.
         squares: Each layer's sum of squared weights, then the gradients'.
         loss_scale: The optimizer's `loss_scale_factor`, or `None`.
     """
 
     members: list[list[int]]
-    segments: np.ndarray | None
-    weights: Any
+    weights: list[Any]
     squares: Any
     loss_scale: float | None
 
@@ -123,42 +113,26 @@ def _squares(vector: Any) -> Any:
 
 
 def measure_before(
-    variables: Sequence[Any],
-    grads: Sequence[Any],
-    loss_scale: float | None = None,
-    by_segments: bool = True,
+    variables: Sequence[Any], grads: Sequence[Any], loss_scale: float | None = None
 ) -> Before:
     """Reads, before an update, what `measure_after` compares with.
+
+    Each layer's variables are read into one flat vector: few ops per step
+    (on TensorFlow without XLA every op costs its dispatch, about 3,500
+    instructions), and one copy the update cannot change in place.
 
     Args:
         variables: The trainable variables the update is given.
         grads: Their gradients as the update receives them (`None` where none).
         loss_scale: The optimizer's `loss_scale_factor`, which its update
             divides the gradients by first (`None`: none).
-        by_segments: The layout. Segments: every weight and gradient in one
-            vector, squared once and summed per layer by one `segment_sum`:
-            a few ops per step whatever the number of layers (on TensorFlow
-            without XLA every op costs its dispatch), up to `MAX_SEGMENTED`
-            numbers. Per layer: one vector and one sum per layer, which XLA
-            fuses (JAX; its scatter, under `segment_sum`, would not be).
     """
     _, members = layers_of(variables)
+    weights = [_flat([variables[i].value for i in group]) for group in members]
     given = [g for g in grads if g is not None]
-    size = sum(int(np.prod(tensor.shape)) for tensor in [*variables, *given])
-    if not by_segments or size > MAX_SEGMENTED:
-        weights = [_flat([variables[i].value for i in group]) for group in members]
-        grad_squares = _squares(_flat(given)) if given else keras.ops.zeros(())
-        squares = keras.ops.stack([*(_squares(w) for w in weights), grad_squares])
-        return Before(members, None, weights, squares, loss_scale)
-    order = [i for group in members for i in group]  # Layer after layer.
-    layer_of_part = [layer for layer, group in enumerate(members) for _ in group]
-    sizes = [int(np.prod(variables[i].shape)) for i in order]
-    segments = np.repeat(np.array(layer_of_part, "int32"), sizes)
-    flat = _flat([variables[i].value for i in order] + given)
-    grad_sizes = sum(int(np.prod(g.shape)) for g in given)
-    ids = np.concatenate([segments, np.full(grad_sizes, len(members), "int32")])
-    squares = keras.ops.segment_sum(keras.ops.square(flat), ids, len(members) + 1)
-    return Before(members, segments, flat[: len(segments)], squares, loss_scale)
+    grad_squares = _squares(_flat(given)) if given else keras.ops.zeros(())
+    squares = keras.ops.stack([*(_squares(w) for w in weights), grad_squares])
+    return Before(members, weights, squares, loss_scale)
 
 
 def measure_after(variables: Sequence[Any], before: Before) -> Any:
@@ -167,22 +141,13 @@ def measure_after(variables: Sequence[Any], before: Before) -> Any:
     A layer whose weights were all zero has ratio infinity where the update
     moved them, and NaN where it did not.
     """
-    layers = len(before.members)
-    if before.segments is None:
-        changes = [
-            _squares(keras.ops.subtract(_flat([variables[i].value for i in group]), weights))
-            for group, weights in zip(before.members, before.weights, strict=True)
-        ]
-        changes = keras.ops.stack([*changes, keras.ops.zeros(())])
-    else:
-        after = _flat([variables[i].value for group in before.members for i in group])
-        changes = keras.ops.segment_sum(
-            keras.ops.square(keras.ops.subtract(after, before.weights)),
-            before.segments,
-            layers + 1,
-        )
+    changes = [
+        _squares(keras.ops.subtract(_flat([variables[i].value for i in group]), weights))
+        for group, weights in zip(before.members, before.weights, strict=True)
+    ]
+    changes = keras.ops.stack([*changes, keras.ops.zeros(())])
     # Ratios where a layer is, the gradients' norm (unscaled) in the last cell.
-    last = np.arange(layers + 1) == layers
+    last = np.arange(len(before.members) + 1) == len(before.members)
     grad_squares = before.squares
     if before.loss_scale is not None:
         grad_squares = grad_squares / (before.loss_scale * before.loss_scale)
@@ -233,7 +198,7 @@ def _apply_measured(
         with tap.measuring():
             slot = tap.update_slot()
             scale = getattr(tap.optimizer, "loss_scale_factor", None)
-            before = measure_before(targets, grads, scale, tap.measures_by_segments)
+            before = measure_before(targets, grads, scale)
         columns = tap.measure_columns(layers_of(targets)[0])
     except Exception as error:  # Logging must never stop an update.
         tap.warn_measures(error)

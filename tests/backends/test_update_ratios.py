@@ -70,9 +70,8 @@ def custom_loop(log_dir, optimizer, model, steps: int, every: int = 1) -> list:
     return truth
 
 
-@pytest.mark.parametrize("by_segments", [True, False], ids=["segments", "per_layer"])
 @pytest.mark.parametrize("loss_scale", [None, 8.0])
-def test_both_layouts_measure_what_numpy_measures(by_segments, loss_scale):
+def test_the_measures_are_what_numpy_measures(loss_scale):
     """The measures' arithmetic alone: layers of several variables (a kernel, a
     vector, a scalar), a gradient missing, and a loss scale to divide out."""
     rng = np.random.default_rng(0)
@@ -85,7 +84,7 @@ def test_both_layouts_measure_what_numpy_measures(by_segments, loss_scale):
     grads = [rng.normal(size=v.shape).astype("float32") for v in variables]
     grads[3] = None
     before_values = [v.numpy().copy() for v in variables]
-    before = update_measures.measure_before(variables, grads, loss_scale, by_segments)
+    before = update_measures.measure_before(variables, grads, loss_scale)
     for variable in variables:
         variable.assign(variable.numpy() * 1.01 + 0.001)
     measures = keras.ops.convert_to_numpy(update_measures.measure_after(variables, before))
