@@ -167,6 +167,12 @@ VARIANTS: dict[str, Variant] = {
     "lr_logger_update_ratios": lambda log_dir: [
         tblr.LearningRateLogger(log_dir, flush_secs=LOGGER_FLUSH_SECS, update_ratios=True)
     ],
+    # Every 4th update measured (the others copy nothing).
+    "lr_logger_update_ratios_every4": lambda log_dir: [
+        tblr.LearningRateLogger(
+            log_dir, flush_secs=LOGGER_FLUSH_SECS, update_ratios=True, update_ratio_every=4
+        )
+    ],
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
 }
