@@ -71,6 +71,7 @@ export class UpdateRatios {
 
   teardown() {
     this.controller?.abort();
+    this.heatData = this.heatKey = null;
     this.heat?.destroy();
     this.ratioChart?.destroy();
     this.normChart?.destroy();
@@ -195,31 +196,39 @@ export class UpdateRatios {
     if (!run || !this.heat) return;
     const window = this.axis.stepWindowOf(run);
     const columns = Math.max(10, Math.round(this.heat.geometry().cellWidth * Math.min(devicePixelRatio || 1, 2)));
-    const key = JSON.stringify([run, window, columns, this.axis.mode, this.generations.get(run) || 0,
-      this.picked.get(run) || null, this.host.maxPoints()]);
+    const heatKey = JSON.stringify([run, window, columns, this.axis.mode, this.generations.get(run) || 0]);
+    const key = JSON.stringify([heatKey, this.picked.get(run) || null, this.host.maxPoints()]);
     if (key === this.key) return;
     this.key = key;
     this.controller?.abort();
     const controller = new AbortController();
     this.controller = controller;
     const signal = controller.signal;
-    this.heatStatus.textContent = 'Loading…';
-    let heat;
-    try {
-      heat = await api.fetchUpdateRatios(run, {...window, columns: Math.min(columns, MAX_COLUMNS)}, signal);
-    } catch (error) {
-      if (signal.aborted) return;
-      this.heatStatus.textContent = `Could not load: ${error.message}`;
-      this.heatStatus.classList.add('lr-error');
-      this.key = '';
-      return;
+    // The heat map is fetched again only for a new run, window or width; a
+    // click on a row refetches the picked layers' lines alone.
+    let heat = this.heatKey === heatKey ? this.heatData : null;
+    if (!heat) {
+      this.heatStatus.textContent = 'Loading…';
+      try {
+        heat = await api.fetchUpdateRatios(run, {...window, columns: Math.min(columns, MAX_COLUMNS)}, signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.heatStatus.textContent = `Could not load: ${error.message}`;
+        this.heatStatus.classList.add('lr-error');
+        this.key = '';
+        return;
+      }
     }
     if (signal.aborted) return;
     this.heatStatus.textContent = heat.layers.length && heat.steps.length ? '' : 'No update ratio in this window.';
     this.heatStatus.classList.remove('lr-error');
     views.renderProblems(this.heatProblems, (heat.problems || []).map((p) => ({...p, where: `run ${run}`})));
-    if (!this.picked.has(run)) this.picked.set(run, firstPicks(heat.layers));
+    if (!this.picked.has(run)) {
+      this.picked.set(run, firstPicks(heat.layers));
+      this.key = JSON.stringify([heatKey, this.picked.get(run), this.host.maxPoints()]);
+    }
     this.heatData = heat;
+    this.heatKey = heatKey;
     const picked = this.picked.get(run);
     const colorOf = new Map(picked.map((layer, i) => [layer, PALETTE[i % PALETTE.length]]));
     this.heat.setData({

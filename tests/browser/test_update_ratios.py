@@ -50,14 +50,21 @@ def wait_for_lines(tab, card: str, count: int) -> str:
     return chart_label(tab.frame, f"{card} .lr-plot")
 
 
+def cell_position(tab, row: int, x_fraction: float) -> dict:
+    """Where `row` is, `x_fraction` across the cells, in the heat map's own pixels."""
+    box = tab.frame.locator(HEAT).bounding_box()
+    label_width = min(160, round(box["width"] * 0.3))  # heat_map.js: LABEL_WIDTH
+    rows = len(write_ratio_logs.LAYERS)
+    return {
+        "x": label_width + (box["width"] - label_width) * x_fraction,
+        "y": box["height"] * (row + 0.5) / rows,
+    }
+
+
 def hover_cell(tab, row: int, x_fraction: float) -> str:
     """The heat map's tooltip with the pointer over `row`, `x_fraction` across the cells."""
-    box = tab.frame.locator(HEAT).bounding_box()
-    rows = len(write_ratio_logs.LAYERS)
-    label_width = min(160, round(box["width"] * 0.3))  # heat_map.js: LABEL_WIDTH
-    x = box["x"] + label_width + (box["width"] - label_width) * x_fraction
-    y = box["y"] + box["height"] * (row + 0.5) / rows
-    tab.page.mouse.move(x, y)
+    # Relative to the element when the pointer moves: the page above may still grow.
+    tab.frame.locator(HEAT).hover(position=cell_position(tab, row, x_fraction))
     tip = tab.frame.locator(".lr-heat .lr-tooltip")
     tip.wait_for(state="visible")
     return tip.inner_text()
@@ -101,12 +108,14 @@ def test_the_line_chart_starts_with_the_extreme_layers_and_follows_clicks(ratio_
     legend = tab.frame.locator(".lr-ratio-chart .lr-legend").inner_text()
     assert write_ratio_logs.HOT_LAYER in legend
     # A click on a row adds its layer; a second click removes it.
-    box = tab.frame.locator(HEAT).bounding_box()
-    first_row = (box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 24)
-    tab.page.mouse.click(*first_row)
+    heat = tab.frame.locator(HEAT)
+    heat_requests = len([url for url in tab.requests if "/update_ratios?" in url])
+    heat.click(position=cell_position(tab, 0, 0.6))
     label = wait_for_lines(tab, ".lr-ratio-chart", 3)
     assert f"{write_ratio_logs.LAYERS[0]}: solid" in label
-    tab.page.mouse.click(*first_row)
+    # Only the new line was fetched: the heat map is the same.
+    assert len([url for url in tab.requests if "/update_ratios?" in url]) == heat_requests
+    heat.click(position=cell_position(tab, 0, 0.6))
     tab.frame.wait_for_function(
         "() => !document.querySelector('.lr-ratio-chart .lr-plot')"
         f".getAttribute('aria-label').includes('{write_ratio_logs.LAYERS[0]}:')"
