@@ -195,7 +195,9 @@ export class UpdateRatios {
     const run = this.run;
     if (!run || !this.heat) return;
     const window = this.axis.stepWindowOf(run);
-    const columns = Math.max(10, Math.round(this.heat.geometry().cellWidth * Math.min(devicePixelRatio || 1, 2)));
+    // A column per device pixel of the whole width (the labels' share is not
+    // known before the rows are): no refetch once the rows are laid out.
+    const columns = Math.max(10, Math.round(this.heat.geometry().width * Math.min(devicePixelRatio || 1, 2)));
     const heatKey = JSON.stringify([run, window, columns, this.axis.mode, this.generations.get(run) || 0]);
     const key = JSON.stringify([heatKey, this.picked.get(run) || null, this.host.maxPoints()]);
     if (key === this.key) return;
