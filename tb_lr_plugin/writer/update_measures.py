@@ -32,7 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from tb_lr_plugin.writer import keras_internals
+from tb_lr_plugin.writer import keras_internals, step_tap
 
 
 def check_every(every: int) -> int:
@@ -169,36 +169,29 @@ def measured_apply(tap: Any, apply: Callable[..., Any], grads: Any, variables: A
     tap.measures_traced = (tap.measure_updates, tap.measure_every)
     if not (tap.measure_updates and targets is not None and len(grads) > 0):
         return apply(grads, variables)
-    if tap.measure_every == 1 or not tap.measures_in_branches:
-        return _apply_measured(tap, apply, grads, variables, targets)
-    try:
-        now = keras.ops.equal(keras.ops.mod(tap.step(), tap.measure_every), 0)
-    except Exception as error:  # Logging must never stop an update.
-        tap.warn_measures(error)
-        return apply(grads, variables)
-
-    def measured():
-        _apply_measured(tap, apply, grads, variables, targets)
-        return keras.ops.zeros(())
-
-    def plain():
-        apply(grads, variables)
-        return keras.ops.zeros(())
-
-    # Both branches apply the update; only the one of a due step copies the weights.
-    keras.ops.cond(now, measured, plain)
-    return None
+    due = None  # Every update measured, or a tap that writes blanks itself (JAX).
+    if tap.measure_every > 1 and tap.measures_in_branches:
+        try:
+            due = keras.ops.equal(keras.ops.mod(tap.step(), tap.measure_every), 0)
+        except Exception as error:  # Logging must never stop an update.
+            tap.warn_measures(error)
+            return apply(grads, variables)
+    return _apply_measured(tap, apply, grads, variables, list(targets), due)
 
 
 def _apply_measured(
-    tap: Any, apply: Callable[..., Any], grads: Any, variables: Any, targets: Any
+    tap: Any, apply: Callable[..., Any], grads: Any, variables: Any, targets: list, due: Any
 ) -> Any:
-    targets = list(targets)
+    """`apply` between the two halves of the measure; with `due`, each half in a branch.
+
+    The update itself stays out of the branches (traced once, fused with the
+    step); an update that is not due copies no weight and writes a blank row.
+    """
     try:
         with tap.measuring():
             slot = tap.update_slot()
             scale = getattr(tap.optimizer, "loss_scale_factor", None)
-            before = measure_before(targets, grads, scale)
+            before = _measure_before_if(due, targets, grads, scale)
         columns = tap.measure_columns(layers_of(targets)[0])
     except Exception as error:  # Logging must never stop an update.
         tap.warn_measures(error)
@@ -206,7 +199,35 @@ def _apply_measured(
     result = apply(grads, variables)
     try:
         with tap.measuring():
-            tap.write_measures(slot, columns, measure_after(targets, before))
+            if due is None:
+                measures = measure_after(targets, before)
+            else:
+                blank = step_tap.unwritten((len(columns),))
+                measures = keras.ops.cond(
+                    due,
+                    lambda: measure_after(targets, before),
+                    lambda: keras.ops.convert_to_tensor(blank),
+                )
+            tap.write_measures(slot, columns, measures)
     except Exception as error:
         tap.warn_measures(error)
     return result
+
+
+def _measure_before_if(due: Any, targets: list, grads: Any, scale: float | None) -> Before:
+    """`measure_before`, in a branch taken where `due` is true (`None`: always)."""
+    if due is None:
+        return measure_before(targets, grads, scale)
+    _, members = layers_of(targets)
+
+    def measured():
+        before = measure_before(targets, grads, scale)
+        return before.weights, before.squares
+
+    def skipped():
+        # The same shapes (XLA's conditional needs them), filled, not copied.
+        sizes = [sum(int(np.prod(targets[i].shape)) for i in group) for group in members]
+        return [keras.ops.zeros((size,)) for size in sizes], keras.ops.ones((len(members) + 1,))
+
+    weights, squares = keras.ops.cond(due, measured, skipped)
+    return Before(members, list(weights), squares, scale)
