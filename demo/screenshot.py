@@ -2,11 +2,13 @@
 
 Usage (after `make demo` wrote runs/demo; from the repository root):
 
-    .venv/bin/python demo/screenshot.py runs/demo docs/screenshot.png
+    .venv/bin/python demo/screenshot.py runs/demo docs/screenshot.png \
+        --update-ratios docs/update_ratios.png
 
 A real `tensorboard` serves the runs and Debian's `chromium` (driven by
 Playwright, as in the browser tests) opens TensorBoard's UI at 1440 x 1000 on
-the LR tab, light mode.
+the LR tab, light mode. With `--update-ratios`, the "Update ratio" section
+(the demo's `update_ratios` run) is captured too, on its own.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logdir", type=Path)
     parser.add_argument("output", type=Path)
+    parser.add_argument("--update-ratios", type=Path, help="also capture that section here")
     args = parser.parse_args()
     with harness.TensorBoardProcess(args.logdir) as board, harness.browser() as chromium:
         board.wait_for_runs(1)
@@ -37,7 +40,17 @@ def main() -> None:
         frame.wait_for_selector("table.lr-constants", timeout=60_000)
         page.wait_for_timeout(500)  # The last paint of the small charts.
         page.screenshot(path=str(args.output))
-    print(f"wrote {args.output}")
+        print(f"wrote {args.output}")
+        if args.update_ratios:
+            section = frame.locator(".lr-update-ratios")
+            section.scroll_into_view_if_needed()
+            frame.wait_for_function(
+                "() => (document.querySelector('.lr-ratio-chart .lr-plot')"
+                "?.getAttribute('aria-label') || '').includes('points')"
+            )
+            page.wait_for_timeout(500)
+            section.screenshot(path=str(args.update_ratios))
+            print(f"wrote {args.update_ratios}")
 
 
 if __name__ == "__main__":
