@@ -104,21 +104,30 @@ def test_the_heat_map_shows_every_layer_in_model_order_and_the_hot_one(
 def test_the_line_chart_starts_with_the_extreme_layers_and_follows_clicks(ratio_board, open_lr_tab):
     tab = open_section(open_lr_tab, ratio_board)
     label = wait_for_lines(tab, ".lr-ratio-chart", 2)
-    assert f"{write_ratio_logs.HOT_LAYER}: solid, {write_ratio_logs.STEPS[HOT]} points" in label
-    legend = tab.frame.locator(".lr-ratio-chart .lr-legend").inner_text()
-    assert write_ratio_logs.HOT_LAYER in legend
+    # The layers with the highest and the lowest ratio of the heat map the tab fetched.
+    body = ratio_board.get_json("update_ratios", run=HOT, columns=heat_request(tab)["columns"])
+    layers = body["layers"]
+    highest = max(layers, key=lambda cells: max(v for v in cells["high"] if v is not None))
+    lowest = min(layers, key=lambda cells: min(v for v in cells["low"] if v is not None))
+    assert highest["layer"] == write_ratio_logs.HOT_LAYER
+    for picked in (highest, lowest):
+        assert f"{picked['layer']}: solid, {write_ratio_logs.STEPS[HOT]} points" in label
     # A click on a row adds its layer; a second click removes it.
+    row = next(i for i, cells in enumerate(layers) if cells not in (highest, lowest))
+    layer = write_ratio_logs.LAYERS[row]
     heat = tab.frame.locator(HEAT)
     heat_requests = len([url for url in tab.requests if "/update_ratios?" in url])
-    heat.click(position=cell_position(tab, 0, 0.6))
+    heat.click(position=cell_position(tab, row, 0.6))
     label = wait_for_lines(tab, ".lr-ratio-chart", 3)
-    assert f"{write_ratio_logs.LAYERS[0]}: solid" in label
+    assert f"{layer}: solid" in label
+    assert layer in tab.frame.locator(".lr-ratio-chart .lr-legend").inner_text()
     # Only the new line was fetched: the heat map is the same.
     assert len([url for url in tab.requests if "/update_ratios?" in url]) == heat_requests
-    heat.click(position=cell_position(tab, 0, 0.6))
+    heat.click(position=cell_position(tab, row, 0.6))
     tab.frame.wait_for_function(
-        "() => !document.querySelector('.lr-ratio-chart .lr-plot')"
-        f".getAttribute('aria-label').includes('{write_ratio_logs.LAYERS[0]}:')"
+        "layer => !document.querySelector('.lr-ratio-chart .lr-plot')"
+        ".getAttribute('aria-label').includes(layer + ':')",
+        arg=layer,
     )
     norm = wait_for_lines(tab, ".lr-gradient-norm-chart", 1)
     assert f"gradient_norm: solid, {write_ratio_logs.STEPS[HOT]} points" in norm
