@@ -73,10 +73,10 @@ class StepTap(abc.ABC):
             tap (on PyTorch, whose capture runs eagerly, after any capture).
         epoch: A variable holding the current epoch, for `current_epoch()`;
             the logger assigns it at each epoch's start (each backend creates it).
-        measures_in_branches: Whether, with a stride, the measured update
-            runs in a `keras.ops.cond` branch (JAX's stateless updates
-            cannot: its tap computes every step's measures and writes the
-            due ones).
+        measures_in_branches: Whether, with a stride, the two halves of the
+            measure run in `keras.ops.cond` branches, so that a step not due
+            copies nothing (JAX's tap computes every step's measures and
+            writes the due ones; its branches are left for later).
         measure_updates: Whether updates traced from now on write their
             measures (`update_measures`), at every `measure_every`th step;
             `measures_traced` says what the last traced update did (`None`:

@@ -89,7 +89,7 @@ class JaxStepTap(step_tap.StepTap):
     changes and a train function traced once keeps its signature.
     """
 
-    # A stateless update cannot run in a `cond` branch: see `write_measures`.
+    # Measures every step and writes the due ones (see `write_measures`).
     measures_in_branches = False
 
     def __init__(self, tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY):
