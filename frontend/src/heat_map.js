@@ -147,7 +147,7 @@ export class HeatMap {
       if (row.mark) {
         // A selected layer: its line's colour along the row's left edge.
         ctx.fillStyle = row.mark;
-        ctx.fillRect(g.labels ? 0 : g.labels, y, 4, Math.max(g.rowHeight, 2));
+        ctx.fillRect(0, y, 4, Math.max(g.rowHeight, 2));
       }
       if (!g.labels) return;
       ctx.fillStyle = row.mark ? theme.fg : theme.muted;
