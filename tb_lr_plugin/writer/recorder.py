@@ -348,11 +348,13 @@ class Recorder:
 
     def _write_skipped_updates(self, track, steps, rows, written, wall_times) -> None:
         """With update measures on, how many updates the loss scaling skipped before each step."""
-        columns = {column: index for index, column in enumerate(track.tap.columns)}
-        scale = columns.get(step_tap.Column(step_tap.HYPERPARAMETER, skipped_updates.SCALE))
-        counter = columns.get(step_tap.Column(step_tap.HYPERPARAMETER, skipped_updates.COUNTER))
-        measured = step_tap.Column(step_tap.GRADIENT_NORM, step_tap.GRADIENT_NORM) in columns
-        if track.skips is None or not measured or scale is None or counter is None:
+        if track.skips is None:
+            return
+        tap = track.tap
+        scale = tap.index_of(step_tap.Column(step_tap.HYPERPARAMETER, skipped_updates.SCALE))
+        counter = tap.index_of(step_tap.Column(step_tap.HYPERPARAMETER, skipped_updates.COUNTER))
+        measured = tap.index_of(step_tap.Column(step_tap.GRADIENT_NORM, step_tap.GRADIENT_NORM))
+        if measured is None or scale is None or counter is None:
             return
         mask = written[:, scale] & written[:, counter]
         if not np.any(mask):

@@ -259,6 +259,10 @@ class StepTap(abc.ABC):
         """The scalar variables each update writes into its row, by name."""
         return hyperparameters.scalar_variables(self._tapped)
 
+    def index_of(self, column: Column) -> int | None:
+        """The ring column holding `column`, or `None` when nothing has written it."""
+        return self._column_indices.get(column)
+
     def _column(self, column: Column, *, limited: bool = True) -> int | None:
         index = self._column_indices.get(column)
         if index is not None:
