@@ -48,6 +48,8 @@ export function themeColors() {
     grid: read('--lr-grid', 'rgba(0,0,0,0.08)'),
     bg: read('--lr-bg', '#ffffff'),
     rule: read('--lr-rule', 'rgba(0,0,0,0.12)'),
+    accentWeak: read('--lr-accent-weak', 'rgba(245,124,0,0.12)'),
+    error: read('--lr-error', '#c5221f'),
     font: read('--lr-font', 'system-ui, sans-serif'),
   };
 }

@@ -5,7 +5,7 @@
 // scrolled into view, so a run without update ratios costs nothing.
 
 import * as api from './api.js';
-import {LineChart} from './chart.js';
+import {LineChart, themeColors} from './chart.js';
 import {PALETTE} from './colors.js';
 import {MAX_COLUMNS, SAMPLED_EVERY_STEP, UPDATE_RATIO_PREFIX} from './constants.js';
 import {formatStep, formatValue} from './format.js';
@@ -265,7 +265,7 @@ export class UpdateRatios {
 
   /** Strips along the top of a chart at the steps updates were skipped before. */
   skipSpans(skipped) {
-    const color = getComputedStyle(document.documentElement).getPropertyValue('--lr-error').trim() || '#c5221f';
+    const color = themeColors().error;
     return skipped.map(({step}) => {
       const [x0, x1] = this.axis.toX(this.run, [Math.max(0, step - 1), step], null);
       return {x0, x1, color};
@@ -278,7 +278,7 @@ export class UpdateRatios {
     parts.status.textContent = failed.length ? `Could not load: ${failed[0].reason.message}` : emptyNote;
     parts.status.classList.toggle('lr-error', failed.length > 0);
     views.renderLegend(parts.legend, lines.map((l) => ({color: l.color, label: l.label})), note);
-    const band = getComputedStyle(document.documentElement).getPropertyValue('--lr-accent-weak').trim() || 'rgba(0,0,0,0.06)';
+    const band = themeColors().accentWeak;
     chart.setLines(lines.map((l) => ({
       label: l.label, color: l.color, x: this.axis.toX(this.run, l.resp.steps, l.resp.wall_times), y: l.resp.values,
     })), {...overlays, bands: (overlays.bands || []).map((b) => ({...b, color: band}))});
