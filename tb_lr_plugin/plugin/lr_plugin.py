@@ -53,9 +53,15 @@ Body = dict[str, Any]
 
 
 def _json_response(
-    request: wrappers.Request, body: Any, code: int = 200, headers=None, packed_arrays=False
+    request: wrappers.Request,
+    body: Any,
+    code: int = 200,
+    headers=None,
+    arrays: str = http_queries.ARRAYS_AS_LISTS,
 ):
-    text = json_encoding.dumps(body, packed_arrays=packed_arrays)
+    """`body` as JSON, its arrays as lists or packed (`arrays`, from the query)."""
+    packed = arrays == http_queries.ARRAYS_PACKED
+    text = json_encoding.dumps(body, packed_arrays=packed)
     return http_util.Respond(request, text, JSON_TYPE, code=code, headers=headers)
 
 
@@ -449,16 +455,14 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         query = http_queries.update_ratios_query(request.args)
         ctx, experiment = _request_context(request)
         body = self.update_ratios_impl(ctx, experiment, query)
-        packed = query.arrays == http_queries.ARRAYS_PACKED
-        return _json_response(request, body, packed_arrays=packed)
+        return _json_response(request, body, arrays=query.arrays)
 
     @_answers_errors
     def _serve_batch(self, request):
         query = http_queries.batch_query(request.args)
         ctx, experiment = _request_context(request)
         body = self.batch_impl(ctx, experiment, query)
-        packed = query.arrays == http_queries.ARRAYS_PACKED
-        return _json_response(request, body, packed_arrays=packed)
+        return _json_response(request, body, arrays=query.arrays)
 
     @_answers_errors
     def _serve_export(self, request):
