@@ -57,6 +57,15 @@ def write_logs(script: str, logdir: Path) -> None:
         raise RuntimeError(f"{script} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
 
 
+@contextlib.contextmanager
+def serving_logs(script: str, logdir: Path, runs: int) -> Iterator[TensorBoardProcess]:
+    """Writes `tests/<script>`'s runs into `logdir`, then serves them once `runs` are listed."""
+    write_logs(script, logdir)
+    with TensorBoardProcess(logdir) as process:
+        process.wait_for_runs(runs)
+        yield process
+
+
 def plugin_environment(scratch: Path) -> dict[str, str]:
     """Environment for a `tensorboard` subprocess that finds this checkout's plugin.
 

@@ -18,9 +18,7 @@ TRAINED = sorted(write_comparison_logs.STEPS)
 @pytest.fixture(scope="module")
 def comparison_board(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("comparison") / "logs"
-    harness.write_logs("browser/write_comparison_logs.py", logdir)
-    with harness.TensorBoardProcess(logdir) as process:
-        process.wait_for_runs(4)
+    with harness.serving_logs("browser/write_comparison_logs.py", logdir, runs=4) as process:
         yield process
 
 

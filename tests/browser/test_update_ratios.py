@@ -21,9 +21,7 @@ HEAT = ".lr-heat-canvas"
 @pytest.fixture(scope="module")
 def ratio_board(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("ratios") / "logs"
-    harness.write_logs("browser/write_ratio_logs.py", logdir)
-    with harness.TensorBoardProcess(logdir) as process:
-        process.wait_for_runs(4)
+    with harness.serving_logs("browser/write_ratio_logs.py", logdir, runs=4) as process:
         yield process
 
 
