@@ -139,6 +139,18 @@ class UpdateRatiosQuery:
     arrays: str = ARRAYS_AS_LISTS
 
 
+@dataclasses.dataclass(frozen=True)
+class RangeTestQuery:
+    """`range_test?run=R`.
+
+    Example:
+        >>> RangeTestQuery("range_test").run
+        'range_test'
+    """
+
+    run: str
+
+
 def series_query(args: QueryArgs) -> SeriesQuery:
     """Reads the parameters of the `series` route.
 
@@ -241,6 +253,19 @@ def update_ratios_query(args: QueryArgs) -> UpdateRatiosQuery:
         columns=DEFAULT_COLUMNS if columns is None else columns,
         arrays=_arrays(args),
     )
+
+
+def range_test_query(args: QueryArgs) -> RangeTestQuery:
+    """Reads the parameters of the `range_test` route.
+
+    Raises:
+        QueryError: when `run` is missing, empty or repeated.
+
+    Example:
+        >>> range_test_query({"run": ["sweep"]})
+        RangeTestQuery(run='sweep')
+    """
+    return RangeTestQuery(run=_required(_ListArgs.of(args), "run"))
 
 
 @dataclasses.dataclass(frozen=True)

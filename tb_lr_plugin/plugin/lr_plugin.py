@@ -2,11 +2,11 @@
 
 Routes (mounted by TensorBoard at `/data/plugin/lr/`, see docs/HTTP_API.md):
 `runs`, `series`, `schedule`, `deviations`, `export`, `batch`,
-`update_ratios`, and the frontend's
-files (`index.js` and what it imports). Each route parses its query with
-`http_queries`, calls an `*_impl` method that returns a JSON-able body, and
-turns the errors of the layers below into JSON answers: 400 for bad input,
-404 for unknown names, never a traceback.
+`update_ratios`, `range_test`, and the frontend's files (`index.js` and
+what it imports). Each route parses its query with `http_queries`, calls an
+`*_impl` method that returns a JSON-able body, and turns the errors of the
+layers below into JSON answers: 400 for bad input, 404 for unknown names,
+never a traceback.
 
 This module never imports TensorFlow or Keras: it reads through TensorBoard's
 data provider, which works with either loader (`--load_fast=true|false`).
@@ -123,6 +123,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             "/export": self._serve_export,
             "/batch": self._serve_batch,
             "/update_ratios": self._serve_update_ratios,
+            "/range_test": self._serve_range_test,
             # The frontend's files, at the plugin's root, where index.js's
             # relative imports resolve.
             ES_MODULE_PATH: self._serve_static,
@@ -148,7 +149,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
     # -- Logic, one method per route: (ctx, experiment, query) -> body. --
 
     def runs_impl(self, ctx, experiment: str) -> Body:
-        """`{"runs": [{"name", "series", "schedule", "optimizers"}], "problems"}`."""
+        """`{"runs": [{"name", "series", "schedule", "optimizers", "range_test"}], "problems"}`."""
         tags_by_run, problems = self._data.tags(ctx, experiment)
         runs = [
             {
@@ -156,6 +157,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
                 "series": entry.series_names(),
                 "schedule": bool(entry.schedule_optimizers()),
                 "optimizers": [name for name in entry.optimizers() if name],
+                "range_test": entry.range_test_tag() is not None,
             }
             for entry in run_catalog.catalog(tags_by_run)
         ]
@@ -329,6 +331,30 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             "problems": _problems(problem for series in every for problem in series.problems),
         }
 
+    def range_test_impl(self, ctx, experiment: str, query: http_queries.RangeTestQuery) -> Body:
+        """A run's learning-rate range test: its sweep, each rule's suggestion, the divergence.
+
+        The latest readable record wins (each `find_learning_rate` into the
+        run writes one); damaged ones are named in `problems`.
+
+        Raises:
+            run_catalog.UnknownNameError: for an unknown run, or one without a range test.
+        """
+        entry = self._run(ctx, experiment, query.run)
+        tag = entry.range_test_tag()
+        if tag is None:
+            raise run_catalog.UnknownNameError(
+                f"run {query.run!r} has no range test; make one with "
+                "tb_lr_plugin.find_learning_rate(model, x, y, log_dir=...)"
+            )
+        documents = self._data.documents(ctx, experiment, query.run, tag)
+        readable = [document.content for document in documents if document.content is not None]
+        return {
+            "run": query.run,
+            **_range_test_fields(readable[-1] if readable else None),
+            "problems": _problems(document.problem for document in documents if document.problem),
+        }
+
     def batch_impl(self, ctx, experiment: str, query: http_queries.BatchQuery) -> Body:
         """What the tab draws of several runs, in one answer: `{"runs": [...]}`.
 
@@ -458,6 +484,12 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         return _json_response(request, body, arrays=query.arrays)
 
     @_answers_errors
+    def _serve_range_test(self, request):
+        query = http_queries.range_test_query(request.args)
+        ctx, experiment = _request_context(request)
+        return _json_response(request, self.range_test_impl(ctx, experiment, query))
+
+    @_answers_errors
     def _serve_batch(self, request):
         query = http_queries.batch_query(request.args)
         ctx, experiment = _request_context(request)
@@ -540,6 +572,28 @@ _EMPTY_SERIES = run_data.Series(
 
 def _problems(problems) -> list[Body]:
     return [dataclasses.asdict(problem) for problem in problems]
+
+
+def _range_test_fields(test: event_format.RangeTest | None) -> Body:
+    if test is None:
+        # Every record is damaged: nothing to draw, and `problems` says why.
+        return {
+            "learning_rates": [],
+            "losses": [],
+            "smoothed_losses": [],
+            "suggestions": [],
+            "divergence": None,
+            "stopped": None,
+            "settings": {},
+            "optimizer": None,
+            "wall_time": None,
+        }
+    fields = dataclasses.asdict(test)
+    # One per rule, in the tab's order, also where a record lacks one.
+    fields["suggestions"] = [
+        dataclasses.asdict(test.suggestion(rule)) for rule in event_format.RULES
+    ]
+    return fields
 
 
 def _request_context(request: wrappers.Request) -> tuple[Any, str]:

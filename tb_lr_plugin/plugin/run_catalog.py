@@ -6,7 +6,9 @@ The names (`event_format`) are those of the HTTP API:
   `optimizer[/<optimizer>]/<name>`, `layers/<path>/<name>`;
 * `schedule[/<optimizer>]` is a configured curve, described by
   `schedule_config[/<optimizer>]`;
-* `assignment[/<optimizer>]` holds the changes of a rate and their source.
+* `assignment[/<optimizer>]` holds the changes of a rate and their source;
+* `range_test` is a learning-rate range test (`find_learning_rate`): one
+  document of its own, not a series.
 
 An optimizer's name is the suffix shared by its names; a run with a single
 optimizer has unsuffixed names, and its optimizer is called `""` here.
@@ -145,6 +147,17 @@ class RunEntry:
         raise AmbiguousNameError(
             f"run {self.name!r} has schedules for optimizers {available}; pass optimizer="
         )
+
+    def range_test_tag(self) -> run_data.Tag | None:
+        """The tag of the run's range test, or `None` when it has none.
+
+        Example:
+            >>> RunEntry("r", {"range_test": _tag("range_test", "range_test")}
+            ...          ).range_test_tag().kind
+            'range_test'
+        """
+        tag = self.tags.get(event_format.RANGE_TEST)
+        return tag if tag is not None and tag.kind == event_format.KIND_RANGE_TEST else None
 
     def tag(self, base: str, optimizer: str) -> run_data.Tag | None:
         """The tag of `base` for `optimizer`, or `None` when the run has none.

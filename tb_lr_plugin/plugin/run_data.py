@@ -85,7 +85,7 @@ class Tag:
 class Document:
     """One document record; `content` is `None` when unreadable, and `problem` says why."""
 
-    content: event_format.ScheduleConfig | event_format.Assignment | None
+    content: event_format.ScheduleConfig | event_format.Assignment | event_format.RangeTest | None
     problem: Problem | None = None
 
 
@@ -240,6 +240,7 @@ class RunData:
 _DOCUMENT_DECODERS = {
     event_format.KIND_SCHEDULE_CONFIG: event_format.decode_schedule_config,
     event_format.KIND_ASSIGNMENT: event_format.decode_assignment,
+    event_format.KIND_RANGE_TEST: event_format.decode_range_test,
 }
 
 

@@ -26,8 +26,10 @@ Runs of `training_logdir`:
 `epoch_only` (a series and no schedule), `non_finite` (NaN and infinite
 rates), `ratio_edges` (update ratios with NaN, infinities, a damaged chunk
 and a layer without `position`), `newer_format` (a tag from a future format version), `corrupt`
-(an unreadable chunk beside a good one) and `damaged` (a chunk, a schedule
-description and an assignment each with a byte flipped after writing).
+(an unreadable chunk beside a good one), `damaged` (a chunk, a schedule
+description and an assignment each with a byte flipped after writing), and
+the range tests of `range_test_documents` (`range_test`, `range_test_damaged`,
+`range_test_unreadable`).
 
 `long_logdir` holds `long` (a 100,000-step custom loop with a warm-up cosine
 schedule), `preview` and `short` (a 200-step custom loop).
@@ -44,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import harness
+from plugin.range_test_documents import RECORDS as RANGE_TEST_RECORDS
 from plugin_server import PluginServer
 from raw_records import append_records, chunk, damaged, write_records
 
@@ -169,6 +172,11 @@ def edge_logdir(tmp_path_factory) -> Path:
             ),
         ],
     )
+    for run, payloads in RANGE_TEST_RECORDS.items():
+        write_records(
+            logdir / run,
+            [(event_format.RANGE_TEST, 0, p, event_format.KIND_RANGE_TEST) for p in payloads],
+        )
     return logdir
 
 

@@ -41,6 +41,7 @@ def test_runs_lists_every_run_with_its_series_and_schedule(server):
         "series": [],
         "schedule": True,
         "optimizers": [],
+        "range_test": False,
     }
     two = runs["two_optimizers"]
     assert two["optimizers"] == ["biases", "kernels"]
