@@ -22,10 +22,12 @@ _WRITER_NAMES = (
     "LearningRateWriter",
     "LogDirError",
     "NotTrainingError",
+    "RangeTestResult",
     "ScheduleSamplingError",
     "current_epoch",
     "current_learning_rate",
     "current_step",
+    "find_learning_rate",
     "record",
     "write_schedule",
 )

@@ -48,7 +48,8 @@ KIND_SERIES = "series"  # Points of a named series.
 KIND_SCHEDULE = "schedule"  # The configured schedule's curve, one point per step.
 KIND_SCHEDULE_CONFIG = "schedule_config"  # A `ScheduleConfig` document.
 KIND_ASSIGNMENT = "assignment"  # An `Assignment` document.
-KINDS = (KIND_SERIES, KIND_SCHEDULE, KIND_SCHEDULE_CONFIG, KIND_ASSIGNMENT)
+KIND_RANGE_TEST = "range_test"  # A `RangeTest` document: a learning-rate range test.
+KINDS = (KIND_SERIES, KIND_SCHEDULE, KIND_SCHEDULE_CONFIG, KIND_ASSIGNMENT, KIND_RANGE_TEST)
 
 # How the points of a series are sampled.
 SAMPLED_EVERY_STEP = "step"  # One point per optimizer step.
@@ -66,6 +67,7 @@ SKIPPED_UPDATES = "skipped_updates"
 SCHEDULE = "schedule"
 SCHEDULE_CONFIG = "schedule_config"
 ASSIGNMENT = "assignment"
+RANGE_TEST = "range_test"
 
 # Rates closer than this (see `rates_agree`) are the same rate.
 RELATIVE_TOLERANCE = 1e-6
@@ -452,7 +454,75 @@ class Assignment:
     wall_time: float
 
 
-def encode_document(document: ScheduleConfig | Assignment) -> bytes:
+# A range test's rules (`RangeTest.suggestions`), in the order the tab lists them.
+RULES = ("valley", "slide", "minimum", "steep")
+# Why a range test's sweep ended (`RangeTest.stopped`).
+STOPPED_COMPLETED = "completed"  # It reached `max_lr`.
+STOPPED_DIVERGED = "diverged"  # The smoothed loss exceeded `stop_factor` times its minimum.
+STOPPED_NOT_FINITE = "not_finite"  # The loss became NaN or infinite.
+STOPPED_OUT_OF_DATA = "out_of_data"  # The data ran out before `max_lr`.
+STOP_REASONS = (STOPPED_COMPLETED, STOPPED_DIVERGED, STOPPED_NOT_FINITE, STOPPED_OUT_OF_DATA)
+
+
+@dataclasses.dataclass(frozen=True)
+class Suggestion:
+    """One rule's suggested learning rate, or why it has none.
+
+    Attributes:
+        rule: One of `RULES`.
+        learning_rate: The suggested rate; `None` when the rule found none.
+        reason: Why there is none (`None` when there is a rate).
+    """
+
+    rule: str
+    learning_rate: float | None
+    reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RangeTest:
+    """A learning-rate range test: the rate and loss of every step of its sweep.
+
+    Attributes:
+        learning_rates: The rate each step of the sweep applied.
+        losses: The loss of that step's batch (NaN where not finite).
+        smoothed_losses: `losses` smoothed as the sweep saw them (the
+            rules and the stop read these).
+        suggestions: One per rule of `RULES`, in that order.
+        divergence: The rate at which the loss began to diverge, or `None`.
+        stopped: Why the sweep ended: one of `STOP_REASONS`.
+        settings: How it was run: `min_lr`, `max_lr`, `num_steps`, `mode`,
+            `stop_factor`, `smoothing`, `batch_size`, `steps_per_execution`.
+        optimizer: The optimizer's class name, for the line that configures
+            the suggested rate.
+        wall_time: When it ended, in seconds since the epoch.
+
+    Example:
+        >>> test = RangeTest([1e-3, 1e-2], [1.0, 0.5], [1.0, 0.7], [Suggestion("valley", 1e-3)],
+        ...                  None, STOPPED_COMPLETED, {"num_steps": 2}, "SGD", 1.5e9)
+        >>> decode_range_test(encode_document(test)) == test
+        True
+    """
+
+    learning_rates: list[float]
+    losses: list[float]
+    smoothed_losses: list[float]
+    suggestions: list[Suggestion]
+    divergence: float | None
+    stopped: str
+    settings: dict[str, Any]
+    optimizer: str
+    wall_time: float
+
+    def suggestion(self, rule: str) -> Suggestion:
+        """The suggestion of `rule` (one of `RULES`)."""
+        for suggestion in self.suggestions:
+            if suggestion.rule == rule:
+                return suggestion
+        return Suggestion(rule, None, "not recorded")
+
+
+def encode_document(document: ScheduleConfig | Assignment | RangeTest) -> bytes:
     """The payload of a document record; non-finite floats become `null`."""
     fields = dataclasses.asdict(document)
     return _with_checksum(json.dumps(json_safe(fields), sort_keys=True).encode())
@@ -499,6 +569,49 @@ def decode_assignment(payload: bytes, version: int = FORMAT_VERSION) -> Assignme
         previous=_float_or_nan(fields.get("previous")),
         value=_float_or_nan(fields.get("value")),
         source=source,
+        wall_time=_float_or_nan(fields.get("wall_time")),
+    )
+
+
+def decode_range_test(payload: bytes, version: int = FORMAT_VERSION) -> RangeTest:
+    """The `RangeTest` in a `range_test` payload of format `version`.
+
+    Raises:
+        FormatError: when the payload is damaged, or its arrays are not
+            numbers of one length.
+    """
+    fields = _document_fields(payload, version)
+    arrays = {}
+    for key in ("learning_rates", "losses", "smoothed_losses"):
+        values = fields.get(key)
+        if not isinstance(values, list) or not all(
+            value is None or isinstance(value, (int, float)) for value in values
+        ):
+            raise FormatError(f"range test's {key} is not a list of numbers")
+        arrays[key] = [_float_or_nan(value) for value in values]
+    if len({len(values) for values in arrays.values()}) != 1:
+        raise FormatError("range test's arrays differ in length")
+    recorded = fields.get("suggestions")
+    suggestions = []
+    for item in recorded if isinstance(recorded, list) else []:
+        if isinstance(item, dict) and item.get("rule") in RULES:
+            rate = item.get("learning_rate")
+            suggestions.append(
+                Suggestion(
+                    item["rule"],
+                    _float_or_nan(rate) if rate is not None else None,
+                    _optional_text(item.get("reason")),
+                )
+            )
+    settings = fields.get("settings")
+    divergence = fields.get("divergence")
+    return RangeTest(
+        **arrays,
+        suggestions=suggestions,
+        divergence=_float_or_nan(divergence) if divergence is not None else None,
+        stopped=fields.get("stopped") if fields.get("stopped") in STOP_REASONS else "unknown",
+        settings=settings if isinstance(settings, dict) else {},
+        optimizer=_optional_text(fields.get("optimizer")) or "",
         wall_time=_float_or_nan(fields.get("wall_time")),
     )
 

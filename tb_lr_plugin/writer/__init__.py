@@ -11,6 +11,7 @@ from tb_lr_plugin.writer.in_layer import (
     record,
 )
 from tb_lr_plugin.writer.preview import write_schedule
+from tb_lr_plugin.writer.range_test import RangeTestResult, find_learning_rate
 from tb_lr_plugin.writer.schedule_sampling import ScheduleSamplingError
 
 __all__ = [
@@ -18,10 +19,12 @@ __all__ = [
     "LearningRateWriter",
     "LogDirError",
     "NotTrainingError",
+    "RangeTestResult",
     "ScheduleSamplingError",
     "current_epoch",
     "current_learning_rate",
     "current_step",
+    "find_learning_rate",
     "record",
     "write_schedule",
 ]

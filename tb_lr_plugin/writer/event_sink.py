@@ -87,6 +87,13 @@ def _known_schemes() -> str:
     )
 
 
+_DOCUMENT_KINDS = {
+    event_format.ScheduleConfig: event_format.KIND_SCHEDULE_CONFIG,
+    event_format.Assignment: event_format.KIND_ASSIGNMENT,
+    event_format.RangeTest: event_format.KIND_RANGE_TEST,
+}
+
+
 class EventSink:
     """Appends this plugin's records to a new event file of a run, under their tags.
 
@@ -130,13 +137,13 @@ class EventSink:
         self._write(name, payload, int(chunk.steps[0]), kind, sampling, position)
 
     def write_document(
-        self, name: str, step: int, document: event_format.ScheduleConfig | event_format.Assignment
+        self,
+        name: str,
+        step: int,
+        document: event_format.ScheduleConfig | event_format.Assignment | event_format.RangeTest,
     ) -> None:
         """Writes one document record at `step`."""
-        if isinstance(document, event_format.Assignment):
-            kind = event_format.KIND_ASSIGNMENT
-        else:
-            kind = event_format.KIND_SCHEDULE_CONFIG
+        kind = _DOCUMENT_KINDS[type(document)]
         self._write(name, event_format.encode_document(document), int(step), kind)
 
     def flush(self) -> None:

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -221,6 +222,12 @@ TRAINABLE_VARIABLE_LIST = Internal(
         or isinstance(getattr(optimizer, "_trainable_variables", None), list)
     ),
 )
+GLOBAL_SEED_GENERATOR = Internal(
+    "keras.src.backend.common.global_state's 'global_seed_generator'",
+    "find_learning_rate cannot put back the state of the seed generator keras.random "
+    "uses without a seed, where the sweep drew from it",
+    lambda optimizer: _GLOBAL_STATE is not None,
+)
 FRAMES = Internal(
     "sys._getframe",
     "record() files values under their name alone (pass layer=...) and every change of "
@@ -242,6 +249,7 @@ INTERNALS = (
     JAX_TRAIN_STEP,
     OPTIMIZER_VARIABLE_LIST,
     TRAINABLE_VARIABLE_LIST,
+    GLOBAL_SEED_GENERATOR,
     FRAMES,
 )
 
@@ -523,6 +531,31 @@ def hook_jax_train_step(
     return True
 
 
+@contextlib.contextmanager
+def train_step_hooks_kept(model: keras.Model) -> Iterator[None]:
+    """Puts back, on exit, the train-step hooks `model` had on entry (`hook_jax_train_step`).
+
+    For a training that hooks the model for an optimizer of its own (a range
+    test): afterwards the model's `fit` runs as before, hooked for the
+    optimizer's own tap or not at all.
+    """
+    names = ("compute_loss_and_updates", "train_step")
+    own = {name: vars(model)[name] for name in names if name in vars(model)}
+    installed = attached(model, "jax_train_step")
+    try:
+        yield
+    finally:
+        for name in names:
+            if name in own:
+                setattr(model, name, own[name])
+            elif name in vars(model):
+                delattr(model, name)
+        if installed is not None:
+            attach(model, "jax_train_step", installed)
+        elif attached(model, "jax_train_step") is not None:
+            detach(model, "jax_train_step")
+
+
 def trainable_variables_of(optimizer: keras.optimizers.Optimizer) -> list[Any] | None:
     """The variables a built optimizer updates when `apply` is given none; `None` if unknown.
 
@@ -562,6 +595,18 @@ def hide_from_saving(optimizer: keras.optimizers.Optimizer, variables: list[Any]
 
         without_hidden.__wrapped__ = method
         setattr(optimizer, method_name, without_hidden)
+
+
+def global_seed_generator_state() -> Any:
+    """The state variable of the seed generator `keras.random` uses without a seed, if made.
+
+    Keras creates that generator on first use; `None` before (or without the
+    internal: see `GLOBAL_SEED_GENERATOR`).
+    """
+    if not available(GLOBAL_SEED_GENERATOR):
+        return None
+    generator = _GLOBAL_STATE.get_global_attribute("global_seed_generator")
+    return getattr(generator, "state", None)
 
 
 def instance_attributes(owner: Any) -> dict[str, Any]:

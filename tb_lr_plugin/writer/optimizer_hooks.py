@@ -24,8 +24,8 @@ from tb_lr_plugin.writer import keras_internals, step_tap, update_measures
 from tb_lr_plugin.writer.tapped_optimizers import TappedOptimizer
 
 
-def tap_for(tapped: TappedOptimizer) -> step_tap.StepTap:
-    """The optimizer's tap, created and installed on first use.
+def tap_for(tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY) -> step_tap.StepTap:
+    """The optimizer's tap, created (with a ring of `capacity` steps) and installed on first use.
 
     Example:
         >>> optimizer = keras.optimizers.SGD()
@@ -34,7 +34,7 @@ def tap_for(tapped: TappedOptimizer) -> step_tap.StepTap:
     """
     tap = keras_internals.attached(tapped.optimizer, "tap")
     if tap is None:
-        tap = step_tap.create(tapped)
+        tap = step_tap.create(tapped, capacity)
         _route_learning_rate(tap)
         if not keras_internals.hook_update_step(tapped.optimizer, tap.capture):
             _wrap_apply(tap)

@@ -46,6 +46,7 @@ HYPERPARAMETER = "hyperparameter"
 RECORDED = "recorded"
 UPDATE_RATIO = "update_ratio"  # Named by the layer's path.
 GRADIENT_NORM = "gradient_norm"
+LOSS = "loss"  # The batch's loss, as the train step hands it to the optimizer (a range test).
 
 
 class NoStepValues(Exception):
@@ -117,8 +118,8 @@ class StepTap(abc.ABC):
         """
 
     @abc.abstractmethod
-    def record(self, name: str, value: Any) -> None:
-        """Adds float32 scalar `value` to this step's row as column `name`."""
+    def record(self, name: str, value: Any, kind: str = RECORDED) -> None:
+        """Adds float32 scalar `value` to this step's row as column `(kind, name)`."""
 
     def recordable(self, name: str, value: Any) -> Any:
         """`value` as `record` stores it: a float32 scalar (a tensor: its mean, and a warning)."""

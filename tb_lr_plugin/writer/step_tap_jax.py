@@ -274,7 +274,7 @@ class JaxStepTap(step_tap.StepTap):
             return np.array(self._loop_values[id(variable)])
         return variable.numpy()
 
-    def record(self, name: str, value: Any) -> None:
+    def record(self, name: str, value: Any, kind: str = RECORDED) -> None:
         in_step = self._step_records is not None  # The forward pass of fit's train step.
         if not in_step and (
             keras_internals.in_stateless_scope() or isinstance(value, jax.core.Tracer)
@@ -291,7 +291,7 @@ class JaxStepTap(step_tap.StepTap):
                     f"step of your own; {name!r} is not recorded"
                 )
             return
-        column = self._column(Column(RECORDED, name))
+        column = self._column(Column(kind, name))
         if column is None:
             return
         if in_step and _in_control_flow():

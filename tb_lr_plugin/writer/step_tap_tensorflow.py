@@ -53,13 +53,13 @@ class TensorFlowStepTap(step_tap.StepTap):
             ring.assign(step_tap.unwritten(tuple(ring.shape)))
             yield indices, cells
 
-    def record(self, name: str, value) -> None:
+    def record(self, name: str, value, kind: str = RECORDED) -> None:
         """Adds `value` to this step's row as column `name`, written with the update.
 
         Eagerly, the next eager update takes it; in a `cond` branch or a loop
         body, whose tensors no update outside can take, it is written at once.
         """
-        column = self._column(Column(RECORDED, name))
+        column = self._column(Column(kind, name))
         if column is None:
             return
         value = tf.cast(value, tf.float32)

@@ -115,8 +115,8 @@ class TorchStepTap(step_tap.StepTap):
         return value
 
     @torch.compiler.disable
-    def record(self, name: str, value: Any) -> None:
-        column = self._column(Column(RECORDED, name))
+    def record(self, name: str, value: Any, kind: str = RECORDED) -> None:
+        column = self._column(Column(kind, name))
         if column is not None:
             # Already detached float32 (`recordable`).
             self._eager_records.setdefault(threading.get_ident(), {})[column] = value
