@@ -23,7 +23,7 @@ NIGHTLY_TESTS := tests/writer/test_fit_exactness.py tests/writer/test_in_layer.p
 # backend is chosen per process by KERAS_BACKEND). This checkout is installed
 # into them at each run (no build isolation, nothing downloaded), so
 # TensorBoard finds the plugin by its entry point as a user's would.
-BACKEND_TESTS := tests/backends tests/test_readme.py tb_lr_plugin/writer
+BACKEND_TESTS := tests/backends tests/writer/test_range_test.py tests/test_readme.py tb_lr_plugin/writer
 VENV_CACHE ?= $(HOME)/.cache/tb-lr-plugin
 JAX := $(VENV_CACHE)/jax-$(shell cat requirements/jax.txt | sha1sum | cut -c1-12)
 TORCH := $(VENV_CACHE)/torch-$(shell cat requirements/torch.txt | sha1sum | cut -c1-12)

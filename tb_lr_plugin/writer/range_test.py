@@ -16,6 +16,8 @@ import contextlib
 import dataclasses
 import math
 import os
+import random
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -433,7 +435,7 @@ def _model_kept(model: keras.Model) -> Iterator[None]:
         for name in ("optimizer", "train_function", "stop_training", "history")
     }
     try:
-        with keras_internals.train_step_hooks_kept(model):
+        with keras_internals.train_step_hooks_kept(model), _global_random_states_kept():
             yield
     finally:
         for name, value in kept.items():
@@ -441,6 +443,25 @@ def _model_kept(model: keras.Model) -> Iterator[None]:
         model.reset_metrics()  # Those the sweep built; those there before are put back below.
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
+
+
+@contextlib.contextmanager
+def _global_random_states_kept() -> Iterator[None]:
+    """Puts back Python's, NumPy's and PyTorch's global random states.
+
+    `fit` draws from them without a seed (PyTorch's data loader draws a seed
+    per epoch), so a sweep would shift what the next `fit` draws.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    torch = sys.modules.get("torch") if keras.backend.backend() == "torch" else None
+    torch_state = torch.random.get_rng_state() if torch is not None else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        if torch_state is not None:
+            torch.random.set_rng_state(torch_state)
 
 
 def _write(run_dir, result: RangeTestResult, suggestions, settings, optimizer_name) -> None:

@@ -74,11 +74,12 @@ def suggestions(rates: np.ndarray, smoothed_losses: np.ndarray) -> list[Suggesti
 
 
 def valley(rates: np.ndarray, losses: np.ndarray) -> Suggestion:
-    """The middle of the longest run of steps over which the loss kept falling.
+    """The middle of the longest stretch over which the loss kept falling.
 
-    The run is the longest strictly decreasing subsequence of `losses`; its
-    middle step is halfway in steps between its first and last (for an
-    exponential sweep, the geometric middle of their rates).
+    The stretch ends where the longest strictly decreasing subsequence of
+    `losses` ends and is as many steps long (so a plateau before the fall
+    does not lengthen it); its middle is halfway in steps (for an
+    exponential sweep, the geometric middle of its rates).
 
     Example:
         >>> rates = np.arange(1.0, 8.0)
@@ -87,17 +88,13 @@ def valley(rates: np.ndarray, losses: np.ndarray) -> Suggestion:
     """
     if len(losses) < 3:
         return Suggestion("valley", None, _too_short(len(losses)))
-    longest = np.ones(len(losses), np.int64)  # Of a decreasing run ending at each step.
-    first = np.arange(len(losses))  # Where that run starts.
+    longest = np.ones(len(losses), np.int64)  # Of a decreasing subsequence ending at each step.
     for i in range(1, len(losses)):
-        longer = np.where(losses[:i] > losses[i], longest[:i], 0)
-        j = int(np.argmax(longer))
-        if longer[j] > 0:
-            longest[i], first[i] = longer[j] + 1, first[j]
+        longest[i] = 1 + np.max(longest[:i], where=losses[:i] > losses[i], initial=0)
     end = int(np.argmax(longest))
     if longest[end] < 3:
         return Suggestion("valley", None, "the smoothed loss never fell over three steps")
-    start = int(first[end])
+    start = end - int(longest[end]) + 1
     return Suggestion("valley", float(rates[start + (end - start) // 2]))
 
 
