@@ -106,6 +106,30 @@ assignments = st.builds(
 )
 
 
+
+@st.composite
+def range_tests(draw) -> fmt.RangeTest:
+    steps = draw(st.integers(0, 30))
+    arrays = [draw(st.lists(finite, min_size=steps, max_size=steps)) for _ in range(3)]
+    rules = draw(st.lists(st.sampled_from(fmt.RULES), unique=True))
+    suggestions = [
+        draw(
+            st.builds(fmt.Suggestion, st.just(rule), finite, st.none())
+            | st.builds(fmt.Suggestion, st.just(rule), st.none(), names)
+        )
+        for rule in rules
+    ]
+    return fmt.RangeTest(
+        *arrays,
+        suggestions=suggestions,
+        divergence=draw(st.none() | finite),
+        stopped=draw(st.sampled_from(fmt.STOP_REASONS)),
+        settings=draw(st.dictionaries(st.text(), json_values, max_size=6)),
+        optimizer=draw(names),
+        wall_time=draw(st.floats(0, 4e9)),
+    )
+
+
 def assert_same_chunk(decoded: fmt.Chunk, chunk: fmt.Chunk) -> None:
     np.testing.assert_array_equal(decoded.steps, chunk.steps)
     assert decoded.values.dtype == chunk.values.dtype
@@ -139,6 +163,50 @@ def test_every_schedule_config_reads_back_as_written(config):
 @given(assignment=assignments)
 def test_every_assignment_reads_back_as_written(assignment):
     assert fmt.decode_assignment(fmt.encode_document(assignment)) == assignment
+
+
+@SETTINGS
+@given(test=range_tests())
+def test_every_range_test_reads_back_as_written(test):
+    assert fmt.decode_range_test(fmt.encode_document(test)) == test
+
+
+def test_a_range_test_s_non_finite_losses_read_back_as_nan():
+    test = fmt.RangeTest(
+        [0.1, 1.0], [1.0, math.inf], [1.0, math.nan], [], None, fmt.STOPPED_NOT_FINITE, {}, "", 0.0
+    )
+    decoded = fmt.decode_range_test(fmt.encode_document(test))
+    assert decoded.losses[0] == 1.0 and math.isnan(decoded.losses[1])
+    assert math.isnan(decoded.smoothed_losses[1])
+    assert decoded.suggestion("valley") == fmt.Suggestion("valley", None, "not recorded")
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"learning_rates": [0.1], "losses": [1.0, 2.0], "smoothed_losses": [1.0]}, "length"),
+        ({"learning_rates": "0.1", "losses": [], "smoothed_losses": []}, "learning_rates"),
+        ({"learning_rates": [], "losses": ["x"], "smoothed_losses": []}, "losses"),
+        ({"losses": [], "smoothed_losses": []}, "learning_rates"),
+    ],
+)
+def test_a_malformed_range_test_is_a_format_error(fields, message):
+    payload = fmt._with_checksum(json.dumps(fields).encode())
+    with pytest.raises(fmt.FormatError, match=message):
+        fmt.decode_range_test(payload)
+
+
+def test_a_range_test_s_unknown_rules_and_reasons_are_dropped():
+    fields = {
+        "learning_rates": [],
+        "losses": [],
+        "smoothed_losses": [],
+        "suggestions": [{"rule": "magic", "learning_rate": 1.0}, {"rule": "steep"}, 3],
+        "stopped": "bored",
+    }
+    decoded = fmt.decode_range_test(fmt._with_checksum(json.dumps(fields).encode()))
+    assert decoded.suggestions == [fmt.Suggestion("steep", None, None)]
+    assert decoded.stopped == "unknown"
 
 
 def test_non_finite_numbers_in_documents_read_back_as_nan_or_none():
@@ -307,16 +375,16 @@ def test_a_damaged_chunk_names_the_steps_it_held():
 
 
 @SETTINGS
-@given(document=st.one_of(assignments, schedule_configs), data=st.data())
+@given(document=st.one_of(assignments, schedule_configs, range_tests()), data=st.data())
 def test_a_flipped_byte_in_a_document_fails_its_checksum(document, data):
     payload = bytearray(fmt.encode_document(document))
     at = data.draw(st.integers(0, len(payload) - 1))
     payload[at] ^= data.draw(st.integers(1, 255))
-    decode = (
-        fmt.decode_assignment
-        if isinstance(document, fmt.Assignment)
-        else fmt.decode_schedule_config
-    )
+    decode = {
+        fmt.Assignment: fmt.decode_assignment,
+        fmt.ScheduleConfig: fmt.decode_schedule_config,
+        fmt.RangeTest: fmt.decode_range_test,
+    }[type(document)]
     with pytest.raises(fmt.ChecksumError):
         decode(bytes(payload))
 
