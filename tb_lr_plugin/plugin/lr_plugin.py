@@ -36,6 +36,7 @@ from tb_lr_plugin.plugin import (
     heat_map,
     http_queries,
     json_encoding,
+    range_tests,
     run_catalog,
     run_data,
     static_assets,
@@ -348,10 +349,9 @@ class LearningRatePlugin(base_plugin.TBPlugin):
                 "tb_lr_plugin.find_learning_rate(model, x, y, log_dir=...)"
             )
         documents = self._data.documents(ctx, experiment, query.run, tag)
-        readable = [document.content for document in documents if document.content is not None]
         return {
             "run": query.run,
-            **_range_test_fields(readable[-1] if readable else None),
+            **range_tests.latest_fields(documents),
             "problems": _problems(document.problem for document in documents if document.problem),
         }
 
@@ -572,28 +572,6 @@ _EMPTY_SERIES = run_data.Series(
 
 def _problems(problems) -> list[Body]:
     return [dataclasses.asdict(problem) for problem in problems]
-
-
-def _range_test_fields(test: event_format.RangeTest | None) -> Body:
-    if test is None:
-        # Every record is damaged: nothing to draw, and `problems` says why.
-        return {
-            "learning_rates": [],
-            "losses": [],
-            "smoothed_losses": [],
-            "suggestions": [],
-            "divergence": None,
-            "stopped": None,
-            "settings": {},
-            "optimizer": None,
-            "wall_time": None,
-        }
-    fields = dataclasses.asdict(test)
-    # One per rule, in the tab's order, also where a record lacks one.
-    fields["suggestions"] = [
-        dataclasses.asdict(test.suggestion(rule)) for rule in event_format.RULES
-    ]
-    return fields
 
 
 def _request_context(request: wrappers.Request) -> tuple[Any, str]:

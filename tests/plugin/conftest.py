@@ -21,6 +21,8 @@ Runs of `training_logdir`:
 * `preview`: `write_schedule` of a `PiecewiseConstantDecay`, no training.
 * `ratios`: `fit` with `update_ratios=True` over a model `deep` of twelve
   layers `layer_0` to `layer_11` (by name, `layer_10` sorts before `layer_2`).
+* `range_test`: `find_learning_rate` with `SGD`, rates from 1e-4 to 10 over
+  at most 40 steps of 80 samples.
 
 `edge_logdir` holds hand-made records for what the writer does not write:
 `epoch_only` (a series and no schedule), `non_finite` (NaN and infinite
@@ -374,6 +376,11 @@ deep.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
 deep.fit(
     x, y, batch_size=8, epochs=2, verbose=0,
     callbacks=[tblr.LearningRateLogger(logdir, run_name="ratios", update_ratios=True)],
+)
+
+tblr.find_learning_rate(
+    model(keras.optimizers.SGD()), x, y, batch_size=80, min_lr=1e-4, max_lr=10.0, num_steps=40,
+    seed=0, log_dir=logdir, run_name="range_test",
 )
 """
 )

@@ -66,6 +66,11 @@ BAD_REQUESTS = [
     ("update_ratios", {"run": "ratios", "columns": "4001"}, 400, "columns"),
     ("update_ratios", {"run": "ratios", "start": "9", "end": "3"}, 400, "after"),
     ("update_ratios", {"run": "ratios", "arrays": "bytes"}, 400, "arrays must be one of"),
+    ("range_test", {}, 400, "run is required"),
+    ("range_test", {"run": ""}, 400, "run is required"),
+    ("range_test", {"run": ["cosine", "plateau"]}, 400, "run was given 2 times"),
+    ("range_test", {"run": "nope"}, 404, "no run 'nope'"),
+    ("range_test", {"run": "cosine"}, 404, "tb_lr_plugin.find_learning_rate("),
     ("nope", {}, 404, "no static file"),
 ]
 
@@ -100,7 +105,16 @@ _number_like = st.one_of(
     st.sampled_from(["", " 5", "5 ", "0x10", "1_000", "+7", "NaN", "inf", "１２", "\x00"]),
     _text,
 )
-_known_runs = ["cosine", "plateau", "two_optimizers", "preview", "manual", "in_graph", "ratios"]
+_known_runs = [
+    "cosine",
+    "plateau",
+    "two_optimizers",
+    "preview",
+    "manual",
+    "in_graph",
+    "ratios",
+    "range_test",
+]
 _known_names = ["learning_rate", "epoch", "schedule", "optimizer/beta_1", "learning_rate/biases"]
 # Raw query-string material: escapes, broken escapes, invalid UTF-8, separators.
 _raw_query = st.lists(
@@ -115,7 +129,16 @@ _raw_query = st.lists(
     max_size=12,
 ).map("".join)
 
-ROUTES = ["runs", "series", "schedule", "deviations", "export", "batch", "update_ratios"]
+ROUTES = [
+    "runs",
+    "series",
+    "schedule",
+    "deviations",
+    "export",
+    "batch",
+    "update_ratios",
+    "range_test",
+]
 # Per route: enough to hit the parsers' corners, few enough for a quick run
 # (a few milliseconds each through the WSGI app, no HTTP).
 EXAMPLES_PER_ROUTE = 1000
@@ -186,7 +209,17 @@ def test_no_query_gives_a_server_error(server):
 
 def test_no_query_over_damaged_records_gives_a_server_error(edge_server):
     """The same over hand-made damage: checksum failures, corrupt chunks, newer versions."""
-    runs = ["damaged", "corrupt", "non_finite", "newer_format", "epoch_only", "ratio_edges"]
+    runs = [
+        "damaged",
+        "corrupt",
+        "non_finite",
+        "newer_format",
+        "epoch_only",
+        "ratio_edges",
+        "range_test",
+        "range_test_damaged",
+        "range_test_unreadable",
+    ]
     _fuzz_every_route(edge_server, runs, ["learning_rate", "epoch", "schedule"])
 
 

@@ -1,6 +1,7 @@
-"""The `range_test` route and the `range_test` flag of `runs`, over hand-made range tests.
+"""The `range_test` route and the `range_test` flag of `runs`.
 
-The runs are those of `range_test_documents`, in `edge_logdir`: several
+Over the real `find_learning_rate`'s run `range_test` of `training_logdir`,
+and the hand-made runs of `range_test_documents` in `edge_logdir`: several
 records (the latest readable wins), a damaged latest record, and nothing
 readable at all. They are read by TensorBoard's Python data provider in this
 process and by a real `tensorboard` process with each loader.
@@ -32,6 +33,25 @@ def expected_body(run: str) -> dict:
             dataclasses.asdict(test.suggestion(rule)) for rule in event_format.RULES
         ]
     return {"run": run, **event_format.json_safe(fields)}
+
+
+def test_the_range_test_find_learning_rate_wrote_is_served(server):
+    runs = {run["name"]: run for run in server.json("runs")["runs"]}
+    assert runs["range_test"]["range_test"] is True and runs["range_test"]["series"] == []
+    assert not any(run["range_test"] for name, run in runs.items() if name != "range_test")
+    body = server.json("range_test", run="range_test")
+    assert body["problems"] == [] and body["optimizer"] == "SGD"
+    rates = body["learning_rates"]
+    assert 1 < len(rates) <= 40 == body["settings"]["num_steps"]
+    assert len(body["losses"]) == len(body["smoothed_losses"]) == len(rates)
+    assert rates[0] == pytest.approx(1e-4, rel=1e-6) and rates == sorted(rates)
+    assert body["stopped"] in event_format.STOP_REASONS
+    assert [s["rule"] for s in body["suggestions"]] == list(event_format.RULES)
+    for suggestion in body["suggestions"]:
+        # A rate within the sweep, or why there is none.
+        rate = suggestion["learning_rate"]
+        assert (rate is None) != (suggestion["reason"] is None), suggestion
+        assert rate is None or rates[0] / 10 <= rate <= rates[-1], suggestion
 
 
 def test_runs_says_which_runs_have_a_range_test(edge_server):

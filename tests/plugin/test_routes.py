@@ -26,6 +26,7 @@ def test_runs_lists_every_run_with_its_series_and_schedule(server):
         "manual",
         "plateau",
         "preview",
+        "range_test",
         "ratios",
         "scheduler",
         "two_optimizers",
