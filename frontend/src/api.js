@@ -108,7 +108,8 @@ async function getJson(route, params, signal) {
 /**
  * `runs`: every run with this plugin's data.
  * @param {AbortSignal} [signal]
- * @returns {Promise<{runs: {name: string, series: string[], schedule: boolean, optimizers?: string[]}[], problems?: unknown[]}>}
+ * @returns {Promise<{runs: {name: string, series: string[], schedule: boolean, optimizers?: string[],
+ *   range_test?: boolean}[], problems?: unknown[]}>}
  */
 export function fetchRuns(signal) {
   return getJson('runs', {}, signal);
@@ -141,6 +142,20 @@ export function fetchSeries(run, name, {start, end, maxPoints} = {}, signal) {
 export async function fetchUpdateRatios(run, {start, end, columns}, signal) {
   const body = await getJson('update_ratios', {run, start, end, columns, arrays: 'packed'}, signal);
   return unpackArrays(body);
+}
+
+/**
+ * `range_test`: a run's learning-rate range test (its latest readable one).
+ * @param {string} run
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{run: string, learning_rates: number[], losses: (number|null)[],
+ *   smoothed_losses: (number|null)[], suggestions: {rule: string, learning_rate: number|null,
+ *   reason: string|null}[], divergence: number|null, stopped: string|null,
+ *   settings: Record<string, any>, optimizer: string|null, wall_time: number|null,
+ *   problems: unknown[]}>}
+ */
+export function fetchRangeTest(run, signal) {
+  return getJson('range_test', {run}, signal);
 }
 
 /**

@@ -2,8 +2,8 @@
 // what to fetch for it, and when to redraw. What it asks for and draws lives
 // in modules of one idea each: `data_loading.js` fetches, `x_axis.js` maps
 // steps to x, `main_lines.js` builds the main chart's lines, `side_panels.js`,
-// `update_ratios.js` and `small_charts.js` the rest of the page, `views.js`
-// the DOM.
+// `range_test.js`, `update_ratios.js` and `small_charts.js` the rest of the
+// page, `views.js` the DOM.
 
 import * as api from './api.js';
 import {LineChart} from './chart.js';
@@ -88,7 +88,10 @@ export class App {
     });
     /** The update-ratio section, once a selected run has update ratios (its modules load then). */
     this.ratios = null;
-    this.ratiosLoading = null;
+    /** The range-test section, once a selected run has a range test (likewise). */
+    this.rangeTest = null;
+    /** field -> the import of a section's modules, while it loads */
+    this.sectionsLoading = {};
     this.watchColorScheme();
     addEventListener('resize', () => this.mainChart.resize());
     this.timer = setInterval(() => {
@@ -168,6 +171,7 @@ export class App {
       this.mainChart.restyle();
       this.small.restyle();
       this.ratios?.restyle();
+      this.rangeTest?.restyle();
     });
   }
 
@@ -268,6 +272,7 @@ export class App {
     if (empty) {
       views.renderEmptyState(this.parts.empty);
       this.ratios?.update([]);
+      this.rangeTest?.update([]);
     }
   }
 
@@ -431,6 +436,7 @@ export class App {
     this.renderRunList();
     this.small.update(chartGroups(runs), {changed: force, colors: this.colors});
     this.guard(this.updateRatios(runs, force));
+    this.guard(this.updateRangeTest(runs, force));
     await this.markRendered();
     return true;
   }
@@ -440,23 +446,55 @@ export class App {
    * ratios; its code is fetched the first time one does.
    */
   async updateRatios(runs, changed) {
-    if (!this.ratios) {
-      if (!runs.some((run) => measuredSeries(run).layers.length > 0)) return;
-      this.ratiosLoading ??= import('./update_ratios.js').then(({UpdateRatios}) => {
-        this.ratios = new UpdateRatios(this.parts.updateRatios, {
-          axis: this.axis,
-          maxPoints: () => this.maxPoints(),
-          onZoom: (min, max) => this.guard(this.zoom(min, max)),
-          onReset: () => this.guard(this.resetZoom()),
-          report: (task) => this.guard(task),
-        });
+    const needed = runs.some((run) => measuredSeries(run).layers.length > 0);
+    const ratios = await this.lazySection('ratios', needed, async () => {
+      const {UpdateRatios} = await import('./update_ratios.js');
+      return new UpdateRatios(this.parts.updateRatios, {
+        axis: this.axis,
+        maxPoints: () => this.maxPoints(),
+        onZoom: (min, max) => this.guard(this.zoom(min, max)),
+        onReset: () => this.guard(this.resetZoom()),
+        report: (task) => this.guard(task),
+      });
+    });
+    ratios?.update(runs, changed);
+  }
+
+  /**
+   * Shows the range-test section for the selected runs that have a range
+   * test; its code is fetched the first time one does.
+   */
+  async updateRangeTest(runs, changed) {
+    const rangeTest = await this.lazySection('rangeTest', runs.some((run) => run.range_test), async () => {
+      const {RangeTestSection} = await import('./range_test.js');
+      return new RangeTestSection(this.parts.rangeTest, {
+        colors: () => this.colors,
+        report: (task) => this.guard(task),
+        // The chosen rate's guide on the main chart changed.
+        onGuide: () => this.guard(this.redrawMain()),
+      });
+    });
+    rangeTest?.update(runs, changed);
+  }
+
+  /**
+   * The section kept in `this[field]`, built by `create` the first time it
+   * is `needed`; null until then.
+   * @param {'ratios'|'rangeTest'} field
+   * @param {boolean} needed
+   * @param {() => Promise<object>} create
+   */
+  async lazySection(field, needed, create) {
+    if (!this[field] && needed) {
+      this.sectionsLoading[field] ??= create().then((section) => {
+        this[field] = section;
       }).catch((error) => {
-        this.ratiosLoading = null; // The next load tries again.
+        delete this.sectionsLoading[field]; // The next load tries again.
         throw error;
       });
-      await this.ratiosLoading;
+      await this.sectionsLoading[field];
     }
-    this.ratios.update(runs, changed);
+    return this[field];
   }
 
   /** Counts a finished load; the first one is the page's first full render. */
@@ -487,7 +525,8 @@ export class App {
       this.mainStatus.textContent ||= this.selected.size === 0 ?
         'No run selected: pick runs on the left.' : 'The selected runs have no learning rate or schedule.';
     }
-    await this.mainChart.setLines(lines.map(({label, color, dashed, x, y, setsRange}) => ({label, color, dashed, x, y, setsRange})), overlays);
+    await this.mainChart.setLines(lines.map(({label, color, dashed, x, y, setsRange}) => ({label, color, dashed, x, y, setsRange})),
+        {...overlays, guides: this.rangeTest?.guides() ?? []});
   }
 
   // ------------------------------------------------------------- downloads

@@ -1,7 +1,8 @@
 // A line chart over uPlot (vendored): lines with their own x values, dashed
-// and stepped lines, overlays (vertical rules, markers, spans) drawn on the
-// same canvas, drag-to-zoom and double-click-to-reset handed to the owner,
-// a tooltip whose rows the owner computes, PNG export.
+// and stepped lines, overlays (vertical rules, markers, spans, labelled
+// guides) drawn on the same canvas, a linear or log x axis, drag-to-zoom and
+// double-click-to-reset handed to the owner, a tooltip whose rows the owner
+// computes, PNG export.
 //
 // uPlot runs in its faceted mode (mode 2): every line keeps its own x array.
 // Runs downsampled by the server keep different steps; putting them on one
@@ -10,6 +11,7 @@
 
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import {formatValue} from './format.js';
+import {liftLabels} from './label_layout.js';
 import {yExtent} from './series_math.js';
 
 // Beyond this many lines, every line is a hairline (1 CSS pixel): thicker
@@ -32,10 +34,14 @@ const CROWDED_LINES = 40;
 /**
  * @typedef {object} Overlays
  * @property {{x: number}[]} [rules] faint vertical lines (epoch boundaries)
- * @property {{x: number, y: number, color: string}[]} [markers] deviation marks
+ * @property {{x: number, y: number, color: string, label?: string}[]} [markers]
+ *   deviation marks; a labelled one (a range test's suggestion) has its label
+ *   above it, or higher where a neighbour's label is
  * @property {{x0: number, x1: number, color: string}[]} [spans] strips along the top
  * @property {{y0: number, y1: number, color: string}[]} [bands] shaded y ranges under
  *   the lines (a guide), always in view
+ * @property {{x?: number, y?: number, color: string, label: string, dashed?: boolean}[]} [guides]
+ *   labelled lines across the chart: vertical at `x`, or horizontal at `y` (always in view)
  */
 
 /** The colours of the page's theme, read from its CSS variables. */
@@ -48,6 +54,7 @@ export function themeColors() {
     grid: read('--lr-grid', 'rgba(0,0,0,0.08)'),
     bg: read('--lr-bg', '#ffffff'),
     rule: read('--lr-rule', 'rgba(0,0,0,0.12)'),
+    accent: read('--lr-accent', '#f57c00'),
     accentWeak: read('--lr-accent-weak', 'rgba(245,124,0,0.12)'),
     error: read('--lr-error', '#c5221f'),
     font: read('--lr-font', 'system-ui, sans-serif'),
@@ -65,8 +72,11 @@ export class LineChart {
    *   onReset?: () => void,
    *   tooltip?: (x: number) => {title: string, rows: {color: string, cells: string[]}[], header?: string[]} | null,
    *   linearFromZero?: boolean,
+   *   logX?: boolean,
+   *   yCeiling?: () => number | null,
    *   title?: string,
    * }} options
+   *   `yCeiling`: the highest y the axis shows; lines above it run off the top
    */
   constructor(host, options) {
     this.host = host;
@@ -179,7 +189,7 @@ export class LineChart {
       const ys = [];
       for (let i = 0; i < line.x.length; i++) {
         const x = line.x[i];
-        if (x == null || !Number.isFinite(x)) continue;
+        if (x == null || !Number.isFinite(x) || (this.options.logX && x <= 0)) continue;
         let y = line.y[i] ?? null;
         // A log axis has no place for zero, negatives or non-finite values: gaps.
         if (y !== null && (!Number.isFinite(y) || (this.log && y <= 0))) y = null;
@@ -215,8 +225,14 @@ export class LineChart {
   /** The x range: the window, else the data's extent. */
   xRange(min, max) {
     const window = this.window || this.dataWindow();
-    if (window) return window.min === window.max ? [window.min - 1, window.max + 1] : [window.min, window.max];
-    if (min == null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+    if (window) {
+      min = window.min;
+      max = window.max;
+    }
+    const log = this.options.logX;
+    if (min == null || !Number.isFinite(min) || !Number.isFinite(max)) return log ? [0.1, 1] : [0, 1];
+    // uPlot's log ticks start from the range's ends: round them to a digit of their decade.
+    if (log) return uPlot.rangeLog(min, max, 10, false);
     if (min === max) return [min - 1, max + 1];
     return [min, max];
   }
@@ -224,9 +240,13 @@ export class LineChart {
   /** The y range of what is visible in the x window, padded. */
   yRange() {
     let extent = yExtent(this.faceted.slice(1), this.window || this.dataWindow());
-    for (const band of this.overlays.bands || []) {
-      extent = extent ? [Math.min(extent[0], band.y0), Math.max(extent[1], band.y1)] : [band.y0, band.y1];
-    }
+    const ceiling = this.options.yCeiling?.();
+    if (extent && ceiling != null && extent[1] > ceiling) extent = [Math.min(extent[0], ceiling), ceiling];
+    const stretch = (y0, y1) => {
+      extent = extent ? [Math.min(extent[0], y0), Math.max(extent[1], y1)] : [y0, y1];
+    };
+    for (const band of this.overlays.bands || []) stretch(band.y0, band.y1);
+    for (const guide of this.overlays.guides || []) if (guide.y != null) stretch(guide.y, guide.y);
     if (extent === null) return this.log ? [0.1, 1] : [0, 1];
     const [min, max] = extent;
     if (this.log) return uPlot.rangeLog(min, max, 10, true);
@@ -277,7 +297,10 @@ export class LineChart {
       mode: 2,
       legend: {show: false},
       scales: {
-        x: {time: false, auto: true, range: (u, min, max) => this.xRange(min, max)},
+        x: {
+          time: false, auto: true, range: (u, min, max) => this.xRange(min, max),
+          ...(this.options.logX ? {distr: 3, log: 10} : {}),
+        },
         y: this.log ?
           {distr: 3, log: 10, auto: true, range: () => this.yRange()} :
           {auto: true, range: () => this.yRange()},
@@ -349,9 +372,12 @@ export class LineChart {
     });
     const x = u.scales.x;
     const range = x.min == null ? 'no data' : `x from ${formatX(x.min)} to ${formatX(x.max)}`;
+    const {markers = [], guides = []} = this.overlays;
+    const labels = [...markers, ...guides].filter((mark) => mark.label).map((mark) => mark.label);
     this.host.setAttribute('role', 'img');
     this.host.setAttribute('aria-label',
-        `${title}. ${this.log ? 'Log' : 'Linear'} y axis; ${range}. ${lines.join('; ')}.`);
+        `${title}. ${this.log ? 'Log' : 'Linear'} y axis; ${range}. ${lines.join('; ')}.` +
+        (labels.length ? ` Marked: ${labels.join('; ')}.` : ''));
   }
 
   onSelect(u) {
@@ -402,8 +428,8 @@ export class LineChart {
   }
 
   drawOverlays(u, theme) {
-    const {rules = [], markers = [], spans = []} = this.overlays;
-    if (rules.length === 0 && markers.length === 0 && spans.length === 0) return;
+    const {rules = [], markers = [], spans = [], guides = []} = this.overlays;
+    if (rules.length + markers.length + spans.length + guides.length === 0) return;
     const ctx = u.ctx;
     const {left, top, width, height} = u.bbox;
     const xMin = u.scales.x.min;
@@ -436,7 +462,29 @@ export class LineChart {
       ctx.fillRect(x0, top, Math.max(x1 - x0, 2 * ratio), 4 * ratio);
       ctx.globalAlpha = 1;
     }
+    ctx.font = `${11 * ratio}px ${theme.font}`;
+    const lineHeight = 14 * ratio;
+    for (const guide of guides) {
+      const vertical = guide.x != null;
+      const at = vertical ? guide.x : guide.y;
+      if (vertical ? at < xMin || at > xMax : this.log && !(at > 0)) continue;
+      const position = Math.round(u.valToPos(at, vertical ? 'x' : 'y', true)) + 0.5;
+      ctx.lineWidth = 1.5 * ratio;
+      ctx.setLineDash(guide.dashed ? [6 * ratio, 4 * ratio] : []);
+      ctx.strokeStyle = guide.color;
+      ctx.beginPath();
+      ctx.moveTo(vertical ? position : left, vertical ? top : position);
+      ctx.lineTo(vertical ? position : left + width, vertical ? top + height : position);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      // Beside the line's top end (vertical) or above its right end (horizontal).
+      ctx.textAlign = vertical ? 'left' : 'right';
+      ctx.textBaseline = vertical ? 'top' : 'bottom';
+      haloText(ctx, guide.label, vertical ? position + 4 * ratio : left + width - 4 * ratio,
+          vertical ? top + 4 * ratio : position - 3 * ratio, guide.color, theme.bg);
+    }
     const size = 6 * ratio;
+    const labels = [];
     ctx.lineWidth = 1.5 * ratio;
     for (const marker of markers) {
       if (marker.x < xMin || marker.x > xMax || marker.y == null) continue;
@@ -453,8 +501,32 @@ export class LineChart {
       ctx.strokeStyle = theme.bg;
       ctx.fill();
       ctx.stroke();
+      if (marker.label) {
+        labels.push({text: marker.label, x, y: y - size * 1.8 - 2 * ratio, width: ctx.measureText(marker.label).width});
+      }
     }
+    this.drawMarkerLabels(labels, liftLabels(labels, lineHeight, 4 * ratio), top + lineHeight, theme);
     ctx.restore();
+  }
+
+  /**
+   * Markers' labels at their places (`bottoms`, kept below `highest`); one
+   * lifted above a neighbour's hangs on a thin line down to its marker.
+   */
+  drawMarkerLabels(labels, bottoms, highest, theme) {
+    const ctx = this.plot.ctx;
+    ctx.lineWidth = uPlot.pxRatio;
+    ctx.strokeStyle = theme.muted;
+    labels.forEach((label, i) => {
+      if (bottoms[i] >= label.y) return;
+      ctx.beginPath();
+      ctx.moveTo(label.x, Math.max(highest, bottoms[i]));
+      ctx.lineTo(label.x, label.y);
+      ctx.stroke();
+    });
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'bottom';
+    labels.forEach((label, i) => haloText(ctx, label.text, label.x, Math.max(highest, bottoms[i]), theme.fg, theme.bg));
   }
 
   /**
@@ -501,6 +573,25 @@ export class LineChart {
     return new Promise((resolve, reject) =>
       canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('PNG encoding failed'))), 'image/png'));
   }
+}
+
+/**
+ * Text drawn on a canvas over a halo of the background colour, legible over
+ * lines and grid (fillText draws pixels: a name cannot become markup here).
+ * @param {CanvasRenderingContext2D} ctx with its font and alignment set
+ * @param {string} text
+ * @param {number} x
+ * @param {number} y
+ * @param {string} color
+ * @param {string} halo
+ */
+function haloText(ctx, text, x, y, color, halo) {
+  ctx.lineWidth = 3 * uPlot.pxRatio;
+  ctx.lineJoin = 'round';
+  ctx.strokeStyle = halo;
+  ctx.strokeText(text, x, y);
+  ctx.fillStyle = color;
+  ctx.fillText(text, x, y);
 }
 
 /**

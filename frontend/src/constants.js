@@ -34,3 +34,12 @@ export const EXPORT_FORMATS = ['csv', 'json'];
 
 /** The most columns the `update_ratios` route bins a heat map into. */
 export const MAX_COLUMNS = 4000;
+
+/** A range test's rules (`suggestions` of the `range_test` answer), in the order the tab lists them. */
+export const RANGE_TEST_RULES = ['valley', 'slide', 'minimum', 'steep'];
+
+/** Why a range test's sweep ended (`stopped`). */
+export const STOPPED_COMPLETED = 'completed';
+export const STOPPED_DIVERGED = 'diverged';
+export const STOPPED_NOT_FINITE = 'not_finite';
+export const STOPPED_OUT_OF_DATA = 'out_of_data';

@@ -37,7 +37,8 @@ export class SidePanels {
 
   /**
    * The deviations of the selected runs and their schedules.
-   * @param {{info: {name: string}, curves: any, marks: any, color: string}[]} runs
+   * @param {{info: {name: string, series: string[], schedule: boolean, range_test?: boolean},
+   *   curves: any, marks: any, color: string}[]} runs
    * @param {Map<string, string>} colors every run's colour
    */
   render(runs, colors) {
@@ -56,7 +57,9 @@ export class SidePanels {
       views.renderDeviations(this.nodes.deviations, rows, {
         colors, compared, truncated, onSelect: this.onSelectDeviation,
       }));
-    const panels = runs.map(({info, curves, color}) => ({
+    // A run holding only a range test has no schedule to show: its own section says what it holds.
+    const scheduled = runs.filter(({info}) => !(info.range_test && !info.schedule && info.series.length === 0));
+    const panels = scheduled.map(({info, curves, color}) => ({
       run: info.name,
       color,
       schedules: [...(curves?.schedules.values() || [])].map((s) => ({

@@ -82,7 +82,12 @@ export class UpdateRatios {
 
   build() {
     this.teardown();
-    const picker = this.runs.length > 1 ? this.runPicker() : null;
+    const picker = this.runs.length > 1 ?
+      views.runPicker(this.runs.map((r) => r.name), this.run, (name) => {
+        this.run = name;
+        this.host.report(this.load());
+      }) :
+      null;
     const heatCard = views.el('div', {className: 'lr-card lr-heat-card'}, [
       views.el('div', {className: 'lr-card-head'}, [
         views.el('h3', {className: 'lr-card-title', text: 'By layer and step'}),
@@ -128,21 +133,6 @@ export class UpdateRatios {
         heatCard,
         views.el('div', {className: 'lr-grid lr-ratio-grid'}, [ratio.card, norm.card]),
     ].filter(Boolean));
-  }
-
-  runPicker() {
-    const select = /** @type {HTMLSelectElement} */ (views.el('select', {className: 'lr-select'}));
-    for (const run of this.runs) {
-      const option = /** @type {HTMLOptionElement} */ (views.el('option', {text: run.name}));
-      option.value = run.name;
-      option.selected = run.name === this.run;
-      select.appendChild(option);
-    }
-    select.addEventListener('change', () => {
-      this.run = select.value;
-      this.host.report(this.load());
-    });
-    return views.el('label', {className: 'lr-run-picker'}, [views.el('span', {text: 'Run '}), select]);
   }
 
   /** A chart of this section: log y, the tab's x axis and zoom. */

@@ -52,6 +52,25 @@ export function button(label, onClick, props = {}) {
 }
 
 /**
+ * A choice among runs, for a section that shows one run at a time (names as text).
+ * @param {string[]} names
+ * @param {string} selected
+ * @param {(name: string) => void} onChange
+ * @returns {HTMLElement}
+ */
+export function runPicker(names, selected, onChange) {
+  const select = /** @type {HTMLSelectElement} */ (el('select', {className: 'lr-select'}));
+  for (const name of names) {
+    const option = /** @type {HTMLOptionElement} */ (el('option', {text: name}));
+    option.value = name;
+    option.selected = name === selected;
+    select.appendChild(option);
+  }
+  select.addEventListener('change', () => onChange(select.value));
+  return el('label', {className: 'lr-run-picker'}, [el('span', {text: 'Run '}), select]);
+}
+
+/**
  * The page's skeleton.
  * @param {HTMLElement} root
  * @returns {Record<string, HTMLElement>} the parts the app fills
@@ -64,14 +83,16 @@ export function layout(root) {
     empty: el('div', {className: 'lr-empty'}),
     main: el('section', {className: 'lr-main'}),
     schedules: el('section', {className: 'lr-schedules'}),
+    rangeTest: el('section', {className: 'lr-range-test', attrs: {'aria-label': 'Range test'}}),
     updateRatios: el('section', {className: 'lr-update-ratios', attrs: {'aria-label': 'Update ratio'}}),
     hyperparameters: el('section', {className: 'lr-small-charts'}),
     layers: el('section', {className: 'lr-layers'}),
   };
   parts.empty.hidden = true;
+  parts.rangeTest.hidden = true;
   parts.updateRatios.hidden = true;
   const content = el('main', {className: 'lr-content'}, [
-    parts.toolbar, parts.problems, parts.empty, parts.main, parts.schedules,
+    parts.toolbar, parts.problems, parts.empty, parts.main, parts.rangeTest, parts.schedules,
     parts.updateRatios, parts.hyperparameters, parts.layers,
   ]);
   root.replaceChildren(parts.sidebar, content);

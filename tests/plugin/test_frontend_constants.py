@@ -37,6 +37,11 @@ PYTHON_VALUES = {
     "HYPERPARAMETERS": http_queries.HYPERPARAMETERS,
     "EXPORT_FORMATS": list(http_queries.EXPORT_FORMATS),
     "MAX_COLUMNS": http_queries.MAX_COLUMNS,
+    "RANGE_TEST_RULES": list(event_format.RULES),
+    "STOPPED_COMPLETED": event_format.STOPPED_COMPLETED,
+    "STOPPED_DIVERGED": event_format.STOPPED_DIVERGED,
+    "STOPPED_NOT_FINITE": event_format.STOPPED_NOT_FINITE,
+    "STOPPED_OUT_OF_DATA": event_format.STOPPED_OUT_OF_DATA,
 }
 
 
