@@ -13,6 +13,9 @@ Variants:
 * `layer_only_record4`: that layer without a logger (it computes its mean and max, and
   its `record`s do nothing): what the layer itself costs, where layers run eagerly
   (PyTorch) a part of `lr_logger_record4`'s ratio that is not logging;
+* `range_test`: not a callback: `tblr.find_learning_rate` over the same steps instead
+  of `fit` (1e-6 to 1e-3, `stop_factor=None`, so it takes every step), against the
+  range test's budget of 1.10 of a `fit` over the same number of steps;
 * `keras_tensorboard`: `keras.callbacks.TensorBoard(log_dir, update_freq=1)` (peer; it
   logs the learning rate once per epoch);
 * `per_batch_summary`: a naive callback writing `tf.summary.scalar` of
@@ -71,6 +74,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -173,6 +177,8 @@ VARIANTS: dict[str, Variant] = {
             log_dir, flush_secs=LOGGER_FLUSH_SECS, update_ratios=True, update_ratio_every=4
         )
     ],
+    # `timed_fit` runs `find_learning_rate` instead of `fit`.
+    "range_test": lambda log_dir: [],
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
 }
@@ -306,14 +312,22 @@ def timed_fit(
     start = time.perf_counter()
     cpu_start = time.process_time()
     callbacks = VARIANTS[variant](log_dir)
-    model.fit(
-        data[0],
-        data[1],
-        batch_size=BATCH_SIZE,
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    if variant == "range_test":
+        with warnings.catch_warnings():  # With epochs > 1: "repeats the data".
+            warnings.simplefilter("ignore")
+            tblr.find_learning_rate(
+                model, data[0], data[1], batch_size=BATCH_SIZE, min_lr=1e-6, max_lr=1e-3,
+                num_steps=epochs * steps_per_epoch, stop_factor=None, log_dir=log_dir,
+            )  # fmt: skip
+    else:
+        model.fit(
+            data[0],
+            data[1],
+            batch_size=BATCH_SIZE,
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     if profiler is not None:

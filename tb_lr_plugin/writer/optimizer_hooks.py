@@ -36,7 +36,8 @@ def tap_for(tapped: TappedOptimizer, capacity: int = step_tap.DEFAULT_CAPACITY) 
     if tap is None:
         tap = step_tap.create(tapped, capacity)
         _route_learning_rate(tap)
-        if not keras_internals.hook_update_step(tapped.optimizer, tap.capture):
+        tap.rate_given = keras_internals.hook_update_step(tapped.optimizer, tap.capture)
+        if not tap.rate_given:
             _wrap_apply(tap)
         # Kept on the optimizer (not in a global registry) so both are collected together.
         keras_internals.attach(tapped.optimizer, "tap", tap)

@@ -40,6 +40,10 @@ from tb_lr_plugin.writer import (
 from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
 
 MODES = ("exponential", "linear")
+# Steps between two reads of the sweep's losses (or one execution, if longer): a
+# read costs about half a step of a small model, and stopping a few steps late
+# only sweeps a little past divergence.
+_READ_EVERY = 8
 _LOSS = step_tap.Column(step_tap.LOSS, step_tap.LOSS)
 
 
@@ -202,9 +206,12 @@ def find_learning_rate(
     data, fit_arguments = _sweep_data(x, y, batch_size, num_steps, shuffle, seed)
     sweep_optimizer = _sweep_optimizer(model, optimizer, RateSweep(min_lr, max_lr, num_steps, mode))
     spe = _steps_per_execution(model)
-    tap = optimizer_hooks.tap_for(tapped_optimizers(sweep_optimizer)[0], capacity=max(256, 2 * spe))
+    tap = optimizer_hooks.tap_for(
+        tapped_optimizers(sweep_optimizer)[0], capacity=max(256, 2 * spe + _READ_EVERY)
+    )
     _hand_losses_to(tap, sweep_optimizer)
-    watcher = _SweepWatcher(tap, num_steps, stop_factor, smoothing)
+    tap.prepare([_LOSS])
+    watcher = _SweepWatcher(tap, num_steps, stop_factor, smoothing, spe)
     with _model_kept(model):
         model.optimizer = sweep_optimizer
         model.train_function = None  # Traced again, with the sweep's optimizer.
@@ -257,9 +264,13 @@ def find_learning_rate(
 class _SweepWatcher(keras.callbacks.Callback):
     """Reads each execution's rates and losses from the tap, and stops the sweep."""
 
-    def __init__(self, tap: step_tap.StepTap, num_steps: int, stop_factor, smoothing: float):
+    def __init__(
+        self, tap: step_tap.StepTap, num_steps: int, stop_factor, smoothing: float, spe: int
+    ):
         super().__init__()
         self._tap = tap
+        self._steps_per_execution = spe
+        self._unread = 0
         self._num_steps = num_steps
         self._stop_factor = stop_factor
         self._smoother = range_test_rules.Smoother(smoothing)
@@ -276,7 +287,9 @@ class _SweepWatcher(keras.callbacks.Callback):
         self._trained = model
 
     def on_train_batch_end(self, batch, logs=None):
-        self._take()
+        self._unread += self._steps_per_execution
+        if self._unread >= _READ_EVERY or len(self._losses) + self._unread >= self._num_steps:
+            self._take()
 
     def on_train_end(self, logs=None):
         self._take()
@@ -290,6 +303,7 @@ class _SweepWatcher(keras.callbacks.Callback):
         )
 
     def _take(self) -> None:
+        self._unread = 0
         _, rows, written, _ = self._tap.drain()
         if not len(rows) or self.stopped is not None:
             return

@@ -146,18 +146,27 @@ def minimum(rates: np.ndarray, losses: np.ndarray) -> Suggestion:
 def steep(rates: np.ndarray, losses: np.ndarray) -> Suggestion:
     """Where the loss falls fastest per decade of rate.
 
+    The slope at a step is taken across the steps around it (a twentieth of
+    the sweep, at least three), so that one noisy batch does not make the
+    steepest slope.
+
     Example:
-        >>> rates = np.array([1e-3, 1e-2, 1e-1, 1.0])
-        >>> steep(rates, np.array([4.0, 3.9, 2.0, 1.9])).learning_rate
-        0.01
+        >>> rates = np.geomspace(1e-4, 1.0, 41)
+        >>> losses = 2.0 - np.tanh((np.arange(41) - 25) / 4.0)  # Steepest at step 25.
+        >>> steep(rates, losses).learning_rate == float(rates[25])
+        True
     """
-    if len(losses) < 2:
+    half = max(1, len(losses) // 40)
+    if len(losses) < 2 * half + 1:
         return Suggestion("steep", None, _too_short(len(losses)))
-    slopes = np.diff(losses) / np.diff(np.log10(rates))
+    decades = np.log10(rates)
+    slopes = (losses[2 * half :] - losses[: -2 * half]) / (
+        decades[2 * half :] - decades[: -2 * half]
+    )
     fastest = int(np.argmin(slopes))
     if slopes[fastest] >= 0:
         return Suggestion("steep", None, "the smoothed loss never fell")
-    return Suggestion("steep", float(rates[fastest]))
+    return Suggestion("steep", float(rates[fastest + half]))
 
 
 def divergence(rates: np.ndarray, losses: np.ndarray) -> float | None:

@@ -101,6 +101,7 @@ class StepTap(abc.ABC):
         # the eager update takes them.
         self._eager_records: dict[Any, dict[int, Any]] = {}
         self._drained_until = step_convention.next_step(tapped.optimizer)
+        self.rate_given = False  # Whether the update hands its rate to `capture`.
         self.measure_updates = False
         self.measure_every = 1
         self.measures_traced: tuple[bool, int] | None = None
@@ -173,6 +174,14 @@ class StepTap(abc.ABC):
         """Writes an update's measures into `columns` of row `slot`.
 
         `measures` is a float32 vector: each layer's ratio, then the gradient norm.
+        """
+
+    def prepare(self, recorded: list[Column] | tuple[Column, ...] = ()) -> None:  # noqa: B027
+        """Creates, before a train function is traced, the storage of the rows it will write.
+
+        `recorded`: the columns recorded in each step besides the update's
+        own. Only TensorFlow's tap has something to do: a `tf.function`
+        whose first trace creates variables is traced a second time.
         """
 
     def measuring(self) -> contextlib.AbstractContextManager:

@@ -172,14 +172,31 @@ class TensorFlowStepTap(step_tap.StepTap):
         """Writes an update's measures into row `slot`: one more scatter per step."""
         self._scatter(self._rings, tuple(columns), len(columns), measures, slot)
 
-    def _scatter(self, rings: dict, key, width: int, value: tf.Tensor, slot=None) -> None:
-        """Writes `value` (`width` cells) into row `slot` (this step's) of `rings[key]`."""
+    def prepare(self, recorded=()) -> None:
+        """Creates the ring of an update's row with `recorded` columns, before any trace.
+
+        Rings are otherwise created in the first trace that writes them, and
+        `tf.function` traces again a function whose first trace created
+        variables: a second trace of the whole train step.
+        """
+        columns = [index for index, _ in self._captured_columns(self.rate_given)]
+        columns += [self._column(column) for column in recorded]
+        if columns and None not in columns:
+            self._ring(self._rings, tuple(columns), len(columns))
+
+    def _ring(self, rings: dict, key, width: int) -> tf.Variable:
+        """`rings[key]`, created (`capacity` rows of `width` cells) if missing."""
         ring = rings.get(key)
         if ring is None:
             shape = (self.capacity,) if width == 1 else (self.capacity, width)
             with tf.init_scope():  # An eager variable even when created while tracing.
                 ring = tf.Variable(step_tap.unwritten(shape), trainable=False, name="tb_lr_ring")
             rings[key] = ring
+        return ring
+
+    def _scatter(self, rings: dict, key, width: int, value: tf.Tensor, slot=None) -> None:
+        """Writes `value` (`width` cells) into row `slot` (this step's) of `rings[key]`."""
+        ring = self._ring(rings, key, width)
         ring.scatter_update(tf.IndexedSlices(value, self._slot() if slot is None else slot))
 
     def capture(self, learning_rate: tf.Tensor | None = None) -> None:

@@ -38,10 +38,14 @@ def test_minimum_is_a_tenth_of_the_rate_at_the_lowest_loss():
 
 
 def test_steep_is_where_the_loss_falls_fastest_per_decade():
-    losses = curve(30, 70)
-    losses[44] -= 0.3  # The steepest drop: from step 43 to 44.
-    losses[45:71] -= 0.3
+    losses = 2.0 - np.tanh((np.arange(STEPS) - 43) / 6.0)  # Steepest at step 43.
     assert rules.steep(RATES, losses).learning_rate == RATES[43]
+
+
+def test_steep_is_not_fooled_by_one_noisy_batch():
+    losses = 2.0 - np.tanh((np.arange(STEPS) - 60) / 8.0)
+    losses[20] -= 0.3  # One batch's dip, steeper than the fall over two steps.
+    assert rules.steep(RATES, losses).learning_rate == RATES[60]
 
 
 def test_steep_measures_per_decade_not_per_step():
