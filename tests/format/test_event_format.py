@@ -106,7 +106,6 @@ assignments = st.builds(
 )
 
 
-
 @st.composite
 def range_tests(draw) -> fmt.RangeTest:
     steps = draw(st.integers(0, 30))
