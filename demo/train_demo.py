@@ -22,6 +22,9 @@ runs/demo` shows them in the LR tab:
   whose weights start 10,000 times smaller than usual (Adam's rate is far too
   high for it: red in the heat map) and one whose start 20 times larger (it
   barely learns: blue).
+- `range_test`: an LR range test (`find_learning_rate`) of an MLP with SGD and
+  momentum, and `after_range_test`: the same model then trained with a warm-up
+  to the rate the test suggested (its `valley`) and a cosine decay.
 - `preview/*`: three schedules written with `write_schedule`, no training.
 """
 
@@ -309,6 +312,29 @@ def update_ratios(log_dir: str) -> None:
     )
 
 
+def range_test(log_dir: str) -> None:
+    """Which learning rate should I configure?"""
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
+    x, y = make_data(seed=7)
+    result = tblr.find_learning_rate(
+        model, x, y, batch_size=BATCH, min_lr=1e-5, max_lr=10.0, log_dir=log_dir, seed=0
+    )
+    total = 3 * STEPS_PER_EPOCH
+    schedule = schedules.CosineDecay(
+        0.0, decay_steps=total - 100, warmup_target=result.valley, warmup_steps=100
+    )
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9), loss="mse")
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        callbacks=[tblr.LearningRateLogger(log_dir, run_name="after_range_test")],
+    )
+
+
 def previews(log_dir: str) -> None:
     """Look at schedules before training anything."""
     preview_dir = os.path.join(log_dir, "preview")
@@ -358,6 +384,7 @@ def main() -> None:
         ("plateau", lambda: plateau(log_dir)),
         ("custom_schedule_and_optimizer", lambda: custom_schedule_and_optimizer(log_dir)),
         ("update_ratios", lambda: update_ratios(log_dir)),
+        ("range_test", lambda: range_test(log_dir)),
         ("preview", lambda: previews(log_dir)),
     ]
     for name, write in steps:

@@ -204,13 +204,16 @@ def find_learning_rate(
         run_dir = run_directories.run_directory(log_dir, run_name)
         event_sink.check_writable(run_dir)
     data, fit_arguments = _sweep_data(x, y, batch_size, num_steps, shuffle, seed)
-    sweep_optimizer = _sweep_optimizer(model, optimizer, RateSweep(min_lr, max_lr, num_steps, mode))
     spe = _steps_per_execution(model)
-    tap = optimizer_hooks.tap_for(
-        tapped_optimizers(sweep_optimizer)[0], capacity=max(256, 2 * spe + _READ_EVERY)
-    )
-    _hand_losses_to(tap, sweep_optimizer)
-    tap.prepare([_LOSS])
+    strategy = distribution.model_strategy(model)
+    # Under the model's strategy (TensorFlow): the optimizer's and the tap's variables.
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        sweep_optimizer = _sweep_optimizer(optimizer, RateSweep(min_lr, max_lr, num_steps, mode))
+        tap = optimizer_hooks.tap_for(
+            tapped_optimizers(sweep_optimizer)[0], capacity=max(256, 2 * spe + _READ_EVERY)
+        )
+        _hand_losses_to(tap, sweep_optimizer)
+        tap.prepare([_LOSS])
     watcher = _SweepWatcher(tap, num_steps, stop_factor, smoothing, spe)
     with _model_kept(model):
         model.optimizer = sweep_optimizer
@@ -257,7 +260,9 @@ def find_learning_rate(
             "steps_per_execution": spe,
             "backend": keras.backend.backend(),
         }
-        _write(run_dir, result, suggestions, settings, type(optimizer).__name__)
+        # The optimizer whose rate a user sets: a `LossScaleOptimizer`'s inner one.
+        applying = tapped_optimizers(optimizer)[0].optimizer
+        _write(run_dir, result, suggestions, settings, type(applying).__name__)
     return result
 
 
@@ -376,18 +381,14 @@ def _trainable_optimizer(model: keras.Model) -> keras.optimizers.Optimizer:
     return optimizer
 
 
-def _sweep_optimizer(model, optimizer, sweep: RateSweep) -> keras.optimizers.Optimizer:
+def _sweep_optimizer(optimizer, sweep: RateSweep) -> keras.optimizers.Optimizer:
     """A fresh optimizer of the same configuration, with the sweep as its rate."""
-    strategy = distribution.model_strategy(model)
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            inner = _sweep_optimizer(model, optimizer.inner_optimizer, sweep)
-            config = optimizer.get_config()
-            config.pop("inner_optimizer", None)
-            return type(optimizer)(inner, **config)
-        config = optimizer.get_config()
-        config["learning_rate"] = sweep
-        return type(optimizer).from_config(config)
+    config = optimizer.get_config()
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        config.pop("inner_optimizer", None)
+        return type(optimizer)(_sweep_optimizer(optimizer.inner_optimizer, sweep), **config)
+    config["learning_rate"] = sweep
+    return type(optimizer).from_config(config)
 
 
 def _hand_losses_to(tap: step_tap.StepTap, optimizer: keras.optimizers.Optimizer) -> None:

@@ -90,6 +90,24 @@ def test_least_squares_suggestions_lie_below_the_divergence_rate_found_within_2x
     assert document.settings["num_steps"] == 100
 
 
+def test_a_loss_scale_optimizer_sweeps_its_inner_rate_with_unscaled_losses(log_dir):
+    x, y, _ = least_squares()
+    sweeps = {}
+    for name, optimizer in [
+        ("plain", keras.optimizers.SGD()),
+        ("scaled", keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD())),
+    ]:
+        sweeps[name] = tblr.find_learning_rate(
+            linear_model(optimizer), x, y, batch_size=SAMPLES, min_lr=1e-4, max_lr=0.1,
+            num_steps=30, stop_factor=None, seed=0, log_dir=log_dir, run_name=name,
+        )  # fmt: skip
+    # Scaling by a power of two is exact: the same losses, the same rates.
+    np.testing.assert_array_equal(sweeps["scaled"].losses, sweeps["plain"].losses)
+    np.testing.assert_array_equal(sweeps["scaled"].learning_rates, sweeps["plain"].learning_rates)
+    [document] = read_run(log_dir, "scaled").documents(event_format.RANGE_TEST)
+    assert document.optimizer == "SGD"  # The class whose rate the user sets.
+
+
 def test_each_loss_is_that_batch_s_own_with_steps_per_execution(log_dir):
     x, y, _ = least_squares(1)
     model = linear_model(steps_per_execution=EXECUTION)
