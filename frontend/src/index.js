@@ -29,7 +29,8 @@ export async function render() {
   // Every module is named here, none imported statically, so the browser
   // fetches them all in parallel as soon as render() is called rather than
   // finding app.js's imports, then chart.js's, one level at a time. (The
-  // update-ratio section's modules load when a run has update ratios.)
+  // update-ratio and range-test sections' modules load when a selected run
+  // needs them.)
   const listing = import('./api.js').then((api) => api.fetchRuns()).catch((error) => error);
   // Asked first (a browser asks a server six files at a time): what the run
   // list needs, then the largest.

@@ -75,7 +75,7 @@ export class RangeTestSection {
   teardown() {
     this.controller?.abort();
     this.chart?.destroy();
-    this.chart = this.test = null;
+    this.chart = this.test = this.shown = null;
     this.key = '';
     this.node.replaceChildren();
   }
@@ -126,7 +126,7 @@ export class RangeTestSection {
       className: 'lr-check lr-range-overlay',
       title: 'A horizontal line at the chosen rate on the learning-rate chart above',
     }, [box, document.createTextNode('Show the chosen rate on the learning-rate chart')]);
-    const suggestions = views.el('div', {className: 'lr-card lr-range-suggestions'}, [
+    this.suggestions = views.el('div', {className: 'lr-card lr-range-suggestions'}, [
       views.el('h3', {className: 'lr-card-title', text: 'Suggested rates'}),
       this.table,
       views.el('p', {className: 'lr-muted', text: 'To train at the chosen rate:'}),
@@ -143,7 +143,7 @@ export class RangeTestSection {
             'the smoothed loss.',
         }),
         run,
-        views.el('div', {className: 'lr-grid lr-range-grid'}, [this.chartParts.card, suggestions]));
+        views.el('div', {className: 'lr-grid lr-range-grid'}, [this.chartParts.card, this.suggestions]));
   }
 
   /** Fetches the current run's range test, unless it is the one shown. */
@@ -155,20 +155,30 @@ export class RangeTestSection {
     this.controller?.abort();
     const controller = new AbortController();
     this.controller = controller;
-    this.chartParts.status.textContent = 'Loading…';
-    this.chartParts.status.classList.remove('lr-error');
+    const {status} = this.chartParts;
+    if (this.test?.run !== run) status.textContent = 'Loading…';
     let test;
     try {
       test = await api.fetchRangeTest(run, controller.signal);
     } catch (error) {
       if (controller.signal.aborted) return;
-      this.chartParts.status.textContent = `Could not load: ${error.message}`;
-      this.chartParts.status.classList.add('lr-error');
+      status.textContent = `Could not load: ${error.message}`;
+      status.classList.add('lr-error');
       this.key = '';
       return;
     }
     if (controller.signal.aborted) return;
+    status.textContent = test.learning_rates.length ? '' : 'Nothing readable in this run\'s range test.';
+    status.classList.remove('lr-error');
+    // Refreshes ask again (every one, for a run holding only a range test:
+    // it has no series to probe); the same answer leaves the section, and
+    // the reader's focus, alone.
+    const shown = JSON.stringify([run, test]);
+    if (shown === this.shown) return;
+    this.shown = shown;
     this.test = test;
+    // Nothing readable (every record damaged): the chart's card says why.
+    this.suggestions.hidden = test.learning_rates.length === 0;
     const rows = suggestionRows(test);
     if (!rows.some((row) => row.choosable && row.rule === this.choice)) this.choice = suggestedRule(test.suggestions);
     this.draw();
@@ -184,8 +194,7 @@ export class RangeTestSection {
     const color = this.host.colors().get(this.run) || theme.fg;
     const light = lineColor(color, 2);
     this.ceiling = lossCeiling(test);
-    const {status, legend, problems} = this.chartParts;
-    status.textContent = rates.length ? '' : 'Nothing readable in this run\'s range test.';
+    const {legend, problems} = this.chartParts;
     views.renderProblems(problems, (test.problems || []).map((p) => ({...p, where: `run ${this.run}`})));
     views.renderLegend(legend, [
       {color: light, label: 'loss at each step'},

@@ -172,4 +172,5 @@ def test_a_selection_without_a_range_test_asks_for_none_and_shows_none(range_boa
         " || '').includes('train: solid')"
     )
     assert tab.frame.locator(".lr-range-test").is_hidden()
-    assert not [url for url in tab.requests if "/range_test?" in url or "range_test.js" in url]
+    # Neither the route nor the section's modules (`range_test.js`, `range_test_reading.js`).
+    assert not [url for url in tab.requests if "/range_test" in url]
