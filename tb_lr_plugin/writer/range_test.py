@@ -5,8 +5,8 @@ a schedule of the step (`RateSweep`): each step computes its own rate inside
 the compiled step, so `steps_per_execution > 1` sweeps every step with one
 trace. The copy's step tap (`step_tap`) captures the rate each update applied
 and the loss of that very batch, which the train step hands to the
-optimizer's `scale_loss`; they are read after each execution, to stop once
-the loss diverges. Afterwards every variable of the model is put back, bit
+optimizer's `scale_loss`; they are read every few steps, to stop once the
+loss diverges. Afterwards every variable of the model is put back, bit
 for bit; the model's own optimizer is never touched.
 """
 
@@ -267,7 +267,7 @@ def find_learning_rate(
 
 
 class _SweepWatcher(keras.callbacks.Callback):
-    """Reads each execution's rates and losses from the tap, and stops the sweep."""
+    """Reads the sweep's rates and losses from the tap every few steps, and stops it."""
 
     def __init__(
         self, tap: step_tap.StepTap, num_steps: int, stop_factor, smoothing: float, spe: int
@@ -320,7 +320,7 @@ class _SweepWatcher(keras.callbacks.Callback):
                 "it. Call self.optimizer.scale_loss(loss) in your train_step before taking "
                 "gradients (it returns the loss unchanged but for a LossScaleOptimizer)"
             )
-        for rate, value in zip(rows[:, 0], rows[:, loss], strict=True):
+        for rate, value in zip(rows[:, 0], rows[:, loss], strict=True):  # The rate is column 0.
             self._rates.append(float(rate))
             self._losses.append(float(value))
             smoothed = self._smoother.add(float(value))
