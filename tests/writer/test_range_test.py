@@ -200,12 +200,19 @@ def test_leaves_a_trained_model_and_its_logged_optimizer_as_it_found_them(log_di
     np.testing.assert_allclose(logged.values, schedule_at(schedule, range(16)), rtol=1e-6)
 
 
-def test_an_unbuilt_optimizer_stays_as_a_fresh_one():
+def test_an_unbuilt_optimizer_stays_fresh_and_the_logger_then_logs_from_step_0(log_dir):
     x, y, _ = least_squares(4)
-    model = dropout_model(keras.optimizers.Adam(1e-3))
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)
+    model = dropout_model(keras.optimizers.Adam(schedule))
     tblr.find_learning_rate(model, x, y, batch_size=32, num_steps=20)
     assert not model.optimizer.built
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+    model.fit(
+        x, y, batch_size=32, epochs=1, verbose=0, callbacks=[tblr.LearningRateLogger(log_dir)]
+    )
+    logged = read_run(log_dir).series(event_format.LEARNING_RATE)
+    np.testing.assert_array_equal(logged.steps, np.arange(8))
+    np.testing.assert_allclose(logged.values, schedule_at(schedule, range(8)), rtol=1e-6)
 
 
 def test_the_next_fit_trains_exactly_as_without_the_sweep():
@@ -255,6 +262,22 @@ def test_bad_calls_get_clear_errors_and_leave_the_model_untouched(tmp_path):
         tblr.find_learning_rate(model, x, np.full_like(y, np.nan), num_steps=10)
     for old, new in zip(before, snapshot(model), strict=True):
         np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a tf.data dataset")
+def test_a_tf_data_dataset_is_swept_in_its_order():
+    import tensorflow as tf
+
+    x, y, _ = least_squares(8)
+    kernel_model = linear_model()
+    kernel = keras.ops.convert_to_numpy(kernel_model.weights[0])
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).repeat()
+    result = tblr.find_learning_rate(
+        kernel_model, dataset, min_lr=1e-3, max_lr=0.05, num_steps=20, stop_factor=None
+    )
+    assert result.stopped == "completed"
+    truth = numpy_losses(kernel, x, y, result.learning_rates, 32)
+    np.testing.assert_allclose(result.losses, truth, rtol=1e-4)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TensorFlow train_step")
