@@ -198,7 +198,7 @@ def find_learning_rate(
         ('diverged', True)
     """
     _check_settings(min_lr, max_lr, num_steps, mode, stop_factor, smoothing)
-    optimizer = _trainable_optimizer(model)
+    optimizer, applying = _trainable_optimizer(model)
     run_dir = None
     if log_dir is not None:
         run_dir = run_directories.run_directory(log_dir, run_name)
@@ -260,8 +260,6 @@ def find_learning_rate(
             "steps_per_execution": spe,
             "backend": keras.backend.backend(),
         }
-        # The optimizer whose rate a user sets: a `LossScaleOptimizer`'s inner one.
-        applying = tapped_optimizers(optimizer)[0].optimizer
         _write(run_dir, result, suggestions, settings, type(applying).__name__)
     return result
 
@@ -356,7 +354,10 @@ def _check_settings(min_lr, max_lr, num_steps, mode, stop_factor, smoothing) -> 
         raise ValueError(f"smoothing must be in [0, 1); got {smoothing!r}")
 
 
-def _trainable_optimizer(model: keras.Model) -> keras.optimizers.Optimizer:
+def _trainable_optimizer(
+    model: keras.Model,
+) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
+    """The model's optimizer, and the one whose rate a user sets (a wrapper's inner one)."""
     optimizer = getattr(model, "optimizer", None)
     if not isinstance(model, keras.Model) or optimizer is None:
         raise ValueError(
@@ -368,17 +369,19 @@ def _trainable_optimizer(model: keras.Model) -> keras.optimizers.Optimizer:
             "find_learning_rate needs a built model, so that it can put its weights back: "
             "give it a keras.Input, or call it on a batch first"
         )
-    if len(tapped_optimizers(optimizer)) != 1:
+    tapped = tapped_optimizers(optimizer)
+    if len(tapped) != 1:
         raise ValueError(
             "find_learning_rate sweeps one optimizer's rate; this model has several "
             "(MultiOptimizer): run it with one optimizer for the whole model"
         )
-    if getattr(tapped_optimizers(optimizer)[0].optimizer, "gradient_accumulation_steps", None):
+    applying = tapped[0].optimizer
+    if getattr(applying, "gradient_accumulation_steps", None):
         raise ValueError(
             "find_learning_rate steps once per batch: compile a copy of the model without "
             "gradient_accumulation_steps, with the batch size of one update"
         )
-    return optimizer
+    return optimizer, applying
 
 
 def _sweep_optimizer(optimizer, sweep: RateSweep) -> keras.optimizers.Optimizer:
