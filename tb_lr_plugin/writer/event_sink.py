@@ -15,6 +15,7 @@ percent of a fast training step).
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
@@ -87,6 +88,11 @@ def _known_schemes() -> str:
     )
 
 
+# Numbers the files this process creates: loaders read a run's files in name
+# order, and two made in the same second must sort in the order they were
+# made (TensorBoard 2.17's Rust loader served only the first of two that did not).
+_FILE_NUMBERS = itertools.count()
+
 _DOCUMENT_KINDS = {
     event_format.ScheduleConfig: event_format.KIND_SCHEDULE_CONFIG,
     event_format.Assignment: event_format.KIND_ASSIGNMENT,
@@ -111,7 +117,7 @@ class EventSink:
         check_writable(run_dir)
         name = (
             f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-            f"{os.getpid()}.{uuid.uuid4().hex[:8]}.lr"
+            f"{os.getpid()}.{next(_FILE_NUMBERS):06d}.{uuid.uuid4().hex[:8]}.lr"
         )
         self._records = _record_writer(f"{run_dir.rstrip('/')}/{name}")
         self._metadata: dict[tuple, Any] = {}  # By (kind, sampling, position), built once.
