@@ -38,7 +38,8 @@ class LearningRateLogger(keras.callbacks.Callback):
     with a warning, so that no series mixes two trainings; `run_dir` says
     where the latest `fit` is logged.
 
-    Under `MirroredStrategy` each step is logged once. Under
+    Under `MirroredStrategy` and `CentralStorageStrategy` each step is
+    logged once. Under
     `MultiWorkerMirroredStrategy` only the chief writes; the other workers
     keep the same compiled step but create no file and read nothing back.
     Under `ParameterServerStrategy` and `TPUStrategy` it warns and does

@@ -2,7 +2,9 @@
 
 TensorFlow's `tf.distribute`: under `MirroredStrategy` every replica runs the
 same update, so the rate the step tap captures is the same on each and is
-written once. Under
+written once. `CentralStorageStrategy` (the variables on one device, the step
+on every local replica) is logged the same way, also with
+`steps_per_execution > 1`. Under
 `MultiWorkerMirroredStrategy` every worker runs the same program: the taps
 stay installed on every worker (the compiled step, and the collectives
 `record` adds to it, must be identical everywhere, or the workers wait on each
@@ -31,7 +33,9 @@ from tb_lr_plugin.writer import in_layer, keras_internals, optimizer_hooks, step
 from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
 
 # Why each refused strategy cannot be logged, by the name of its class (or a
-# base class): the V1 and experimental aliases share these prefixes.
+# base class): the V1 and experimental aliases share these prefixes. Only the
+# strategy's class counts: CentralStorageStrategy, supported, shares
+# ParameterServerStrategy's `extended` class.
 _UNSUPPORTED = {
     "ParameterServerStrategy": (
         "its updates run asynchronously on remote workers, so no process sees the step "
@@ -69,7 +73,8 @@ def warn_unsupported(owner: str, reason: str) -> None:
     warnings.warn(
         f"tb_lr_plugin: {owner} records nothing under this tf.distribute strategy and "
         f"training continues without it. {reason}. Supported: the default strategy, "
-        "OneDeviceStrategy, MirroredStrategy and MultiWorkerMirroredStrategy.",
+        "OneDeviceStrategy, MirroredStrategy, CentralStorageStrategy and "
+        "MultiWorkerMirroredStrategy.",
         stacklevel=3,
     )
 

@@ -13,7 +13,8 @@ It trains one small model per schedule of `SCHEDULES` with `fit` and a
 after each update it saves beside. multi_worker_training.py reuses
 `train_all` under `MultiWorkerMirroredStrategy`, where Keras 3.15's `fit`
 fails on its own (keras-team/keras#20585), with custom loops that drive the
-logger through `keras.callbacks.CallbackList`. The tests rebuild the same
+logger through `keras.callbacks.CallbackList`; central_storage_training.py
+reuses these runs under `CentralStorageStrategy`. The tests rebuild the same
 schedules from this module for their ground truth.
 """
 
@@ -81,19 +82,28 @@ def batch_means() -> np.ndarray:
     return np.tile(x.reshape(BATCHES, -1).mean(axis=1), EPOCHS)
 
 
-def build_model(strategy: tf.distribute.Strategy, optimizer_factory) -> keras.Model:
+def build_model(
+    strategy: tf.distribute.Strategy, optimizer_factory, *, steps_per_execution: int = 1
+) -> keras.Model:
     """A small model with a `Probe`, compiled in `strategy`'s scope."""
     with strategy.scope():
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
             [keras.Input((3,)), Probe(name="probe"), keras.layers.Dense(1)], name="net"
         )
-        model.compile(optimizer=optimizer_factory(), loss="mse")
+        model.compile(
+            optimizer=optimizer_factory(), loss="mse", steps_per_execution=steps_per_execution
+        )
     return model
 
 
 def fit_with_logger(
-    strategy: tf.distribute.Strategy, log_dir: str, name: str, *, loss_scaling: bool = False
+    strategy: tf.distribute.Strategy,
+    log_dir: str,
+    name: str,
+    *,
+    loss_scaling: bool = False,
+    steps_per_execution: int = 1,
 ) -> None:
     """`fit` with a `LearningRateLogger` writing run `name` (or `LOSS_SCALED_RUN`)."""
 
@@ -101,7 +111,7 @@ def fit_with_logger(
         adam = keras.optimizers.Adam(SCHEDULES[name]())
         return keras.optimizers.LossScaleOptimizer(adam) if loss_scaling else adam
 
-    model = build_model(strategy, optimizer)
+    model = build_model(strategy, optimizer, steps_per_execution=steps_per_execution)
     x, y = training_data()
     model.fit(
         x,

@@ -1,9 +1,10 @@
 """Under tf.distribute: one value per step, exact rates, and only the chief writes.
 
-MirroredStrategy runs on two logical CPUs, MultiWorkerMirroredStrategy as two
-worker processes on 127.0.0.1 and ParameterServerStrategy on an in-process
-cluster: each needs TensorFlow set up before it initialises, so each trains
-in fresh processes (mirrored_training.py, multi_worker_training.py,
+MirroredStrategy and CentralStorageStrategy run on two logical CPUs,
+MultiWorkerMirroredStrategy as two worker processes on 127.0.0.1 and
+ParameterServerStrategy on an in-process cluster: each needs TensorFlow set
+up before it initialises, so each trains in fresh processes
+(mirrored_training.py, central_storage_training.py, multi_worker_training.py,
 parameter_server_training.py). The logs are read back through TensorBoard's
 loader and compared with the real schedule objects.
 """
@@ -21,6 +22,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing import plugin_event_multiplexer
 from training_logs import data, read_run, schedule_at, small_model
 
 import tb_lr_plugin as tblr
@@ -43,6 +45,27 @@ training = _load("mirrored_training")
 
 def _environment(**extra: str) -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+def _written_steps(log_dir: pathlib.Path, run: str, name: str) -> np.ndarray:
+    """Every step of series `name` as written to `run`'s event files, in write order.
+
+    `read_run(...).series` keeps each step's last write, as the LR tab does, so
+    a step written twice (say once per replica) shows only here.
+    """
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={event_format.PLUGIN_NAME: 0}
+    )
+    multiplexer.AddRunsFromDirectory(str(log_dir))
+    multiplexer.Reload()
+    tag = event_format.tag_for(name)
+    content = multiplexer.SummaryMetadata(run, tag).plugin_data.content
+    version = event_format.parse_metadata(content).version
+    chunks = [
+        event_format.decode_chunk(event.tensor_proto.string_val[0], version)
+        for event in multiplexer.Tensors(run, tag)
+    ]
+    return np.concatenate([chunk.steps for chunk in chunks])
 
 
 def _check_fit_run(run, name: str) -> None:
@@ -100,7 +123,16 @@ def _check_custom_loop_run(run) -> None:
 def _check_every_run(log_dir: pathlib.Path, names=tuple(training.SCHEDULES)) -> None:
     for name in names:
         _check_fit_run(read_run(log_dir, name), name)
+        _check_written_once(log_dir, name)
     _check_custom_loop_run(read_run(log_dir, "custom_loop"))
+    _check_written_once(log_dir, "custom_loop")
+
+
+def _check_written_once(log_dir: pathlib.Path, run: str) -> None:
+    """Each step's rate was written once, in step order: no replica wrote its own copy."""
+    np.testing.assert_array_equal(
+        _written_steps(log_dir, run, "learning_rate"), np.arange(training.TOTAL)
+    )
 
 
 def test_mirrored_strategy_logs_each_step_once_and_exactly(log_dir):
@@ -140,6 +172,30 @@ def _check_update_ratios(log_dir: pathlib.Path) -> None:
         np.testing.assert_array_equal(logged.steps, np.arange(training.TOTAL))
         np.testing.assert_allclose(logged.values, np.sqrt(change / weight), rtol=2e-5)
     assert len(run.series("gradient_norm").steps) == training.TOTAL
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_central_storage_strategy_logs_each_step_once_and_exactly(log_dir, steps_per_execution):
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "central_storage_training.py"),
+            str(log_dir),
+            str(steps_per_execution),
+        ],
+        check=True,
+        timeout=TIMEOUT,
+        env=_environment(),
+    )
+    if steps_per_execution == 1:
+        _check_every_run(log_dir)
+        _check_update_ratios(log_dir)
+    else:
+        # Only the fits: the custom loop and the weight snapshots have no
+        # steps per execution (see central_storage_training.py).
+        for name in training.SCHEDULES:
+            _check_fit_run(read_run(log_dir, name), name)
+            _check_written_once(log_dir, name)
 
 
 def test_multi_worker_only_the_chief_writes(tmp_path):
@@ -221,6 +277,10 @@ def test_unsupported_strategy_classes_are_detected(strategy_class):
         tf.distribute.MirroredStrategy,
         tf.distribute.MultiWorkerMirroredStrategy,
         tf.distribute.OneDeviceStrategy,
+        # Local and synchronous, though its `extended` is a
+        # ParameterServerStrategyExtended: only the strategy's own class counts.
+        tf.distribute.experimental.CentralStorageStrategy,
+        tf.compat.v1.distribute.experimental.CentralStorageStrategy,
         type(tf.distribute.get_strategy()),
     ],
 )
