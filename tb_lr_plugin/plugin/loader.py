@@ -27,10 +27,35 @@ PLUGIN_NAME = "lr"
 # reservoir keeps all items at size 0, and TensorBoard passes 0 to the Rust
 # data server as "all".
 KEEP_ALL_RECORDS = 0
+# The flag of the decoded-records cache's budget; its default is
+# `decoded_cache.DEFAULT_BUDGET_MIB`, repeated here to keep this module import-free.
+CACHE_FLAG = "lr_cache_mib"
+DEFAULT_CACHE_MIB = 256
 
 
 class LearningRatePluginLoader(base_plugin.TBLoader):
     """Loads `LearningRatePlugin`, keeping every record of this plugin at ingestion."""
+
+    def define_flags(self, parser) -> None:
+        """Adds `--lr_cache_mib`, the memory budget of what the plugin decoded.
+
+        Example:
+            >>> import argparse
+            >>> parser = argparse.ArgumentParser()
+            >>> LearningRatePluginLoader().define_flags(parser)
+            >>> parser.parse_args(["--lr_cache_mib", "64"]).lr_cache_mib
+            64
+        """
+        group = parser.add_argument_group(PLUGIN_NAME)
+        group.add_argument(
+            f"--{CACHE_FLAG}",
+            type=int,
+            default=DEFAULT_CACHE_MIB,
+            metavar="MIB",
+            help="Memory budget of the LR plugin's cache of decoded records, in MiB "
+            f"(default {DEFAULT_CACHE_MIB}). Beyond it the least recently used runs are "
+            "decoded again when asked for; 0 keeps nothing.",
+        )
 
     def fix_flags(self, flags) -> None:
         """Keeps every record of this plugin and reads every event file of a run.
@@ -42,7 +67,8 @@ class LearningRatePluginLoader(base_plugin.TBLoader):
         `--reload_multifile` is on, so the logger's file would stop updating
         once `keras.callbacks.TensorBoard` opens a newer one in the same run:
         `--reload_multifile` is turned on unless the user set it (the Rust
-        data server reads every file anyway).
+        data server reads every file anyway). A negative `--lr_cache_mib` is
+        refused.
 
         Args:
             flags: The parsed `argparse.Namespace`; `samples_per_plugin` is a
@@ -63,6 +89,8 @@ class LearningRatePluginLoader(base_plugin.TBLoader):
         flags.samples_per_plugin = hints
         if getattr(flags, "reload_multifile", None) is None:
             flags.reload_multifile = True
+        if getattr(flags, CACHE_FLAG, 0) < 0:
+            raise base_plugin.FlagsError(f"--{CACHE_FLAG} must be >= 0")
 
     def load(self, context: base_plugin.TBContext) -> base_plugin.TBPlugin | None:
         """Creates the plugin, or `None` when TensorBoard offers no data provider.
@@ -76,7 +104,8 @@ class LearningRatePluginLoader(base_plugin.TBLoader):
             return None
         from tb_lr_plugin.plugin import lr_plugin  # Imported on use: see the module docstring.
 
-        return lr_plugin.LearningRatePlugin(context)
+        budget_mib = getattr(context.flags, CACHE_FLAG, DEFAULT_CACHE_MIB)
+        return lr_plugin.LearningRatePlugin(context, cache_bytes=budget_mib << 20)
 
 
 def _parse_samples_per_plugin(text: str) -> dict[str, int]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from werkzeug import wrappers
 
 from tb_lr_plugin import event_format
 from tb_lr_plugin.plugin import (
+    decoded_cache,
     deviations,
     downsampling,
     export,
@@ -100,6 +100,7 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
     Args:
         context: TensorBoard's `TBContext`; only its `data_provider` is used.
+        cache_bytes: The memory budget of decoded records (`--lr_cache_mib`).
 
     Example:
         >>> plugin = LearningRatePlugin(base_plugin.TBContext(data_provider=None))
@@ -109,10 +110,16 @@ class LearningRatePlugin(base_plugin.TBPlugin):
 
     plugin_name = event_format.PLUGIN_NAME
 
-    def __init__(self, context: base_plugin.TBContext):
-        self._data = run_data.RunData(context.data_provider)
-        self._comparisons: dict[tuple, tuple[tuple, deviations.Comparison]] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        context: base_plugin.TBContext,
+        cache_bytes: int = decoded_cache.DEFAULT_BUDGET_MIB * decoded_cache.MIB,
+    ):
+        self._data = run_data.RunData(
+            context.data_provider, decoded_cache.DecodedCache(budget_bytes=cache_bytes)
+        )
+        # Per experiment, each run's `runs` entry and the tags it was made from.
+        self._run_summaries: dict[str, dict[str, tuple[dict, Body]]] = {}
 
     def get_plugin_apps(self) -> dict[str, Callable]:
         """The routes, relative to `/data/plugin/lr` (see docs/HTTP_API.md)."""
@@ -152,17 +159,19 @@ class LearningRatePlugin(base_plugin.TBPlugin):
     def runs_impl(self, ctx, experiment: str) -> Body:
         """`{"runs": [{"name", "series", "schedule", "optimizers", "range_test"}], "problems"}`."""
         tags_by_run, problems = self._data.tags(ctx, experiment)
-        runs = [
-            {
-                "name": entry.name,
-                "series": entry.series_names(),
-                "schedule": bool(entry.schedule_optimizers()),
-                "optimizers": [name for name in entry.optimizers() if name],
-                "range_test": entry.range_test_tag() is not None,
-            }
-            for entry in run_catalog.catalog(tags_by_run)
-        ]
-        return {"runs": runs, "problems": _problems(problems)}
+        known = self._run_summaries.get(experiment, {})
+        summaries = {}
+        for entry in run_catalog.catalog(tags_by_run):
+            # A run's tags are the same object until its records change.
+            summary = known.get(entry.name)
+            if summary is None or summary[0] is not entry.tags:
+                summary = (entry.tags, _run_summary(entry))
+            summaries[entry.name] = summary
+        self._run_summaries[experiment] = summaries  # Deleted runs go with the old dict.
+        return {
+            "runs": [summary for _, summary in summaries.values()],
+            "problems": _problems(problems),
+        }
 
     def series_impl(self, ctx, experiment: str, query: http_queries.SeriesQuery) -> Body:
         """The points of one series in a window, maybe downsampled.
@@ -529,16 +538,15 @@ class LearningRatePlugin(base_plugin.TBPlugin):
         assignment_tag = entry.tag(event_format.ASSIGNMENT, optimizer)
         if assignment_tag is not None and assignment_tag.kind != event_format.KIND_ASSIGNMENT:
             assignment_tag = None
-        key = (experiment, entry.name, optimizer, max_events)
+        key = (experiment, entry.name, "comparison", optimizer, max_events)
         version = (
             applied_tag.cache_key,
             curve_tag.cache_key,
             None if assignment_tag is None else assignment_tag.cache_key,
         )
-        with self._lock:
-            cached = self._comparisons.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        cached = self._data.cache.get(key, version)
+        if cached is not None:
+            return cached
         applied = self._data.series(ctx, experiment, entry.name, applied_tag)
         curve = self._data.series(ctx, experiment, entry.name, curve_tag)
         documents = (
@@ -557,10 +565,13 @@ class LearningRatePlugin(base_plugin.TBPlugin):
             ),
             max_events=max_events,
         )
-        with self._lock:
-            self._comparisons[key] = (version, comparison)
+        size = run_data.OBJECT_BYTES * (1 + _EVENT_OBJECTS * len(comparison.events))
+        self._data.cache.put(key, version, comparison, size)
         return comparison
 
+
+# Objects per deviation event, for the cache's estimate (the event and its JSON-able parts).
+_EVENT_OBJECTS = 4
 
 _EMPTY_SERIES = run_data.Series(
     steps=np.zeros(0, np.int64),
@@ -568,6 +579,16 @@ _EMPTY_SERIES = run_data.Series(
     wall_times=np.zeros(0),
     sampling=event_format.SAMPLED_EVERY_STEP,
 )
+
+
+def _run_summary(entry: run_catalog.RunEntry) -> Body:
+    return {
+        "name": entry.name,
+        "series": entry.series_names(),
+        "schedule": bool(entry.schedule_optimizers()),
+        "optimizers": [name for name in entry.optimizers() if name],
+        "range_test": entry.range_test_tag() is not None,
+    }
 
 
 def _problems(problems) -> list[Body]:

@@ -9,6 +9,7 @@ the latest write wins.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import threading
@@ -19,6 +20,7 @@ from tensorboard import errors as tb_errors
 from tensorboard.data import provider as data_provider
 
 from tb_lr_plugin import event_format
+from tb_lr_plugin.plugin import decoded_cache
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +94,35 @@ class Document:
 class RunData:
     """Access to this plugin's data in an experiment, with a decode cache.
 
+    Listing what the runs hold is the one cost every request shares, so it is
+    made cheap under load: one listing of the whole experiment runs at a
+    time, and requests that arrive meanwhile answer from the last finished
+    one (a request made alone always sees a fresh listing); a run's tags are
+    derived again only when its records changed. Decoded records are kept in
+    a `DecodedCache`, whose entries of a run go when a listing no longer has it.
+
     Args:
         provider: TensorBoard's `DataProvider` (`context.data_provider`).
+        cache: Where decoded records are kept; a default-budget one if omitted.
+
+    Example:
+        >>> data = RunData(provider=None, cache=decoded_cache.DecodedCache(budget_bytes=0))
+        >>> data.cache.budget_bytes
+        0
     """
 
-    def __init__(self, provider: data_provider.DataProvider):
+    def __init__(
+        self,
+        provider: data_provider.DataProvider,
+        cache: decoded_cache.DecodedCache | None = None,
+    ):
         self._provider = provider
-        self._cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], Series]] = {}
-        self._documents_cache: dict[tuple[str, str, str], tuple[tuple[Any, ...], list]] = {}
+        self.cache = cache if cache is not None else decoded_cache.DecodedCache()
+        # Per experiment: held while its whole listing is made, and that listing.
+        self._listing_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+        self._latest: dict[str, tuple[dict[str, dict[str, Tag]], list[Problem]]] = {}
+        # Per (experiment, run): what its listing held, and the tags derived from it.
+        self._derived: dict[tuple[str, str], tuple[tuple, dict[str, Tag], list[Problem]]] = {}
         self._lock = threading.Lock()
 
     def tags(
@@ -111,37 +134,50 @@ class RunData:
         is left out and described in the problems. Where a name has tags of
         several format versions, its kind is the newest one's.
         """
-        listing, problems = self._list_tensors(ctx, experiment_id, runs)
+        lock = self._listing_locks[experiment_id]
+        latest = self._latest.get(experiment_id)
+        if runs is not None:
+            if latest is not None and lock.locked() and all(run in latest[0] for run in runs):
+                return {run: latest[0][run] for run in runs}, []
+            return self._derive(experiment_id, *self._list_tensors(ctx, experiment_id, runs))
+        if not lock.acquire(blocking=latest is None):
+            return latest  # A listing is under way: the last one is at most its age behind.
+        try:
+            if latest is None and experiment_id in self._latest:
+                return self._latest[experiment_id]  # Listed while this request waited.
+            listed = self._derive(experiment_id, *self._list_tensors(ctx, experiment_id, None))
+            self._latest[experiment_id] = listed
+            self._forget_runs_except(experiment_id, listed[0])
+            return listed
+        finally:
+            lock.release()
+
+    def _derive(
+        self, experiment_id: str, listing: dict[str, dict[str, Any]], problems: list[Problem]
+    ) -> tuple[dict[str, dict[str, Tag]], list[Problem]]:
         by_run: dict[str, dict[str, Tag]] = {}
         for run, time_series_by_tag in listing.items():
-            for tag, time_series in sorted(time_series_by_tag.items()):
-                try:
-                    metadata = event_format.parse_metadata(time_series.plugin_content)
-                    name = event_format.name_of(tag, metadata.version)
-                except event_format.FormatError as error:
-                    problems.append(Problem(f"run {run!r}, tag {tag!r}: {error}"))
-                    continue
-                found = Tag(
-                    name=name,
-                    kind=metadata.kind,
-                    sampling=metadata.sampling,
-                    sources=((tag, metadata.version),),
-                    cache_key=((time_series.max_step, time_series.max_wall_time),),
-                    position=metadata.position,
-                )
-                names = by_run.setdefault(run, {})
-                known = names.get(name)
-                if known is not None:
-                    if (found.kind, found.sampling) != (known.kind, known.sampling):
-                        problems.append(
-                            Problem(
-                                f"run {run!r}: {name!r} is a {known.kind} in one format "
-                                f"version and a {found.kind} in another; the newest is shown"
-                            )
-                        )
-                    found = _merged(known, found)
-                names[name] = found
+            # What the listing says of the run; its tags change only with it.
+            state = tuple(
+                (tag, series.max_step, series.max_wall_time, series.plugin_content)
+                for tag, series in sorted(time_series_by_tag.items())
+            )
+            with self._lock:
+                known = self._derived.get((experiment_id, run))
+            if known is None or known[0] != state:
+                known = (state, *_run_tags(run, state))
+                with self._lock:
+                    self._derived[(experiment_id, run)] = known
+            by_run[run] = known[1]
+            problems = problems + known[2]
         return by_run, problems
+
+    def _forget_runs_except(self, experiment_id: str, runs: dict[str, Any]) -> None:
+        self.cache.keep_only_runs(experiment_id, runs)
+        with self._lock:
+            for key in [key for key in self._derived if key[0] == experiment_id]:
+                if key[1] not in runs:
+                    del self._derived[key]
 
     def _list_tensors(
         self, ctx, experiment_id: str, runs: list[str] | None
@@ -187,35 +223,32 @@ class RunData:
 
     def series(self, ctx, experiment_id: str, run: str, tag: Tag) -> Series:
         """The merged points of a `series` or `schedule` name (cached until it grows)."""
-        key = (experiment_id, run, tag.name)
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None and cached[0] == tag.cache_key:
-            return cached[1]
-        series = _merge_chunks(self._read(ctx, experiment_id, run, tag), tag.sampling)
-        with self._lock:
-            self._cache[key] = (tag.cache_key, series)
+        key = (experiment_id, run, "series", tag.name)
+        series = self.cache.get(key, tag.cache_key)
+        if series is None:
+            series = _merge_chunks(self._read(ctx, experiment_id, run, tag), tag.sampling)
+            self.cache.put(key, tag.cache_key, series, _series_bytes(series))
         return series
 
     def documents(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[Document]:
         """The documents of a name, in the order they were written (cached until it grows)."""
-        key = (experiment_id, run, tag.name)
-        with self._lock:
-            cached = self._documents_cache.get(key)
-        if cached is not None and cached[0] == tag.cache_key:
-            return list(cached[1])
-        decode = _DOCUMENT_DECODERS[tag.kind]
-        documents = []
-        for datum, version in self._read(ctx, experiment_id, run, tag):
-            try:
-                content, problem = decode(_payload(datum), version), None
-            except event_format.FormatError as error:
-                # Kept as a placeholder so the route can say what was skipped.
-                content = None
-                problem = Problem(f"record at step {datum.step} unreadable: {error}")
-            documents.append(Document(content, problem))
-        with self._lock:
-            self._documents_cache[key] = (tag.cache_key, documents)
+        key = (experiment_id, run, "documents", tag.name)
+        documents = self.cache.get(key, tag.cache_key)
+        if documents is None:
+            decode = _DOCUMENT_DECODERS[tag.kind]
+            documents, size = [], 0
+            for datum, version in self._read(ctx, experiment_id, run, tag):
+                try:
+                    payload = _payload(datum)
+                    content, problem = decode(payload, version), None
+                    size += _DOCUMENT_BYTES_PER_PAYLOAD_BYTE * len(payload)
+                except event_format.FormatError as error:
+                    # Kept as a placeholder so the route can say what was skipped.
+                    content = None
+                    problem = Problem(f"record at step {datum.step} unreadable: {error}")
+                documents.append(Document(content, problem))
+            size += OBJECT_BYTES * (1 + len(documents))
+            self.cache.put(key, tag.cache_key, documents, size)
         return list(documents)
 
     def _read(self, ctx, experiment_id: str, run: str, tag: Tag) -> list[tuple[Any, int]]:
@@ -242,6 +275,50 @@ _DOCUMENT_DECODERS = {
     event_format.KIND_ASSIGNMENT: event_format.decode_assignment,
     event_format.KIND_RANGE_TEST: event_format.decode_range_test,
 }
+
+
+# The cache's estimate of what a decoded value weighs beside its arrays: a
+# Python object with its fields, and a document's dicts per byte of its JSON.
+OBJECT_BYTES = 200
+_DOCUMENT_BYTES_PER_PAYLOAD_BYTE = 10
+
+
+def _series_bytes(series: Series) -> int:
+    arrays = series.steps.nbytes + series.values.nbytes + series.wall_times.nbytes
+    return arrays + OBJECT_BYTES * (1 + len(series.problems))
+
+
+def _run_tags(run: str, state: tuple) -> tuple[dict[str, Tag], list[Problem]]:
+    """One run's names from what its listing holds: `(tag, max_step, max_wall_time, content)`."""
+    names: dict[str, Tag] = {}
+    problems = []
+    for tag, max_step, max_wall_time, content in state:
+        try:
+            metadata = event_format.parse_metadata(content)
+            name = event_format.name_of(tag, metadata.version)
+        except event_format.FormatError as error:
+            problems.append(Problem(f"run {run!r}, tag {tag!r}: {error}"))
+            continue
+        found = Tag(
+            name=name,
+            kind=metadata.kind,
+            sampling=metadata.sampling,
+            sources=((tag, metadata.version),),
+            cache_key=((max_step, max_wall_time),),
+            position=metadata.position,
+        )
+        known = names.get(name)
+        if known is not None:
+            if (found.kind, found.sampling) != (known.kind, known.sampling):
+                problems.append(
+                    Problem(
+                        f"run {run!r}: {name!r} is a {known.kind} in one format "
+                        f"version and a {found.kind} in another; the newest is shown"
+                    )
+                )
+            found = _merged(known, found)
+        names[name] = found
+    return names, problems
 
 
 def _merged(known: Tag, found: Tag) -> Tag:
