@@ -5,10 +5,13 @@ Writes its own logdir of 200 small runs with the real writer
 `tensorboard --logdir ... --host 127.0.0.1` with the chosen loader, waits until
 every run is listed, then runs 8 client threads for 30 s. Each client loops:
 `runs`, then `series` of a random run's `learning_rate` (half of the time with
-`max_points=2000`, half every point). Reported: requests, errors (any status
-but 200, a body that is not JSON, a connection error), latency percentiles per
-route, and the peak resident memory (VmHWM) of the tensorboard process and,
-with `--load_fast=true`, of its data-server child.
+`max_points=2000`, half every point). Every `series` answer is checked against
+the rate the schedule gave at each of its steps (the writer saves them beside
+the runs), and every `runs` answer must list all runs. Reported: requests,
+throughput (requests per second, both routes), errors (any status but 200, a
+body that is not JSON, a connection error, a wrong answer), latency
+percentiles per route, and the peak resident memory (VmHWM) of the
+tensorboard process and, with `--load_fast=true`, of its data-server child.
 
     .venv/bin/python bench/load_test.py --load-fast false --json bench/results-load-python.json
     .venv/bin/python bench/load_test.py --load-fast true --json bench/results-load-rust.json
@@ -19,12 +22,10 @@ Exits non-zero when any request failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,11 +36,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 import harness  # tests/browser: the TensorBoard process
+from process_stats import children, peak_rss_kib, percentiles, process_name  # bench/
 
 ROUTES = ("runs", "series")
 
 _WRITER = """
 import sys, warnings
+import json, pathlib
 import keras, numpy as np, tensorflow as tf
 import tb_lr_plugin as tblr
 
@@ -48,6 +51,10 @@ logdir, runs, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for index in range(runs):
     schedule = keras.optimizers.schedules.CosineDecay(0.1, steps, warmup_target=0.2,
                                                       warmup_steps=steps // 10)
+    if index == 0:  # The ground truth: every run applies the same schedule.
+        rates = [float(np.float32(schedule(step))) for step in range(steps)]
+        pathlib.Path(logdir).mkdir(parents=True, exist_ok=True)
+        pathlib.Path(logdir, "expected_learning_rate.json").write_text(json.dumps(rates))
     optimizer = keras.optimizers.SGD(schedule)
     variable = keras.Variable(np.zeros((2,), "float32"))
     optimizer.build([variable])
@@ -78,43 +85,32 @@ def write_logdir(logdir: Path, runs: int, steps: int) -> None:
     )
 
 
-def peak_rss_kib(pid: int) -> int | None:
-    """VmHWM (peak resident set) of a live process, in KiB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of `pid` (from /proc/<pid>/task/*/children)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def process_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return "?"
+def wrong_answer(route: str, body: dict, run_names: list[str], expected: list[float]) -> str:
+    """What is wrong with a 200 answer, or `""`: all runs listed, each rate the schedule's."""
+    if route == "runs":
+        listed = [run["name"] for run in body["runs"]]
+        return "" if listed == run_names else f"runs lists {len(listed)} of {len(run_names)}"
+    if not body["steps"]:
+        return "no points"
+    wrong = [
+        (step, value)
+        for step, value in zip(body["steps"], body["values"], strict=True)
+        if value != expected[step]
+    ]
+    return f"{len(wrong)} wrong rates, first {wrong[0]}" if wrong else ""
 
 
 def client(
     port: int,
     run_names: list[str],
+    expected: list[float],
     stop_at: float,
     seed: int,
     latencies: dict[str, list[float]],
     errors: list[str],
     lock: threading.Lock,
 ) -> None:
-    """Polls `runs` and `series` until `stop_at`; one keep-alive connection."""
+    """Polls `runs` and `series` until `stop_at`, checking every answer; one connection."""
     rng = random.Random(seed)
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     mine: dict[str, list[float]] = {route: [] for route in ROUTES}
@@ -137,8 +133,9 @@ def client(
                 elapsed = time.perf_counter() - started
                 if response.status != 200:
                     failures.append(f"{path}: HTTP {response.status} {body[:200]!r}")
+                elif problem := wrong_answer(route, json.loads(body), run_names, expected):
+                    failures.append(f"{path}: {problem}")
                 else:
-                    json.loads(body)
                     mine[route].append(elapsed)
             except (OSError, http.client.HTTPException, ValueError) as error:
                 failures.append(f"{path}: {error!r}")
@@ -149,19 +146,6 @@ def client(
         for route in ROUTES:
             latencies[route] += mine[route]
         errors += failures
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50/p90/p99/max in milliseconds."""
-    if not values:
-        return {}
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {
-        "p50_ms": round(cuts[49] * 1000, 1),
-        "p90_ms": round(cuts[89] * 1000, 1),
-        "p99_ms": round(cuts[98] * 1000, 1),
-        "max_ms": round(max(values) * 1000, 1),
-    }
 
 
 def main() -> int:
@@ -185,6 +169,7 @@ def main() -> int:
         with harness.TensorBoardProcess(logdir, f"--load_fast={args.load_fast}") as board:
             started = time.monotonic()
             run_names = [run["name"] for run in board.wait_for_runs(args.runs, timeout=600)]
+            expected = json.loads((logdir / "expected_learning_rate.json").read_text())
             loaded = time.monotonic() - started
             pid = board._process.pid
             latencies: dict[str, list[float]] = {route: [] for route in ROUTES}
@@ -194,7 +179,7 @@ def main() -> int:
             threads = [
                 threading.Thread(
                     target=client,
-                    args=(board.port, run_names, stop_at, seed, latencies, errors, lock),
+                    args=(board.port, run_names, expected, stop_at, seed, latencies, errors, lock),
                 )
                 for seed in range(args.clients)
             ]
@@ -214,6 +199,7 @@ def main() -> int:
         "seconds": args.seconds,
         "listed_after_s": round(loaded, 1),
         "requests": {route: len(latencies[route]) for route in ROUTES},
+        "requests_per_s": round(sum(map(len, latencies.values())) / args.seconds, 1),
         "errors": len(errors),
         "first_errors": errors[:5],
         "latency": {route: percentiles(latencies[route]) for route in ROUTES},
