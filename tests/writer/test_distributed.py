@@ -176,17 +176,17 @@ def _check_update_ratios(log_dir: pathlib.Path) -> None:
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
 def test_central_storage_strategy_logs_each_step_once_and_exactly(log_dir, steps_per_execution):
-    subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "central_storage_training.py"),
-            str(log_dir),
-            str(steps_per_execution),
-        ],
-        check=True,
+    script = HERE / "central_storage_training.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(log_dir), str(steps_per_execution)],
         timeout=TIMEOUT,
         env=_environment(),
+        capture_output=True,
+        text=True,
     )
+    if done.returncode == _load("central_storage_training").KERAS_CANNOT_TRAIN:
+        pytest.skip(done.stdout.strip())  # Keras 3.5: nothing of ours to test.
+    assert done.returncode == 0, done.stderr[-3000:]
     if steps_per_execution == 1:
         _check_every_run(log_dir)
         _check_update_ratios(log_dir)
