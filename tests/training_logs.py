@@ -32,8 +32,8 @@ class LoggedRun:
         return [d.content for d in docs]
 
 
-def read_run(log_dir, run: str = "train") -> LoggedRun:
-    """Loads `log_dir` with TensorBoard's Python loader and default flags plus `lr=all`.
+def loaded_multiplexer(log_dir) -> plugin_event_multiplexer.EventMultiplexer:
+    """`log_dir` loaded by TensorBoard's Python loader with default flags plus `lr=all`.
 
     `lr=0` (keep every record) is what the plugin's loader sets for the user.
     """
@@ -42,6 +42,12 @@ def read_run(log_dir, run: str = "train") -> LoggedRun:
     )
     multiplexer.AddRunsFromDirectory(str(log_dir))
     multiplexer.Reload()
+    return multiplexer
+
+
+def read_run(log_dir, run: str = "train") -> LoggedRun:
+    """Run `run` of `log_dir`, read as the plugin reads it (`loaded_multiplexer`)."""
+    multiplexer = loaded_multiplexer(log_dir)
     data = run_data.RunData(data_provider.MultiplexerDataProvider(multiplexer, str(log_dir)))
     runs, problems = data.tags(context.RequestContext(), "")
     assert not problems

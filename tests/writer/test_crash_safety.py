@@ -26,8 +26,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from plugin_server import PluginServer
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from training_logs import read_run, schedule_at
+from training_logs import loaded_multiplexer, read_run, schedule_at
 
 import tb_lr_plugin as tblr
 from tb_lr_plugin import event_format
@@ -53,11 +52,7 @@ def steps_on_disk(log_dir: pathlib.Path) -> int:
     """How many `learning_rate` steps TensorBoard's loader reads now (0 before any)."""
     if not (log_dir / "train").is_dir():
         return 0
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={event_format.PLUGIN_NAME: 0}
-    )
-    multiplexer.AddRunsFromDirectory(str(log_dir))
-    multiplexer.Reload()
+    multiplexer = loaded_multiplexer(log_dir)
     tags = multiplexer.PluginRunToTagToContent(event_format.PLUGIN_NAME).get("train", {})
     if event_format.tag_for(event_format.LEARNING_RATE) not in tags:
         return 0

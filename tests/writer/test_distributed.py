@@ -22,8 +22,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from training_logs import data, read_run, schedule_at, small_model
+from training_logs import data, loaded_multiplexer, read_run, schedule_at, small_model
 
 import tb_lr_plugin as tblr
 from tb_lr_plugin import event_format
@@ -53,11 +52,7 @@ def _written_steps(log_dir: pathlib.Path, run: str, name: str) -> np.ndarray:
     `read_run(...).series` keeps each step's last write, as the LR tab does, so
     a step written twice (say once per replica) shows only here.
     """
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={event_format.PLUGIN_NAME: 0}
-    )
-    multiplexer.AddRunsFromDirectory(str(log_dir))
-    multiplexer.Reload()
+    multiplexer = loaded_multiplexer(log_dir)
     tag = event_format.tag_for(name)
     content = multiplexer.SummaryMetadata(run, tag).plugin_data.content
     version = event_format.parse_metadata(content).version
