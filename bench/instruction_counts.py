@@ -107,6 +107,7 @@ def run_child(
     steps: int,
     steps_per_execution: int,
     hidden_layers: int,
+    jit_compile: str,
     warmup_steps: int | None = None,
 ) -> None:
     """Inside valgrind: warm up (`overhead.WARMUP_STEPS` steps by default), then count a fit."""
@@ -116,6 +117,7 @@ def run_child(
     import overhead  # The workload and variants, shared so both measure the same thing.
 
     overhead.HIDDEN_LAYERS = hidden_layers
+    overhead.JIT_COMPILE = overhead.parse_jit_compile(jit_compile)
 
     # Code runs about 50 times slower here: a 10-s flush would fire every few
     # hundred steps, where a native reference fit (6-8 s) never reaches it.
@@ -138,7 +140,9 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
     """Runs one child under callgrind; returns total, idle-spin and work instruction counts.
 
     With `args.warmup_like_run`, the warm-up fit has the counted fit's length; with
-    `args.keep`, the callgrind output is copied there for `callgrind_annotate`.
+    `args.keep`, the callgrind output is copied there for `callgrind_annotate`; with
+    `args.per_thread`, each thread is counted apart and `main_thread` is the work of the
+    thread that runs `fit`.
     """
     spe = args.steps_per_execution
     with tempfile.TemporaryDirectory(prefix="tblr-callgrind-out-") as out_dir:
@@ -147,6 +151,7 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
             "valgrind",
             "--tool=callgrind",
             "--instr-atstart=no",
+            *(["--separate-threads=yes"] if args.per_thread else []),
             f"--callgrind-out-file={out_file}",
             sys.executable,
             __file__,
@@ -155,21 +160,37 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
             str(steps),
             str(spe),
             str(args.hidden_layers),
+            str(args.jit_compile).lower(),
             *([str(steps)] if args.warmup_like_run else []),
         ]
         # A fixed hash seed: Python's dict and set layouts change instruction counts.
         env = {**os.environ, "PYTHONHASHSEED": "0", "KERAS_BACKEND": BACKEND}
         subprocess.run(command, check=True, env=env, capture_output=True)
+        # One file per thread (`callgrind.out-01` is the main thread), or one for all.
+        outputs = sorted(Path(out_dir).glob("callgrind.out*"))
         if args.keep:
-            name = f"callgrind-{BACKEND}-spe{spe}-{variant}-{steps}.out"
             Path(args.keep).mkdir(parents=True, exist_ok=True)
-            shutil.copy(out_file, Path(args.keep) / name)
-        annotated = subprocess.run(
-            ["callgrind_annotate", "--inclusive=no", "--threshold=100", out_file],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+            name = f"callgrind-{BACKEND}-spe{spe}-{variant}-{steps}.out"
+            for output in outputs:
+                shutil.copy(output, Path(args.keep) / (name + output.name[len("callgrind.out") :]))
+        counts = [annotated_counts(output) for output in outputs]
+    total = sum(total for total, _ in counts)
+    spin = sum(spin for _, spin in counts)
+    result = {"total": total, "idle_spin": spin, "work": total - spin}
+    if args.per_thread:
+        main_total, main_spin = counts[0]
+        result["main_thread"] = main_total - main_spin
+    return result
+
+
+def annotated_counts(output: Path) -> tuple[int, int]:
+    """`(total, idle spin)` instructions of one callgrind output file."""
+    annotated = subprocess.run(
+        ["callgrind_annotate", "--inclusive=no", "--threshold=100", str(output)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     total = spin = 0
     for line in annotated.splitlines():
         match = ANNOTATE_ROW.match(line)
@@ -180,7 +201,7 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
             total = cost
         elif IDLE_SPIN.search(match.group(2)):
             spin += cost
-    return {"total": total, "idle_spin": spin, "work": total - spin}
+    return total, spin
 
 
 def fit_line(points: list[tuple[int, int]]) -> tuple[float, float]:
@@ -230,10 +251,19 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "ratio_at_reference": (fixed + REFERENCE_STEPS * per_step)
                 / (bare_fixed + REFERENCE_STEPS * bare_per_step),
             }
+            if args.per_thread:
+                # Per step, the thread running fit only: other threads compile or wait.
+                main = [(steps, counts[name][steps]["main_thread"]) for steps in args.steps]
+                bare_main = [(steps, counts["bare"][steps]["main_thread"]) for steps in args.steps]
+                projected[name]["main_thread_added_per_step"] = (
+                    fit_line(main)[1] - fit_line(bare_main)[1]
+                )
     return {
         "config": {
             "backend": BACKEND,
             "steps_per_execution": args.steps_per_execution,
+            "jit_compile": args.jit_compile,
+            "per_thread": args.per_thread,
             "steps": args.steps,
             "warmup_like_run": args.warmup_like_run,
         },
@@ -264,9 +294,12 @@ def format_table(results: dict[str, Any]) -> str:
         ]
         for name, row in results["projected"].items():
             if name != "bare":
+                per_step = f"{row['added_per_step']:.0f}"
+                if "main_thread_added_per_step" in row:
+                    per_step += f" (thread running fit: {row['main_thread_added_per_step']:.0f})"
                 lines.append(
                     f"| {name} | {spe} | {row['added_fixed'] / 1e6:.1f} "
-                    f"| {row['added_per_step']:.0f} | {row['ratio_at_reference']:.4f} |"
+                    f"| {per_step} | {row['ratio_at_reference']:.4f} |"
                 )
     return "\n".join(lines)
 
@@ -295,10 +328,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="hidden Dense(64) layers of the MLP (the reference workload: 1)",
     )
     parser.add_argument(
+        "--jit-compile",
+        choices=["auto", "true", "false"],
+        default="auto",
+        help="the model's jit_compile (the reference workload: auto, which is no XLA on a "
+        "CPU-only TensorFlow)",
+    )
+    parser.add_argument(
         "--warmup-like-run",
         action="store_true",
         help="warm up with a fit as long as the counted one (default: 200 steps), so caches "
         "keyed by shape (JAX's compiled eager ops) are warm, as in a second fit",
+    )
+    parser.add_argument(
+        "--per-thread",
+        action="store_true",
+        help="count each thread apart and also report the work of the thread running fit "
+        "(on JAX, with JAX_CPU_ENABLE_ASYNC_DISPATCH=false, the one running every step)",
     )
     parser.add_argument("--keep", metavar="DIR", help="keep callgrind's output files in DIR")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -315,13 +361,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    if len(sys.argv) in (6, 7) and sys.argv[1] == "--child":
-        run_child(sys.argv[2], *map(int, sys.argv[3:]))
+    if len(sys.argv) in (7, 8) and sys.argv[1] == "--child":
+        variant, steps, spe, hidden_layers, jit_compile, *warmup = sys.argv[2:]
+        run_child(variant, int(steps), int(spe), int(hidden_layers), jit_compile, *map(int, warmup))
         return
     args = parse_args()
     print(
         f"backend {BACKEND}, spe {args.steps_per_execution}, steps {args.steps}, "
-        f"hidden layers {args.hidden_layers}",
+        f"hidden layers {args.hidden_layers}, jit_compile {args.jit_compile}",
         flush=True,
     )
     results = run_benchmark(args)

@@ -107,6 +107,8 @@ INPUT_DIM = 32
 HIDDEN_UNITS = 64
 # Hidden layers of the MLP: 1 in the reference workload, 20 for `update_ratios`' deep case.
 HIDDEN_LAYERS = 1
+# `compile(jit_compile=...)`: Keras' "auto" (no XLA on a CPU-only TensorFlow), or True/False.
+JIT_COMPILE: bool | str = "auto"
 BATCH_SIZE = 32
 INITIAL_LEARNING_RATE = 1e-3
 DATA_SEED = 1234
@@ -279,6 +281,7 @@ def build_model(
         optimizer=keras.optimizers.Adam(schedule),
         loss="mse",
         steps_per_execution=steps_per_execution,
+        jit_compile=JIT_COMPILE,
     )
     return model
 
@@ -485,6 +488,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "batch_size": BATCH_SIZE,
             "repeats": args.repeats,
             "variants": variants,
+            "jit_compile": JIT_COMPILE,
         },
         "environment": {
             "date": date.today().isoformat(),
@@ -593,6 +597,14 @@ def backend_errors(args: argparse.Namespace, backend: str = BACKEND) -> list[str
     return errors
 
 
+def parse_jit_compile(text: str) -> bool | str:
+    """`--jit-compile`'s value as `compile` takes it: "auto", True or False."""
+    choices = {"auto": "auto", "true": True, "false": False}
+    if text.lower() not in choices:
+        raise argparse.ArgumentTypeError(f"choose auto, true or false, not {text!r}")
+    return choices[text.lower()]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; the defaults are the reference workload."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -613,6 +625,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=HIDDEN_LAYERS,
         help="hidden Dense(64) layers of the MLP (the reference workload: 1)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        type=parse_jit_compile,
+        default=JIT_COMPILE,
+        help="auto (the reference workload: Keras' default, no XLA on a CPU-only TensorFlow), "
+        "true or false",
     )
     parser.add_argument(
         "--mirrored",
@@ -640,15 +659,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the benchmark (or the profile) and prints the tables."""
-    global HIDDEN_LAYERS
+    global HIDDEN_LAYERS, JIT_COMPILE
     args = parse_args(argv)
-    HIDDEN_LAYERS = args.hidden_layers
+    HIDDEN_LAYERS, JIT_COMPILE = args.hidden_layers, args.jit_compile
     library, version = backend_version()
     print(
         f"backend {BACKEND}: {library} {version}, keras {keras.__version__}, "
         f"{os.cpu_count()} CPUs; "
         f"{args.epochs} epochs x {args.steps_per_epoch} steps, batch {BATCH_SIZE}, "
-        f"spe {args.steps_per_execution}",
+        f"spe {args.steps_per_execution}, jit_compile {args.jit_compile}",
         flush=True,
     )
     if args.profile:
