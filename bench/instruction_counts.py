@@ -102,6 +102,20 @@ def single_threaded(backend: str) -> None:
         torch.set_num_interop_threads(1)
 
 
+def counted_batches(first: int, last: int) -> Any:
+    """A callback counting only batches `first` to `last - 1` of the fit (the steady state)."""
+    import keras
+
+    class Counted(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch in (first, last):
+                toggle = "on" if batch == first else "off"
+                command = ["callgrind_control", "-i", toggle, str(os.getpid())]
+                subprocess.run(command, check=True, capture_output=True)
+
+    return Counted()
+
+
 def run_child(
     variant: str,
     steps: int,
@@ -109,8 +123,12 @@ def run_child(
     hidden_layers: int,
     jit_compile: str,
     warmup_steps: int | None = None,
+    steady: list[int] | None = None,
 ) -> None:
-    """Inside valgrind: warm up (`overhead.WARMUP_STEPS` steps by default), then count a fit."""
+    """Inside valgrind: warm up (`overhead.WARMUP_STEPS` steps by default), then count a fit.
+
+    With `steady = [first, last]`, only batches `first` to `last - 1` of it are counted.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(BENCH_DIR))
     single_threaded(BACKEND)
@@ -128,6 +146,13 @@ def run_child(
     with tempfile.TemporaryDirectory(prefix="tblr-callgrind-") as root:
         warmup = overhead.make_data(warmup_steps or overhead.WARMUP_STEPS)
         overhead.timed_fit(variant, f"{root}/warmup", weights, warmup, 1, steps_per_execution)
+        if steady:
+            counter = counted_batches(*steady)
+            overhead.timed_fit(
+                variant, f"{root}/run", weights, data, 1, steps_per_execution,
+                extra_callbacks=[counter],
+            )  # fmt: skip
+            return
         # callgrind_control interrupts this process while it waits in `run`:
         # counting starts and stops at the same place in every run.
         pid = str(os.getpid())
@@ -156,18 +181,25 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
             sys.executable,
             __file__,
             "--child",
-            variant,
-            str(steps),
-            str(spe),
-            str(args.hidden_layers),
-            str(args.jit_compile).lower(),
-            *([str(steps)] if args.warmup_like_run else []),
+            json.dumps(
+                {
+                    "variant": variant,
+                    "steps": steps,
+                    "steps_per_execution": spe,
+                    "hidden_layers": args.hidden_layers,
+                    "jit_compile": args.jit_compile,
+                    "warmup_steps": steps if args.warmup_like_run else None,
+                    "steady": args.steady,
+                }
+            ),
         ]
         # A fixed hash seed: Python's dict and set layouts change instruction counts.
         env = {**os.environ, "PYTHONHASHSEED": "0", "KERAS_BACKEND": BACKEND}
         subprocess.run(command, check=True, env=env, capture_output=True)
         # One file per thread (`callgrind.out-01` is the main thread), or one for all.
-        outputs = sorted(Path(out_dir).glob("callgrind.out*"))
+        outputs = sorted(
+            Path(out_dir).glob("callgrind.out-*" if args.per_thread else "callgrind.out")
+        )
         if args.keep:
             Path(args.keep).mkdir(parents=True, exist_ok=True)
             name = f"callgrind-{BACKEND}-spe{spe}-{variant}-{steps}.out"
@@ -235,8 +267,23 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         }
         for name in variants
     }
+    steady = {}
+    if args.steady:
+        # Counts of the same batches of every variant: per step, exactly.
+        first, last = args.steady
+        steady = {
+            name: {
+                steps: {
+                    part: count / (last - first)
+                    for part, count in counts[name][steps].items()
+                    if part in ("work", "main_thread")
+                }
+                for steps in args.steps
+            }
+            for name in variants
+        }
     projected = {}
-    if len(args.steps) > 1:
+    if len(args.steps) > 1 and not args.steady:
         lines = {
             name: fit_line([(steps, counts[name][steps]["work"]) for steps in args.steps])
             for name in variants
@@ -251,25 +298,20 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "ratio_at_reference": (fixed + REFERENCE_STEPS * per_step)
                 / (bare_fixed + REFERENCE_STEPS * bare_per_step),
             }
-            if args.per_thread:
-                # Per step, the thread running fit only: other threads compile or wait.
-                main = [(steps, counts[name][steps]["main_thread"]) for steps in args.steps]
-                bare_main = [(steps, counts["bare"][steps]["main_thread"]) for steps in args.steps]
-                projected[name]["main_thread_added_per_step"] = (
-                    fit_line(main)[1] - fit_line(bare_main)[1]
-                )
     return {
         "config": {
             "backend": BACKEND,
             "steps_per_execution": args.steps_per_execution,
             "jit_compile": args.jit_compile,
             "per_thread": args.per_thread,
+            "steady": args.steady,
             "steps": args.steps,
             "warmup_like_run": args.warmup_like_run,
         },
         "counts": counts,
         "ratios": ratios,
         "projected": projected,
+        "steady_per_step": steady,
     }
 
 
@@ -285,6 +327,25 @@ def format_table(results: dict[str, Any]) -> str:
             for steps in steps_list
         )
         lines.append(f"| {name} | {spe} | {cells} |")
+    if results["steady_per_step"]:
+        first, last = results["config"]["steady"]
+        lines += [
+            "",
+            f"Per step over batches {first} to {last - 1} (instructions; ratio to bare):",
+            "",
+            "| variant | steps | work | thread running fit |",
+            "|---|---|---|---|",
+        ]
+        bare = results["steady_per_step"]["bare"]
+        for name, by_steps in results["steady_per_step"].items():
+            for steps, parts in by_steps.items():
+                cells = [
+                    f"{parts[part]:,.0f} ({parts[part] / bare[steps][part]:.4f})"
+                    if part in parts
+                    else ""
+                    for part in ("work", "main_thread")
+                ]
+                lines.append(f"| {name} | {steps} | {' | '.join(cells)} |")
     if results["projected"]:
         lines += [
             "",
@@ -346,9 +407,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="count each thread apart and also report the work of the thread running fit "
         "(on JAX, with JAX_CPU_ENABLE_ASYNC_DISPATCH=false, the one running every step)",
     )
+    parser.add_argument(
+        "--steady",
+        type=lambda text: [int(part) for part in text.split(",")],
+        metavar="FIRST,LAST",
+        help="count only batches FIRST to LAST - 1 of the fit (compiled, warm): the cost of a "
+        "step exactly, with no fixed cost in it; multiples of --steps-per-execution",
+    )
     parser.add_argument("--keep", metavar="DIR", help="keep callgrind's output files in DIR")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
+    if args.steady:
+        spe = args.steps_per_execution
+        if (
+            len(args.steady) != 2
+            or not 0 < args.steady[0] < args.steady[1] < min(args.steps)
+            or any(batch % spe for batch in args.steady)
+        ):
+            parser.error(
+                "--steady FIRST,LAST: 0 < FIRST < LAST < the shortest --steps, both "
+                f"multiples of --steps-per-execution ({spe})"
+            )
     if BACKEND != "tensorflow":
         for name in set(args.variants) & set(TENSORFLOW_ONLY_VARIANTS):
             parser.error(f"{name} needs TensorFlow: run it with KERAS_BACKEND=tensorflow")
@@ -361,9 +440,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    if len(sys.argv) in (7, 8) and sys.argv[1] == "--child":
-        variant, steps, spe, hidden_layers, jit_compile, *warmup = sys.argv[2:]
-        run_child(variant, int(steps), int(spe), int(hidden_layers), jit_compile, *map(int, warmup))
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        run_child(**json.loads(sys.argv[2]))
         return
     args = parse_args()
     print(

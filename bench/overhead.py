@@ -295,8 +295,12 @@ def timed_fit(
     steps_per_execution: int,
     profiler: cProfile.Profile | None = None,
     strategy: tf.distribute.Strategy | None = None,
+    extra_callbacks: list[keras.callbacks.Callback] = (),
 ) -> tuple[float, float]:
-    """Wall and CPU seconds of one run of `variant`: callback construction plus `fit`."""
+    """Wall and CPU seconds of one run of `variant`: callback construction plus `fit`.
+
+    `extra_callbacks` go to `fit` after the variant's (a harness's own, in every variant).
+    """
     steps_per_epoch = len(data[0]) // BATCH_SIZE
     # Free the previous run's graphs and objects outside the timed span.
     keras.backend.clear_session()
@@ -314,7 +318,7 @@ def timed_fit(
         profiler.enable()
     start = time.perf_counter()
     cpu_start = time.process_time()
-    callbacks = VARIANTS[variant](log_dir)
+    callbacks = [*VARIANTS[variant](log_dir), *extra_callbacks]
     if variant == "range_test":
         with warnings.catch_warnings():  # With epochs > 1: "repeats the data".
             warnings.simplefilter("ignore")
