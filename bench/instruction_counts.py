@@ -355,12 +355,9 @@ def format_table(results: dict[str, Any]) -> str:
         ]
         for name, row in results["projected"].items():
             if name != "bare":
-                per_step = f"{row['added_per_step']:.0f}"
-                if "main_thread_added_per_step" in row:
-                    per_step += f" (thread running fit: {row['main_thread_added_per_step']:.0f})"
                 lines.append(
                     f"| {name} | {spe} | {row['added_fixed'] / 1e6:.1f} "
-                    f"| {per_step} | {row['ratio_at_reference']:.4f} |"
+                    f"| {row['added_per_step']:.0f} | {row['ratio_at_reference']:.4f} |"
                 )
     return "\n".join(lines)
 
