@@ -29,7 +29,9 @@ backend runs one step per execution (`--steps-per-execution 1`).
 The warm-up fit is 200 steps long; with `--warmup-like-run` it is as long as
 the counted fit, so caches keyed by shape (JAX compiles each eager op once per
 shape) are warm, as in a second `fit` of the same length in one process.
-`--keep DIR` keeps callgrind's output files, for `callgrind_annotate`.
+`--keep DIR` keeps callgrind's output files, for `callgrind_annotate`. `--jit-compile true`
+compiles the model with XLA; `--per-thread` also reports the work of the thread running
+`fit`; `--steady FIRST,LAST` counts only those batches of the fit: a warm step, exactly.
 
 Each count covers fixed costs (tracing, writer creation, schedule sampling, the
 final flush) and per-step costs. With several step counts (`--steps 500,2000,4000`)
