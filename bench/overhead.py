@@ -75,7 +75,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,7 +295,7 @@ def timed_fit(
     steps_per_execution: int,
     profiler: cProfile.Profile | None = None,
     strategy: tf.distribute.Strategy | None = None,
-    extra_callbacks: list[keras.callbacks.Callback] = (),
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[float, float]:
     """Wall and CPU seconds of one run of `variant`: callback construction plus `fit`.
 
