@@ -178,6 +178,7 @@ def count_instructions(variant: str, steps: int, args: argparse.Namespace) -> di
             "valgrind",
             "--tool=callgrind",
             "--instr-atstart=no",
+            *(["--fair-sched=yes"] if args.fair_sched else []),
             *(["--separate-threads=yes"] if args.per_thread else []),
             f"--callgrind-out-file={out_file}",
             sys.executable,
@@ -306,6 +307,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "steps_per_execution": args.steps_per_execution,
             "jit_compile": args.jit_compile,
             "per_thread": args.per_thread,
+            "fair_sched": args.fair_sched,
             "steady": args.steady,
             "steps": args.steps,
             "warmup_like_run": args.warmup_like_run,
@@ -412,6 +414,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FIRST,LAST",
         help="count only batches FIRST to LAST - 1 of the fit (compiled, warm): the cost of a "
         "step exactly, with no fixed cost in it; multiples of --steps-per-execution",
+    )
+    parser.add_argument(
+        "--fair-sched",
+        action="store_true",
+        help="valgrind's --fair-sched=yes: threads take turns, so the work Keras' asynchronous "
+        "callback dispatch does per batch (polling its pending futures) is the same in every "
+        "run; without it a bare JAX step's count varied by 10%% between runs",
     )
     parser.add_argument("--keep", metavar="DIR", help="keep callgrind's output files in DIR")
     parser.add_argument("--json", type=Path, help="also write the raw results here")

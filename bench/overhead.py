@@ -19,7 +19,10 @@ Variants:
 * `keras_tensorboard`: `keras.callbacks.TensorBoard(log_dir, update_freq=1)` (peer; it
   logs the learning rate once per epoch);
 * `per_batch_summary`: a naive callback writing `tf.summary.scalar` of
-  `optimizer.learning_rate` in every `on_train_batch_end` (peer).
+  `optimizer.learning_rate` in every `on_train_batch_end` (peer);
+* `carried_array` (only when asked for): not a logger, one optimizer variable shaped like
+  the JAX logger's ring that nothing writes: on JAX, what carrying one more array through
+  every train step costs by itself, the floor of any capture inside the step.
 
 Backends: whichever `KERAS_BACKEND` names (tensorflow when unset): tensorflow, jax or
 torch. TensorFlow is imported only where a variant needs it: the two peers and
@@ -157,6 +160,18 @@ class RecordFour(keras.layers.Layer):
         return x
 
 
+class CarriedArray(keras.callbacks.Callback):
+    """Adds one never-written optimizer variable shaped like the JAX logger's ring.
+
+    No hook, no capture: on JAX, the train step carries it in and out of every
+    step, which is what carrying state costs by itself (`carried_array`).
+    """
+
+    def set_model(self, model):
+        super().set_model(model)
+        model.optimizer.add_variable((8193, 65), initializer="zeros", name="carried_array")
+
+
 Variant = Callable[[str], list[keras.callbacks.Callback]]
 
 # The logger's `flush_secs` (its default unless a harness changes it).
@@ -183,16 +198,21 @@ VARIANTS: dict[str, Variant] = {
     "range_test": lambda log_dir: [],
     "keras_tensorboard": lambda log_dir: [keras.callbacks.TensorBoard(log_dir, update_freq=1)],
     "per_batch_summary": lambda log_dir: [PerBatchSummary(log_dir)],
+    # Not a logger: the floor of any design that captures in the JAX train step.
+    "carried_array": lambda log_dir: [CarriedArray()],
 }
+# Variants run only when asked for (`--variants`), not by default.
+MEASUREMENT_ONLY_VARIANTS = ("carried_array",)
 # Variants that write through `tf.summary`: on the TensorFlow backend only.
 TENSORFLOW_ONLY_VARIANTS = ("keras_tensorboard", "per_batch_summary")
 
 
 def available_variants(backend: str = BACKEND) -> list[str]:
     """The variants `backend` can run, in `VARIANTS` order (the default list)."""
-    if backend == "tensorflow":
-        return list(VARIANTS)
-    return [name for name in VARIANTS if name not in TENSORFLOW_ONLY_VARIANTS]
+    excluded = MEASUREMENT_ONLY_VARIANTS
+    if backend != "tensorflow":
+        excluded += TENSORFLOW_ONLY_VARIANTS
+    return [name for name in VARIANTS if name not in excluded]
 
 
 def backend_version(backend: str = BACKEND) -> tuple[str, str]:
@@ -620,8 +640,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variants",
         type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
         default=available_variants(),
-        help=f"comma-separated subset of {','.join(available_variants())} (bare is always "
-        f"added; {','.join(TENSORFLOW_ONLY_VARIANTS)} need KERAS_BACKEND=tensorflow)",
+        help=f"comma-separated subset of {','.join(VARIANTS)} (default: all but "
+        f"{','.join(MEASUREMENT_ONLY_VARIANTS)}; bare is always added; "
+        f"{','.join(TENSORFLOW_ONLY_VARIANTS)} need KERAS_BACKEND=tensorflow)",
     )
     parser.add_argument("--json", metavar="OUT", help="also write raw results to this file")
     parser.add_argument(

@@ -17,7 +17,7 @@ from tb_lr_plugin.writer import (
     update_measures,
 )
 from tb_lr_plugin.writer.tapped_optimizers import tapped_optimizers
-from tb_lr_plugin.writer.training_safety import never_raises
+from tb_lr_plugin.writer.training_safety import never_raises, warn_once
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -170,31 +170,28 @@ class LearningRateLogger(keras.callbacks.Callback):
             self._first_epoch = (epoch, step)
         self._recorder.mark_epoch(epoch, step)
 
-    @never_raises
     def on_train_batch_begin(self, batch, logs=None):
-        if self._recorder is None:
-            return
-        if not self._planned:
-            self._plan()
-        if self._trained_model.optimizer is not self._optimizer:
-            # A callback replaced the optimizer mid-fit: the taps are on the
-            # old one, so say so (once) rather than log a stale step count.
-            self._optimizer = self._trained_model.optimizer
-            warnings.warn(
-                "tb_lr_plugin: model.optimizer was replaced during fit; the LR tab keeps "
-                "logging the optimizer this fit started with, and the new one's updates "
-                "are not logged. Replace it between fits (the next fit logs it)."
+        # The one hook called per batch: it guards itself, since `never_raises`
+        # packing its arguments would cost as much as the body (on JAX at
+        # `steps_per_execution=1` every instruction here is a share of the step).
+        try:
+            if self._recorder is None:
+                return
+            if not self._planned:
+                self._plan()
+            self._recorder.mark(
+                step_convention.update_of_batch(
+                    self._epoch_start, batch, self._micro_batches_per_update
+                )
             )
-        self._recorder.mark(
-            step_convention.update_of_batch(
-                self._epoch_start, batch, self._micro_batches_per_update
-            )
-        )
+        except Exception as error:
+            warn_once(self, "on_train_batch_begin", error)
 
     @never_raises
     def on_epoch_end(self, epoch, logs=None):
         if self._recorder is None:
             return
+        self._check_optimizer()
         steps = self.params.get("steps")
         first_epoch, first_step = self._first_epoch
         if not steps and epoch == first_epoch:
@@ -210,6 +207,17 @@ class LearningRateLogger(keras.callbacks.Callback):
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
+
+    def _check_optimizer(self) -> None:
+        if self._trained_model.optimizer is not self._optimizer:
+            # A callback replaced the optimizer mid-fit: the taps are on the
+            # old one, so say so (once) rather than log a stale step count.
+            self._optimizer = self._trained_model.optimizer
+            warnings.warn(
+                "tb_lr_plugin: model.optimizer was replaced during fit; the LR tab keeps "
+                "logging the optimizer this fit started with, and the new one's updates "
+                "are not logged. Replace it between fits (the next fit logs it)."
+            )
 
     def _plan(self, steps_per_epoch: int | None = None) -> None:
         # After every callback's on_epoch_begin: a LearningRateScheduler has

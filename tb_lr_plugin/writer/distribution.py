@@ -212,7 +212,7 @@ class NonChiefRecorder:
     def mark_epoch(self, epoch: int, step: int | None = None) -> None:
         """Sets the epoch `current_epoch()` reads, as the chief does."""
         for tap in self._taps:
-            tap.epoch.assign(epoch)
+            tap.set_epoch(epoch)
 
     def drain(self) -> None:
         """Nothing to write."""

@@ -158,8 +158,10 @@ class Recorder:
                 )
             )
             self._tracks[-1].tap.drain()  # Starts empty: what ran before is not this run's.
-        self._drain_every = min(track.tap.capacity for track in self._tracks) // 2
-        self._next_flush = time.monotonic() + flush_secs
+        self._taps = [track.tap for track in self._tracks]
+        self._drain_every = min(tap.capacity for tap in self._taps) // 2
+        self._drain_at = self._drained_step + self._drain_every
+        self._flush_at = time.time() + flush_secs
         self._anchor_steps = [self._drained_step]
         self._anchor_times = [time.time()]
         self._epoch_steps: list[int] = []
@@ -227,11 +229,14 @@ class Recorder:
 
     def mark(self, step: int) -> None:
         """Notes that every update before `step` has run. Cheap: call per batch."""
-        for track in self._tracks:
-            track.tap.discard_pending_records()
+        for tap in self._taps:
+            tap.discard_pending_records()
+        now = time.time()
         self._anchor_steps.append(step)
-        self._anchor_times.append(time.time())
-        if step - self._drained_step >= self._drain_every or time.monotonic() >= self._next_flush:
+        self._anchor_times.append(now)
+        # One clock read per batch: a step of the wall clock moves a flush by
+        # time, and the drain by step count still comes on time.
+        if step >= self._drain_at or now >= self._flush_at:
             self.drain()
 
     def take_loop_state(self, optimizer_values: list) -> None:
@@ -259,7 +264,7 @@ class Recorder:
         self._epochs.append(epoch)
         self._epoch_times.append(time.time())
         for track in self._tracks:
-            track.tap.epoch.assign(epoch)
+            track.tap.set_epoch(epoch)
 
     def drain(self) -> None:
         """Reads every tap and writes what it held, then flushes the file."""
@@ -308,8 +313,9 @@ class Recorder:
         self._sink.flush()
         step_convention.logged(self.run_dir, step_convention.finished_count(last_step))
         self._drained_step = step_now
+        self._drain_at = step_now + self._drain_every
         self._anchor_steps, self._anchor_times = [step_now], [now]
-        self._next_flush = time.monotonic() + self._flush_secs
+        self._flush_at = now + self._flush_secs
 
     def close(self) -> None:
         """Drains, flushes and closes the event file; stops watching assignments."""

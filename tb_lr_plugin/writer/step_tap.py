@@ -72,8 +72,8 @@ class StepTap(abc.ABC):
         capacity: Steps a ring holds between two drains.
         traced: Whether a train function traced now keeps writing through this
             tap (on PyTorch, whose capture runs eagerly, after any capture).
-        epoch: A variable holding the current epoch, for `current_epoch()`;
-            the logger assigns it at each epoch's start (each backend creates it).
+        epoch: A variable holding the current epoch, for `current_epoch()`,
+            set by `set_epoch` (TensorFlow and PyTorch; JAX keeps it in its ring).
         measures_in_branches: Whether, with a stride, the two halves of the
             measure run in `keras.ops.cond` branches, so that a step not due
             copies nothing (JAX's tap computes every step's measures and
@@ -149,6 +149,10 @@ class StepTap(abc.ABC):
     def current_epoch(self) -> Any:
         """The epoch of the step being computed (for `current_epoch`)."""
         return keras.ops.convert_to_tensor(self.epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Sets the epoch the next steps read (called at each epoch's start)."""
+        self.epoch.assign(epoch)
 
     def micro_batch_count(self) -> Any:
         """The count Keras calls a schedule on, read once per step (`None` if not shared)."""

@@ -23,12 +23,20 @@ def never_raises(hook: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as error:
             if error.__traceback__.tb_next is None:
                 raise  # The call itself was wrong (bad arguments): the caller's bug.
-            if hook.__name__ not in self._failed_hooks:
-                self._failed_hooks.add(hook.__name__)
-                warnings.warn(
-                    f"tb_lr_plugin: {type(self).__name__}.{hook.__name__} failed and was "
-                    f"skipped; training continues: {error!r}"
-                )
+            warn_once(self, hook.__name__, error)
             return None
 
     return guarded
+
+
+def warn_once(owner: Any, hook_name: str, error: Exception) -> None:
+    """Says, once per hook of `owner`, that `hook_name` failed with `error` and was skipped.
+
+    For a hook that guards itself, where a decorator would cost too much per call.
+    """
+    if hook_name not in owner._failed_hooks:
+        owner._failed_hooks.add(hook_name)
+        warnings.warn(
+            f"tb_lr_plugin: {type(owner).__name__}.{hook_name} failed and was "
+            f"skipped; training continues: {error!r}"
+        )
