@@ -346,6 +346,9 @@ def warn_recording_mean(name: str, shape: tuple[int, ...]) -> None:
     warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {shape}; recording its mean")
 
 
+UNWRITTEN = np.uint32(UNWRITTEN_BITS).view(np.float32)  # One such cell.
+
+
 def unwritten(shape: tuple[int, ...]) -> np.ndarray:
     """Float32 cells that say "nothing written here"."""
     return np.full(shape, UNWRITTEN_BITS, np.uint32).view(np.float32)

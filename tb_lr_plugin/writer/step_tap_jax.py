@@ -255,22 +255,24 @@ class JaxStepTap(step_tap.StepTap):
         # Never reset (a host write of a replicated variable is a collective
         # every JAX process would have to make): a row counts only where its
         # lap says it was written by the step drained now.
-        cells = self._read(self._ring)[: self.capacity]
+        ring = self._read(self._ring)[: self.capacity]
         expected = np.full(self.capacity, -1.0, np.float32)
         expected[steps % self.capacity] = steps // self.capacity
-        cells[cells[:, _LAP] != expected] = step_tap.unwritten((_LAP + 1,))
         indices = tuple(sorted(self._written))
-        yield indices, cells[:, indices]
+        cells = ring[:, indices]  # A copy of the written columns only (of 65).
+        cells[ring[:, _LAP] != expected] = step_tap.UNWRITTEN
+        yield indices, cells
         if self._measure_ring is not None:
-            measures = self._read(self._measure_ring)
-            measures[measures[:, -1] != expected] = step_tap.unwritten(measures.shape[1:])
-            yield tuple(self._measure_columns), measures[:, :-1]
+            ring = self._read(self._measure_ring)
+            measures = ring[:, :-1].copy()
+            measures[ring[:, -1] != expected] = step_tap.UNWRITTEN
+            yield tuple(self._measure_columns), measures
 
     def _read(self, variable: Any) -> np.ndarray:
-        """A variable's value on the host: from the state a jitted loop carries, if any."""
+        """A variable's value on the host, read-only (from a jitted loop's state, if any)."""
         if self._loop_values is not None and id(variable) in self._loop_values:
-            return np.array(self._loop_values[id(variable)])
-        return variable.numpy()
+            return np.asarray(self._loop_values[id(variable)])
+        return np.asarray(variable.value)
 
     def record(self, name: str, value: Any, kind: str = RECORDED) -> None:
         in_step = self._step_records is not None  # The forward pass of fit's train step.
