@@ -124,6 +124,19 @@ def assert_each_step_seen(model: keras.Model, log_dir) -> None:
     assert np.all(np.isfinite(seen["max"].values)) and len(np.unique(seen["max"].values)) > 1
 
 
+def test_current_epoch_follows_each_fit(log_dir):
+    # A second fit starts again at epoch 0; one with initial_epoch at its own.
+    model = probed_model(1, "auto")
+    x, y = data(BATCHES)
+    logger = tblr.LearningRateLogger(log_dir)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[logger])
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
+    model.fit(x, y, batch_size=8, epochs=5, initial_epoch=4, verbose=0, callbacks=[logger])
+    epochs = read_run(log_dir).series(f"layers/{model.get_layer('probe').path}/epoch")
+    np.testing.assert_array_equal(epochs.steps, np.arange(4 * BATCHES))
+    np.testing.assert_array_equal(epochs.values, np.repeat([0, 1, 0, 4], BATCHES))
+
+
 def test_evaluate_and_predict_use_the_defaults_and_record_nothing(log_dir):
     model = probed_model(1, "auto")
     x, y = data(2)
