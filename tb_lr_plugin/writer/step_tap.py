@@ -40,6 +40,7 @@ MAX_COLUMNS = 64
 # A NaN with a payload no arithmetic produces marks a cell nothing wrote since
 # the last drain, so a recorded NaN stays distinguishable from "not recorded".
 UNWRITTEN_BITS = 0x7FC0DEAD
+UNWRITTEN = np.uint32(UNWRITTEN_BITS).view(np.float32)  # One such cell.
 
 LEARNING_RATE = "learning_rate"
 HYPERPARAMETER = "hyperparameter"
@@ -344,9 +345,6 @@ def create(tapped: TappedOptimizer, capacity: int = DEFAULT_CAPACITY) -> StepTap
 def warn_recording_mean(name: str, shape: tuple[int, ...]) -> None:
     """Says that `record(name, ...)` got a tensor of `shape` and records its mean."""
     warnings.warn(f"tb_lr_plugin: record({name!r}) got shape {shape}; recording its mean")
-
-
-UNWRITTEN = np.uint32(UNWRITTEN_BITS).view(np.float32)  # One such cell.
 
 
 def unwritten(shape: tuple[int, ...]) -> np.ndarray:
