@@ -31,7 +31,8 @@ the counted fit, so caches keyed by shape (JAX compiles each eager op once per
 shape) are warm, as in a second `fit` of the same length in one process.
 `--keep DIR` keeps callgrind's output files, for `callgrind_annotate`. `--jit-compile true`
 compiles the model with XLA; `--per-thread` also reports the work of the thread running
-`fit`; `--steady FIRST,LAST` counts only those batches of the fit: a warm step, exactly.
+`fit`; `--steady FIRST,LAST` counts only those batches of the fit: a warm step, exactly;
+`--fair-sched` makes valgrind's threads take turns, so counts repeat from run to run.
 
 Each count covers fixed costs (tracing, writer creation, schedule sampling, the
 final flush) and per-step costs. With several step counts (`--steps 500,2000,4000`)

@@ -97,6 +97,7 @@ from tensorboard.compat.proto import event_pb2
 
 import tb_lr_plugin as tblr
 from tb_lr_plugin import event_format
+from tb_lr_plugin.writer import step_tap
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -169,7 +170,9 @@ class CarriedArray(keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
-        model.optimizer.add_variable((8193, 65), initializer="zeros", name="carried_array")
+        # The JAX tap's ring: a row a step and one for the epoch, a column a value and the lap.
+        shape = (step_tap.DEFAULT_CAPACITY + 1, step_tap.MAX_COLUMNS + 1)
+        model.optimizer.add_variable(shape, initializer="zeros", name="carried_array")
 
 
 Variant = Callable[[str], list[keras.callbacks.Callback]]
